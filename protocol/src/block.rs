@@ -1,0 +1,138 @@
+//! Blocks: the header (and its hash), the body, and block 0.
+//!
+//! Header encoding, hashed as SHA-256("timecoin/block" ‖ 0x00 ‖ chain id u32 ‖
+//! header):
+//!
+//! ```text
+//! version u32 | height u64 | prev_hash [32] | merkle_root [32]
+//! | utxo_commitment [32] | timestamp i64 | proposer [32] | round u32
+//! ```
+//!
+//! Block 0 is derived from genesis: its `prev_hash` is the genesis hash and
+//! its one transaction is the allocation transaction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Canonical, DecodeError, Reader, Writer};
+use crate::commitment::UtxoCommitment;
+use crate::finality::FinalityCertificate;
+use crate::genesis::Genesis;
+use crate::hash::{Hash256, Tag, TaggedHasher};
+use crate::ids::{BlockHash, ChainId, NodeId, TxId};
+use crate::merkle::merkle_root;
+use crate::tx::{OutPoint, Transaction};
+
+/// The only block version this protocol defines.
+pub const BLOCK_VERSION: u32 = 1;
+/// Bytes of an encoded header.
+pub const HEADER_BYTES: usize = 4 + 8 + 32 + 32 + 32 + 8 + 32 + 4;
+
+/// A block header.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BlockHeader {
+    /// [`BLOCK_VERSION`].
+    pub version: u32,
+    /// 0 for the genesis block.
+    pub height: u64,
+    /// The parent's hash (the genesis hash for block 0).
+    pub prev_hash: BlockHash,
+    /// Merkle root of the block's txids, coinbase first.
+    pub merkle_root: Hash256,
+    /// The committed UTXO set after this block.
+    pub utxo_commitment: Hash256,
+    /// Milliseconds since the Unix epoch; greater than the parent's.
+    pub timestamp: i64,
+    /// Who proposed it (zeros for block 0).
+    pub proposer: NodeId,
+    /// The Tendermint round it was proposed in.
+    pub round: u32,
+}
+
+impl BlockHeader {
+    /// The block id on `chain`.
+    pub fn hash(&self, chain: ChainId) -> BlockHash {
+        let mut h = TaggedHasher::new(Tag::BLOCK);
+        h.update(&chain.0.to_le_bytes()).update(&self.encode());
+        h.finish().into()
+    }
+}
+
+impl Canonical for BlockHeader {
+    fn encode_to(&self, w: &mut Writer) {
+        w.u32(self.version)
+            .u64(self.height)
+            .bytes(&self.prev_hash.0)
+            .bytes(&self.merkle_root.0)
+            .bytes(&self.utxo_commitment.0)
+            .i64(self.timestamp)
+            .bytes(&self.proposer.0)
+            .u32(self.round);
+    }
+
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(BlockHeader {
+            version: r.u32("version")?,
+            height: r.u64("height")?,
+            prev_hash: BlockHash(r.array("prev_hash")?),
+            merkle_root: Hash256(r.array("merkle_root")?),
+            utxo_commitment: Hash256(r.array("utxo_commitment")?),
+            timestamp: r.i64("timestamp")?,
+            proposer: NodeId(r.array("proposer")?),
+            round: r.u32("round")?,
+        })
+    }
+}
+
+/// A block: the header, the transactions (coinbase first), and a finality
+/// certificate for each transaction after the coinbase
+/// (`certificates[i]` belongs to `txs[i + 1]`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Block {
+    /// The header.
+    pub header: BlockHeader,
+    /// Coinbase first, then final transactions, parents before children.
+    pub txs: Vec<Transaction>,
+    /// One per non-coinbase transaction, in the same order.
+    pub certificates: Vec<FinalityCertificate>,
+}
+
+impl Block {
+    /// The block id on `chain`.
+    pub fn hash(&self, chain: ChainId) -> BlockHash {
+        self.header.hash(chain)
+    }
+
+    /// The txids, in block order.
+    pub fn txids(&self, chain: ChainId) -> Vec<TxId> {
+        self.txs.iter().map(|tx| tx.txid(chain)).collect()
+    }
+
+    /// Bytes of transactions (full encodings): what `max_block_bytes` limits.
+    pub fn tx_bytes(&self) -> u64 {
+        self.txs.iter().map(|tx| tx.size() as u64).sum()
+    }
+
+    /// Block 0 of the chain `genesis` defines.
+    pub fn genesis(genesis: &Genesis) -> Block {
+        let allocation = genesis.allocation_tx();
+        let txid = allocation.txid(genesis.chain_id);
+        let mut utxos = UtxoCommitment::empty();
+        for (vout, output) in allocation.outputs.iter().enumerate() {
+            utxos.insert(&OutPoint { txid, vout: vout as u32 }, output);
+        }
+        Block {
+            header: BlockHeader {
+                version: BLOCK_VERSION,
+                height: 0,
+                prev_hash: BlockHash(genesis.hash().0),
+                merkle_root: merkle_root(&[txid]),
+                utxo_commitment: utxos.to_hash(),
+                timestamp: genesis.timestamp_ms,
+                proposer: NodeId([0; 32]),
+                round: 0,
+            },
+            txs: vec![allocation],
+            certificates: Vec::new(),
+        }
+    }
+}

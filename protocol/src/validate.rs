@@ -1,0 +1,355 @@
+//! Transaction validity: typed rejections, and which inputs are available.
+//!
+//! The checks run cheapest first (shape, limits, dust, sums), then the
+//! inputs (through [`UtxoView`], which the node implements over its committed
+//! and final state), then the fee, and the signatures last. Only
+//! [`validate_transaction`] makes a [`VerifiedTx`].
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::address::AddressPayload;
+use crate::amount::Amount;
+use crate::genesis::ConsensusParams;
+use crate::ids::{ChainId, TxId};
+use crate::keys::{KeyCache, SigCheck, VerifyStrategy, verify_many};
+use crate::tx::{OutPoint, TX_VERSION, Transaction, TxOut, input_signing_message};
+
+/// What the node knows about an outpoint.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Coin {
+    /// An output of a committed or final transaction, not spent by one.
+    Unspent(TxOut),
+    /// Spent by a committed or final transaction.
+    Spent,
+    /// Its transaction is known but not yet final: wait for it.
+    Pending,
+    /// Nothing is known about it.
+    Unknown,
+}
+
+/// Where validation looks up inputs.
+pub trait UtxoView {
+    /// The state of `outpoint`.
+    fn coin(&self, outpoint: &OutPoint) -> Coin;
+}
+
+/// Why a transaction is invalid. Data, not strings: RPC, logs and loadgen
+/// read the fields.
+#[derive(Clone, PartialEq, Eq, Debug, Error, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum TxRejection {
+    /// Not [`TX_VERSION`].
+    #[error("unsupported transaction version {version} (expected {TX_VERSION})")]
+    UnsupportedVersion {
+        /// The version given.
+        version: u32,
+    },
+    /// No inputs (only a coinbase may have none).
+    #[error("transaction has no inputs")]
+    NoInputs,
+    /// No outputs.
+    #[error("transaction has no outputs")]
+    NoOutputs,
+    /// lock_time is reserved.
+    #[error("lock_time must be 0 outside a coinbase, got {lock_time}")]
+    LockTime {
+        /// The value given.
+        lock_time: u32,
+    },
+    /// More inputs than allowed.
+    #[error("transaction has {count} inputs, at most {max} are allowed")]
+    TooManyInputs {
+        /// Inputs given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Full encoding too large.
+    #[error("transaction is {size} bytes, at most {max} are allowed")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The same outpoint spent twice.
+    #[error("inputs {first} and {second} both spend {outpoint}")]
+    DuplicateInput {
+        /// The outpoint.
+        outpoint: OutPoint,
+        /// The first input spending it.
+        first: usize,
+        /// The second input spending it.
+        second: usize,
+    },
+    /// An output below the dust limit.
+    #[error("output {index} pays {value} sat, below the dust limit of {min} sat")]
+    Dust {
+        /// The output.
+        index: usize,
+        /// Its value.
+        value: u64,
+        /// The limit.
+        min: u64,
+    },
+    /// Outputs sum past u64.
+    #[error("the outputs sum to more than the largest amount")]
+    OutputOverflow,
+    /// Inputs sum past u64.
+    #[error("the inputs sum to more than the largest amount")]
+    InputOverflow,
+    /// An input spends an output nobody knows.
+    #[error("input {index} spends unknown output {outpoint}")]
+    UnknownInput {
+        /// The input.
+        index: usize,
+        /// The outpoint.
+        outpoint: OutPoint,
+    },
+    /// An input spends an output already spent by a final transaction.
+    #[error("input {index} spends {outpoint}, already spent by a final transaction")]
+    InputSpent {
+        /// The input.
+        index: usize,
+        /// The outpoint.
+        outpoint: OutPoint,
+    },
+    /// An input's pubkey does not hash to the spent output's address.
+    #[error("input {index}: its pubkey does not own {outpoint} (address mismatch)")]
+    PubkeyMismatch {
+        /// The input.
+        index: usize,
+        /// The outpoint.
+        outpoint: OutPoint,
+    },
+    /// Outputs exceed inputs.
+    #[error("outputs ({outputs} sat) exceed inputs ({inputs} sat)")]
+    InsufficientFunds {
+        /// Σ inputs.
+        inputs: u64,
+        /// Σ outputs.
+        outputs: u64,
+    },
+    /// Fee below the rule.
+    #[error("fee {fee} sat is below the required {required} sat")]
+    FeeTooLow {
+        /// Σin − Σout.
+        fee: u64,
+        /// max(min fee, Σout / divisor) + inputs × per-input fee.
+        required: u64,
+    },
+    /// An input's signature does not verify.
+    #[error("input {index} has a bad signature")]
+    BadSignature {
+        /// The first input whose signature fails.
+        index: usize,
+    },
+}
+
+impl TxRejection {
+    /// A short stable name for metrics and loadgen's breakdown.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TxRejection::UnsupportedVersion { .. } => "unsupported_version",
+            TxRejection::NoInputs => "no_inputs",
+            TxRejection::NoOutputs => "no_outputs",
+            TxRejection::LockTime { .. } => "lock_time",
+            TxRejection::TooManyInputs { .. } => "too_many_inputs",
+            TxRejection::TooLarge { .. } => "too_large",
+            TxRejection::DuplicateInput { .. } => "duplicate_input",
+            TxRejection::Dust { .. } => "dust",
+            TxRejection::OutputOverflow => "output_overflow",
+            TxRejection::InputOverflow => "input_overflow",
+            TxRejection::UnknownInput { .. } => "unknown_input",
+            TxRejection::InputSpent { .. } => "input_spent",
+            TxRejection::PubkeyMismatch { .. } => "pubkey_mismatch",
+            TxRejection::InsufficientFunds { .. } => "insufficient_funds",
+            TxRejection::FeeTooLow { .. } => "fee_too_low",
+            TxRejection::BadSignature { .. } => "bad_signature",
+        }
+    }
+}
+
+/// A transaction that passed every rule against some UTXO view. Only
+/// [`validate_transaction`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    tx: Transaction,
+    txid: TxId,
+    fee: Amount,
+    spent: Vec<TxOut>,
+}
+
+impl VerifiedTx {
+    /// The transaction.
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// Its id.
+    pub fn txid(&self) -> TxId {
+        self.txid
+    }
+
+    /// Σin − Σout.
+    pub fn fee(&self) -> Amount {
+        self.fee
+    }
+
+    /// The outputs its inputs spend, in input order.
+    pub fn spent(&self) -> &[TxOut] {
+        &self.spent
+    }
+
+    /// Gives the transaction back.
+    pub fn into_tx(self) -> Transaction {
+        self.tx
+    }
+}
+
+/// What validation concluded about a transaction that broke no rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Valid now.
+    Valid(VerifiedTx),
+    /// Passed every check that does not need its parents; these inputs'
+    /// transactions are known but not yet final.
+    WaitingForParent {
+        /// The transaction's id.
+        txid: TxId,
+        /// Inputs whose parent is pending.
+        missing: Vec<OutPoint>,
+    },
+}
+
+/// The signature checking validation uses: a key cache and a strategy (both
+/// strategies decide identically; see [`crate::keys`]).
+#[derive(Debug, Default)]
+pub struct SigVerifier {
+    keys: KeyCache,
+    strategy: VerifyStrategy,
+}
+
+impl SigVerifier {
+    /// A verifier using `strategy`.
+    pub fn new(strategy: VerifyStrategy) -> Self {
+        SigVerifier { keys: KeyCache::default(), strategy }
+    }
+
+    /// The index of the first input whose signature fails, if any.
+    pub fn first_bad_input(
+        &mut self,
+        chain: ChainId,
+        tx: &Transaction,
+        txid: &TxId,
+    ) -> Option<usize> {
+        let messages: Vec<Vec<u8>> =
+            (0..tx.inputs.len()).map(|i| input_signing_message(chain, txid, i as u32)).collect();
+        let checks: Vec<SigCheck<'_>> = tx
+            .inputs
+            .iter()
+            .zip(&messages)
+            .map(|(input, message)| SigCheck {
+                key: &input.pubkey,
+                message,
+                signature: &input.signature,
+            })
+            .collect();
+        verify_many(&checks, &mut self.keys, self.strategy).iter().position(|ok| !ok)
+    }
+}
+
+/// The rules that need nothing but the transaction and the parameters.
+pub fn check_shape(tx: &Transaction, params: &ConsensusParams) -> Result<Amount, TxRejection> {
+    if tx.version != TX_VERSION {
+        return Err(TxRejection::UnsupportedVersion { version: tx.version });
+    }
+    if tx.inputs.is_empty() {
+        return Err(TxRejection::NoInputs);
+    }
+    if tx.outputs.is_empty() {
+        return Err(TxRejection::NoOutputs);
+    }
+    if tx.lock_time != 0 {
+        return Err(TxRejection::LockTime { lock_time: tx.lock_time });
+    }
+    let max_inputs = params.max_tx_inputs as usize;
+    if tx.inputs.len() > max_inputs {
+        return Err(TxRejection::TooManyInputs { count: tx.inputs.len(), max: max_inputs });
+    }
+    let size = tx.size();
+    if size > params.max_tx_bytes as usize {
+        return Err(TxRejection::TooLarge { size, max: params.max_tx_bytes as usize });
+    }
+    let mut seen = HashSet::with_capacity(tx.inputs.len());
+    let mut first_index = std::collections::HashMap::with_capacity(tx.inputs.len());
+    for (i, input) in tx.inputs.iter().enumerate() {
+        if !seen.insert(input.prev) {
+            return Err(TxRejection::DuplicateInput {
+                outpoint: input.prev,
+                first: first_index.get(&input.prev).copied().unwrap_or(0),
+                second: i,
+            });
+        }
+        first_index.insert(input.prev, i);
+    }
+    for (index, output) in tx.outputs.iter().enumerate() {
+        if output.value.sat() < params.dust_limit_sat {
+            return Err(TxRejection::Dust {
+                index,
+                value: output.value.sat(),
+                min: params.dust_limit_sat,
+            });
+        }
+    }
+    Amount::checked_sum(tx.outputs.iter().map(|o| o.value)).ok_or(TxRejection::OutputOverflow)
+}
+
+/// Validates `tx` against `utxos`: `Ok(Valid)` with its fee, `Ok(WaitingForParent)`
+/// when some parent is pending, or the first rule it breaks.
+pub fn validate_transaction(
+    tx: Transaction,
+    chain: ChainId,
+    params: &ConsensusParams,
+    utxos: &impl UtxoView,
+    verifier: &mut SigVerifier,
+) -> Result<Admission, TxRejection> {
+    let total_out = check_shape(&tx, params)?;
+    let txid = tx.txid(chain);
+    let mut spent = Vec::with_capacity(tx.inputs.len());
+    let mut missing = Vec::new();
+    for (index, input) in tx.inputs.iter().enumerate() {
+        let outpoint = input.prev;
+        match utxos.coin(&outpoint) {
+            Coin::Unspent(output) => {
+                if AddressPayload::from_public_key(&input.pubkey) != output.address {
+                    return Err(TxRejection::PubkeyMismatch { index, outpoint });
+                }
+                spent.push(output);
+            }
+            Coin::Pending => missing.push(outpoint),
+            Coin::Spent => return Err(TxRejection::InputSpent { index, outpoint }),
+            Coin::Unknown => return Err(TxRejection::UnknownInput { index, outpoint }),
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Admission::WaitingForParent { txid, missing });
+    }
+    let total_in =
+        Amount::checked_sum(spent.iter().map(|o| o.value)).ok_or(TxRejection::InputOverflow)?;
+    let fee = total_in.checked_sub(total_out).ok_or(TxRejection::InsufficientFunds {
+        inputs: total_in.sat(),
+        outputs: total_out.sat(),
+    })?;
+    let required = params.required_fee(tx.inputs.len(), total_out).unwrap_or(Amount::MAX);
+    if fee < required {
+        return Err(TxRejection::FeeTooLow { fee: fee.sat(), required: required.sat() });
+    }
+    if let Some(index) = verifier.first_bad_input(chain, &tx, &txid) {
+        return Err(TxRejection::BadSignature { index });
+    }
+    Ok(Admission::Valid(VerifiedTx { tx, txid, fee, spent }))
+}

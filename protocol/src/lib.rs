@@ -51,3 +51,6 @@ pub use hash::Hash256;
 pub use ids::{BlockHash, ChainId, NodeId, TxId};
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use tx::{OutPoint, Transaction, TxIn, TxOut};
+
+/// The protocol version peers exchange in the handshake.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,1 @@
+//! TimeCoin P2P transport (under construction: issue [4/8]).

@@ -180,7 +180,14 @@ impl Proposal {
             return Err(BftError::ValidRound { round: self.round, valid_round });
         }
         let header = &self.block.header;
-        if header.height != self.height || header.round != self.round {
+        // A fresh block carries the proposal's round; a re-proposed valid
+        // value (Tendermint's validValue) keeps the round it was first
+        // proposed in, which is at most its valid round.
+        let round_ok = match self.valid_round {
+            None => header.round == self.round,
+            Some(valid_round) => header.round <= valid_round,
+        };
+        if header.height != self.height || !round_ok {
             return Err(BftError::Mismatch {
                 height: self.height,
                 round: self.round,

@@ -12,6 +12,9 @@ use crate::quorum::{max_faulty, quorum};
 /// certificates use).
 pub type MemberIndex = u16;
 
+/// The longest proposer schedule built (see [`Committee::proposer`]).
+pub const MAX_SCHEDULE: usize = 1 << 14;
+
 /// One committee member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -54,10 +57,13 @@ impl Committee {
         Committee::new(members)
     }
 
-    /// A committee of `members` (sorted here by id).
+    /// A committee of `members` (sorted here by id; at most
+    /// [`crate::genesis::MAX_COMMITTEE`] are kept, as genesis validation
+    /// requires, so indexes fit a [`MemberIndex`]).
     pub fn new(mut members: Vec<Member>) -> Committee {
         members.sort_by_key(|m| m.id);
         members.dedup_by_key(|m| m.id);
+        members.truncate(crate::genesis::MAX_COMMITTEE);
         let by_id = members.iter().enumerate().map(|(i, m)| (m.id, i as MemberIndex)).collect();
         let total_weight = members.iter().map(|m| m.voting_weight).fold(0u64, u64::saturating_add);
         let schedule = proposer_schedule(&members);
@@ -140,9 +146,12 @@ impl Committee {
 
 /// One period of the smooth weighted round-robin (nginx's): each step, every
 /// member gains its weight, the richest (lowest index on ties) is chosen and
-/// pays the total. Weights are divided by their gcd first; genesis bounds
-/// weights by 10^6 and members by 1,000, so a period has at most 10^9 slots in
-/// theory, but real committees have a few hundred.
+/// pays the total. Weights are divided by their gcd first. Equal weights give
+/// a period of n (plain round-robin); the default tier weights give at most a
+/// few thousand slots. A genesis whose reduced weights sum past
+/// [`MAX_SCHEDULE`] gets the first `MAX_SCHEDULE` slots of the sequence
+/// (still deterministic, slightly less proportional), which bounds the cost
+/// of building a committee to `MAX_SCHEDULE` × members steps.
 fn proposer_schedule(members: &[Member]) -> Vec<MemberIndex> {
     if members.is_empty() {
         return Vec::new();
@@ -151,9 +160,7 @@ fn proposer_schedule(members: &[Member]) -> Vec<MemberIndex> {
     let weights: Vec<i128> =
         members.iter().map(|m| i128::from(m.voting_weight.max(1) / divisor)).collect();
     let total: i128 = weights.iter().sum();
-    // Cap the period: a pathological genesis must not allocate gigabytes. The
-    // cap only truncates the sequence, which stays deterministic.
-    let period = total.min(1 << 20) as usize;
+    let period = total.min(MAX_SCHEDULE as i128) as usize;
     let mut current = vec![0i128; members.len()];
     let mut schedule = Vec::with_capacity(period);
     for _ in 0..period {

@@ -240,12 +240,14 @@ impl FinalityCertificate {
     }
 }
 
-/// Remembers which (voter, seq, root) signatures were verified, so one batch
-/// signature is checked once however many certificates cite it. Bounded: it
-/// forgets everything when full.
+/// Remembers which (voter, seq, root, signature) were verified, so one batch
+/// signature is checked once however many certificates cite it. The
+/// signature is part of the key: whether a certificate verifies must not
+/// depend on what this node saw before (block validity must be objective).
+/// Bounded: it forgets everything when full.
 #[derive(Debug)]
 pub struct VerifiedVotes {
-    seen: HashSet<(MemberIndex, u64, Hash256)>,
+    seen: HashSet<(MemberIndex, u64, Hash256, Signature)>,
     keys: KeyCache,
     capacity: usize,
 }
@@ -266,8 +268,8 @@ impl VerifiedVotes {
         }
     }
 
-    /// True when member `voter` signed (`seq`, `root`) with `signature`, or an
-    /// earlier call verified that the member signed (`seq`, `root`).
+    /// True when `signature` is member `voter`'s valid signature of
+    /// (`seq`, `root`).
     pub fn check(
         &mut self,
         chain: ChainId,
@@ -277,7 +279,7 @@ impl VerifiedVotes {
         root: &Hash256,
         signature: &Signature,
     ) -> bool {
-        if self.seen.contains(&(voter, seq, *root)) {
+        if self.seen.contains(&(voter, seq, *root, *signature)) {
             return true;
         }
         let Some(member) = committee.member(voter) else {
@@ -291,7 +293,7 @@ impl VerifiedVotes {
             if self.seen.len() >= self.capacity {
                 self.seen.clear();
             }
-            self.seen.insert((voter, seq, *root));
+            self.seen.insert((voter, seq, *root, *signature));
         }
         ok
     }

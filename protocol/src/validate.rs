@@ -336,6 +336,11 @@ pub fn validate_transaction(
         }
     }
     if !missing.is_empty() {
+        // Signatures need no parent: check them now, so the orphan pool only
+        // ever holds transactions their keys' owners signed.
+        if let Some(index) = verifier.first_bad_input(chain, &tx, &txid) {
+            return Err(TxRejection::BadSignature { index });
+        }
         return Ok(Admission::WaitingForParent { txid, missing });
     }
     let total_in =

@@ -1,0 +1,818 @@
+//! Block agreement: Tendermint (Buchman, Kwon, Milosevic 2018, "The latest
+//! gossip on BFT consensus", Algorithm 1). Each `upon` rule is labelled with
+//! the paper's line number. "2f+1" is weight ≥ q; "f+1" is weight > W − q.
+//!
+//! Differences from the paper, all local: a height starts the block interval
+//! after the previous commit (Tendermint's timeoutCommit); own proposals and
+//! votes are persisted before they are sent and reloaded after a restart, so
+//! a node never signs two different messages for one (height, round, step).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use protocol::bft::{BlockVote, CommitCertificate, Proposal, VoteKind};
+use protocol::block::{BLOCK_VERSION, Block, BlockHeader};
+use protocol::coinbase::expected_coinbase;
+use protocol::merkle::merkle_root;
+use protocol::{Amount, BlockHash, MemberIndex, NodeId, OutPoint, TxId, TxOut};
+
+use crate::core::Core;
+use crate::io::{Event, Evidence, Output, PersistOp, Timer, TxState};
+use crate::ledger::CheckedBlock;
+use crate::message::Message;
+
+/// Tendermint's step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Step {
+    /// Waiting for the block interval before round 0.
+    NewHeight,
+    /// Waiting for a proposal.
+    Propose,
+    /// Prevoted.
+    Prevote,
+    /// Precommitted.
+    Precommit,
+}
+
+impl Step {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Step::NewHeight => "new_height",
+            Step::Propose => "propose",
+            Step::Prevote => "prevote",
+            Step::Precommit => "precommit",
+        }
+    }
+}
+
+/// Prevotes and precommits of one round, one per voter.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RoundVotes {
+    prevotes: BTreeMap<MemberIndex, BlockVote>,
+    precommits: BTreeMap<MemberIndex, BlockVote>,
+}
+
+impl RoundVotes {
+    fn of(&self, kind: VoteKind) -> &BTreeMap<MemberIndex, BlockVote> {
+        match kind {
+            VoteKind::Prevote => &self.prevotes,
+            VoteKind::Precommit => &self.precommits,
+        }
+    }
+
+    fn of_mut(&mut self, kind: VoteKind) -> &mut BTreeMap<MemberIndex, BlockVote> {
+        match kind {
+            VoteKind::Prevote => &mut self.prevotes,
+            VoteKind::Precommit => &mut self.precommits,
+        }
+    }
+}
+
+/// A proposed block and, once computed, whether it is valid.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    block: Block,
+    checked: Option<Option<CheckedBlock>>,
+}
+
+/// The state of the height being agreed.
+#[derive(Clone, Debug)]
+pub(crate) struct HeightState {
+    pub(crate) height: u64,
+    pub(crate) round: u32,
+    pub(crate) step: Step,
+    locked: Option<(u32, BlockHash)>,
+    valid: Option<(u32, BlockHash)>,
+    proposals: BTreeMap<u32, (BlockHash, Proposal)>,
+    candidates: HashMap<BlockHash, Candidate>,
+    votes: BTreeMap<u32, RoundVotes>,
+    own_votes: BTreeMap<(u32, VoteKind), BlockVote>,
+    own_proposals: BTreeMap<u32, Proposal>,
+    prevote_timer: BTreeSet<u32>,
+    precommit_timer: BTreeSet<u32>,
+    line36_done: BTreeSet<u32>,
+    decided: bool,
+    bodies_requested: bool,
+}
+
+impl HeightState {
+    pub(crate) fn new(height: u64) -> HeightState {
+        HeightState {
+            height,
+            round: 0,
+            step: Step::NewHeight,
+            locked: None,
+            valid: None,
+            proposals: BTreeMap::new(),
+            candidates: HashMap::new(),
+            votes: BTreeMap::new(),
+            own_votes: BTreeMap::new(),
+            own_proposals: BTreeMap::new(),
+            prevote_timer: BTreeSet::new(),
+            precommit_timer: BTreeSet::new(),
+            line36_done: BTreeSet::new(),
+            decided: false,
+            bodies_requested: false,
+        }
+    }
+
+    /// Reloads this node's own messages at this height after a restart and
+    /// rebuilds lockedValue / validValue from its precommits: a precommit for
+    /// v in round r means it locked v in r (paper line 38).
+    pub(crate) fn restore_own(&mut self, proposals: Vec<Proposal>, votes: Vec<BlockVote>) {
+        for proposal in proposals.into_iter().filter(|p| p.height == self.height) {
+            self.own_proposals.insert(proposal.round, proposal);
+        }
+        for vote in votes.into_iter().filter(|v| v.height == self.height) {
+            if vote.kind == VoteKind::Precommit
+                && let Some(hash) = vote.block
+                && self.locked.is_none_or(|(r, _)| r < vote.round)
+            {
+                self.locked = Some((vote.round, hash));
+                self.valid = Some((vote.round, hash));
+            }
+            self.own_votes.insert((vote.round, vote.kind), vote);
+        }
+    }
+
+    fn weight(
+        &self,
+        committee: &protocol::Committee,
+        round: u32,
+        kind: VoteKind,
+        block: Option<Option<BlockHash>>,
+    ) -> u64 {
+        let Some(votes) = self.votes.get(&round) else { return 0 };
+        committee.weight_of(
+            votes.of(kind).values().filter(|v| block.is_none_or(|b| v.block == b)).map(|v| v.voter),
+        )
+    }
+}
+
+impl Core {
+    fn timeout(&self, base: u64, round: u32) -> u64 {
+        // Grows linearly per round (the paper's timeout(r) = base + r·Δ),
+        // capped so a long partition does not leave minute-long rounds.
+        base + self.params.timeout_delta_ms * u64::from(round.min(20))
+    }
+
+    pub(crate) fn on_start_height(&mut self, height: u64) {
+        if self.hs.height == height && self.hs.step == Step::NewHeight && !self.hs.decided {
+            self.start_round(0);
+        }
+    }
+
+    /// StartRound(round), paper lines 11-21.
+    fn start_round(&mut self, round: u32) {
+        if round > 0 && round > self.hs.round {
+            self.view_changes += u64::from(round - self.hs.round);
+        }
+        self.hs.round = round;
+        self.hs.step = Step::Propose;
+        let height = self.hs.height;
+        let proposer = self.committee.proposer(height, round);
+        if Some(proposer) == self.my_index && !self.syncing {
+            // Line 14-19: re-propose validValue, or a new block.
+            let proposal = if let Some(own) = self.hs.own_proposals.get(&round) {
+                own.clone()
+            } else {
+                let (block, valid_round) = match self.hs.valid {
+                    Some((valid_round, hash)) => match self.hs.candidates.get(&hash) {
+                        Some(candidate) => (candidate.block.clone(), Some(valid_round)),
+                        None => (self.build_block(round), None),
+                    },
+                    None => (self.build_block(round), None),
+                };
+                let proposal = Proposal::sign(self.chain, &self.key, round, valid_round, block);
+                self.hs.own_proposals.insert(round, proposal.clone());
+                self.out.push(Output::Persist(PersistOp::OwnProposal(Box::new(proposal.clone()))));
+                proposal
+            };
+            self.broadcast(Message::Proposal(Box::new(proposal.clone())));
+            self.accept_proposal(proposal);
+        } else {
+            // Line 21.
+            let at = self.now + self.timeout(self.params.propose_timeout_ms, round);
+            self.out.push(Output::SetTimer { timer: Timer::Propose(height, round), at });
+        }
+        self.progress();
+    }
+
+    /// getValue(): the coinbase and final transactions that fit, parents
+    /// before children.
+    fn build_block(&mut self, round: u32) -> Block {
+        // Settle this input's finality first so every transaction carried
+        // is durable as final here before the proposal leaves.
+        self.flush_settlements();
+        let height = self.hs.height;
+        let params = self.params.clone();
+        let mut txs = Vec::new();
+        let mut certificates = Vec::new();
+        let mut bytes = 0u64;
+        let mut fees = Amount::ZERO;
+        let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+        let mut spent: HashSet<OutPoint> = HashSet::new();
+        let mut included: HashSet<TxId> = HashSet::new();
+        let order: Vec<TxId> = self.pool.final_order.values().copied().collect();
+        // Parents usually finalize first; a few passes catch the rest.
+        for _pass in 0..3 {
+            let mut progress = false;
+            for txid in &order {
+                if included.contains(txid) {
+                    continue;
+                }
+                let Some(entry) = self.pool.entries.get(txid) else { continue };
+                let Some(certificate) = &entry.certificate else { continue };
+                let tx = &entry.tx;
+                if txs.len() + 2 > params.max_block_txs as usize
+                    || bytes + tx.size() as u64 > params.max_block_bytes
+                {
+                    continue;
+                }
+                let available = tx.inputs.iter().all(|i| {
+                    !spent.contains(&i.prev)
+                        && (created.contains_key(&i.prev) || self.ledger.utxo(&i.prev).is_some())
+                });
+                if !available {
+                    continue;
+                }
+                let Some(fee) = self.pool.fee_of(&self.ledger, tx, &created) else { continue };
+                let Some(total) = fees.checked_add(fee) else { continue };
+                fees = total;
+                for input in &tx.inputs {
+                    spent.insert(input.prev);
+                }
+                for (vout, output) in tx.outputs.iter().enumerate() {
+                    created.insert(OutPoint { txid: *txid, vout: vout as u32 }, *output);
+                }
+                bytes += tx.size() as u64;
+                txs.push(tx.clone());
+                certificates.push(certificate.clone());
+                included.insert(*txid);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        let timestamp = (self.now as i64).max(self.ledger.tip_header().timestamp + 1);
+        let proposer = self.my_index.unwrap_or(0);
+        let coinbase = expected_coinbase(
+            &self.committee,
+            Amount::from_sat(params.block_reward_sat),
+            height,
+            timestamp,
+            proposer,
+            fees,
+        )
+        .unwrap_or_else(|| protocol::Transaction::coinbase(height, timestamp, Vec::new()));
+        txs.insert(0, coinbase);
+        let txids: Vec<TxId> = txs.iter().map(|t| t.txid(self.chain)).collect();
+        let mut block = Block {
+            header: BlockHeader {
+                version: BLOCK_VERSION,
+                height,
+                prev_hash: self.ledger.tip(),
+                merkle_root: merkle_root(&txids),
+                utxo_commitment: protocol::Hash256::ZERO,
+                timestamp,
+                proposer: self.me,
+                round,
+            },
+            txs,
+            certificates,
+        };
+        block.header.utxo_commitment = self.ledger.commitment_after(&block).unwrap_or_default();
+        block
+    }
+
+    /// A proposal arrived (or this node made one).
+    pub(crate) fn on_proposal(&mut self, from: NodeId, proposal: Proposal) {
+        if proposal.height != self.hs.height {
+            self.on_other_height(from, proposal.height, Message::Proposal(Box::new(proposal)));
+            return;
+        }
+        if proposal.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+            return;
+        }
+        self.accept_proposal(proposal);
+        self.progress();
+    }
+
+    fn accept_proposal(&mut self, proposal: Proposal) {
+        let hash = proposal.block.hash(self.chain);
+        if let Some((existing, _)) = self.hs.proposals.get(&proposal.round) {
+            if *existing != hash {
+                // The proposer signed two blocks for one round.
+                self.equivocations += 1;
+            }
+            return;
+        }
+        self.hs
+            .candidates
+            .entry(hash)
+            .or_insert_with(|| Candidate { block: proposal.block.clone(), checked: None });
+        self.hs.proposals.insert(proposal.round, (hash, proposal));
+    }
+
+    /// A prevote or precommit arrived (or this node cast one).
+    pub(crate) fn on_block_vote(&mut self, from: NodeId, vote: BlockVote) {
+        if vote.height != self.hs.height {
+            self.on_other_height(from, vote.height, Message::BlockVote(vote));
+            return;
+        }
+        if vote.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+            return;
+        }
+        self.record_vote(vote);
+        self.progress();
+    }
+
+    fn record_vote(&mut self, vote: BlockVote) {
+        let slot = self.hs.votes.entry(vote.round).or_default().of_mut(vote.kind);
+        match slot.get(&vote.voter) {
+            Some(existing) if existing.block != vote.block => {
+                let evidence = Evidence::BlockVotes(Box::new(existing.clone()), Box::new(vote));
+                self.equivocations += 1;
+                self.out.push(Output::Event(Event::Equivocation(evidence)));
+            }
+            Some(_) => {}
+            None => {
+                slot.insert(vote.voter, vote);
+            }
+        }
+    }
+
+    /// Messages for a height this node is not at: keep the next height's for
+    /// later, help a peer that is one behind, notice being behind.
+    fn on_other_height(&mut self, from: NodeId, height: u64, message: Message) {
+        if height == self.hs.height + 1 {
+            if self.future.len() < 10_000 {
+                self.future.push((from, message));
+            }
+        } else if height > self.hs.height + 1 {
+            self.note_peer_height(from, height.saturating_sub(1));
+        } else if height == self.ledger.height() && height > 0 {
+            // The peer still works on the height this node committed last.
+            if let Some(commit) = self.ledger.last_commit().cloned() {
+                self.send(from, Message::Blocks(vec![commit]));
+            }
+        }
+    }
+
+    /// valid(v), computed once per block.
+    fn is_valid(&mut self, hash: &BlockHash) -> bool {
+        let Some(candidate) = self.hs.candidates.get(hash) else { return false };
+        if let Some(checked) = &candidate.checked {
+            return checked.is_some();
+        }
+        let header = candidate.block.header.clone();
+        let result = match self.ledger.check_block(
+            &candidate.block,
+            &self.committee,
+            self.now,
+            &mut self.verified_votes,
+        ) {
+            Ok(checked) => Some(checked),
+            Err(error) => {
+                self.out.push(Output::Event(Event::ProposalRejected {
+                    height: header.height,
+                    round: header.round,
+                    reason: error.to_string(),
+                }));
+                None
+            }
+        };
+        let ok = result.is_some();
+        if let Some(candidate) = self.hs.candidates.get_mut(hash) {
+            candidate.checked = Some(result);
+        }
+        ok
+    }
+
+    /// Applies every `upon` rule that holds until none does.
+    fn progress(&mut self) {
+        loop {
+            if self.hs.decided {
+                return;
+            }
+            if self.try_decide() {
+                return;
+            }
+            if self.hs.step == Step::NewHeight {
+                return;
+            }
+            if self.try_skip_round() {
+                continue;
+            }
+            if !self.apply_round_rules() {
+                return;
+            }
+        }
+    }
+
+    /// Line 49: upon PROPOSAL(h, r, v, ∗) and 2f+1 PRECOMMIT(h, r, id(v)),
+    /// while decision[h] = nil: if valid(v), decide v.
+    fn try_decide(&mut self) -> bool {
+        let quorum = self.committee.quorum();
+        let rounds: Vec<(u32, BlockHash)> =
+            self.hs.proposals.iter().map(|(r, (h, _))| (*r, *h)).collect();
+        for (round, hash) in rounds {
+            let weight =
+                self.hs.weight(&self.committee, round, VoteKind::Precommit, Some(Some(hash)));
+            let signers = self
+                .hs
+                .votes
+                .get(&round)
+                .map_or(0, |v| v.precommits.values().filter(|p| p.block == Some(hash)).count());
+            if weight >= quorum && signers >= self.ledger.min_masternodes() && self.is_valid(&hash)
+            {
+                self.decide(round, hash);
+                return true;
+            }
+        }
+        // Precommits of weight ≥ q for a block whose proposal never reached
+        // this node: its signers have committed it, so fetch it from one.
+        if !self.hs.bodies_requested {
+            let mut want = None;
+            for (round, votes) in &self.hs.votes {
+                let mut by_block: BTreeMap<BlockHash, Vec<MemberIndex>> = BTreeMap::new();
+                for vote in votes.precommits.values() {
+                    if let Some(hash) = vote.block {
+                        by_block.entry(hash).or_default().push(vote.voter);
+                    }
+                }
+                for (hash, voters) in by_block {
+                    if !self.hs.candidates.contains_key(&hash)
+                        && self.committee.weight_of(voters.iter().copied()) >= quorum
+                    {
+                        want = voters.first().copied().map(|v| (*round, v));
+                    }
+                }
+            }
+            if let Some((_, voter)) = want
+                && let Some(member) = self.committee.member(voter)
+            {
+                self.hs.bodies_requested = true;
+                let id = member.id;
+                self.send(id, Message::GetBlocks { from: self.hs.height });
+            }
+        }
+        false
+    }
+
+    fn decide(&mut self, round: u32, hash: BlockHash) {
+        let Some(candidate) = self.hs.candidates.get(&hash).cloned() else { return };
+        let Some(Some(checked)) = candidate.checked else { return };
+        let precommits: Vec<BlockVote> = self
+            .hs
+            .votes
+            .get(&round)
+            .map(|v| v.precommits.values().cloned().collect())
+            .unwrap_or_default();
+        let certificate = CommitCertificate::from_precommits(
+            &self.committee,
+            self.hs.height,
+            round,
+            hash,
+            precommits.iter(),
+        );
+        self.hs.decided = true;
+        self.commit_block(candidate.block, checked, certificate, round);
+    }
+
+    /// Line 55: upon f+1 messages of a round above ours, start that round.
+    fn try_skip_round(&mut self) -> bool {
+        let max_faulty = self.committee.max_faulty();
+        let current = self.hs.round;
+        let higher: Vec<u32> = self.hs.votes.range(current + 1..).map(|(r, _)| *r).collect();
+        for round in higher {
+            let mut senders: BTreeSet<MemberIndex> = BTreeSet::new();
+            if let Some(votes) = self.hs.votes.get(&round) {
+                senders.extend(votes.prevotes.keys());
+                senders.extend(votes.precommits.keys());
+            }
+            if self.hs.proposals.contains_key(&round) {
+                senders.insert(self.committee.proposer(self.hs.height, round));
+            }
+            if self.committee.weight_of(senders.iter().copied()) > max_faulty {
+                self.start_round(round);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The rules of the current round; true if one fired.
+    fn apply_round_rules(&mut self) -> bool {
+        let round = self.hs.round;
+        let quorum = self.committee.quorum();
+        let proposal = self.hs.proposals.get(&round).map(|(h, p)| (*h, p.valid_round));
+        if self.hs.step == Step::Propose
+            && let Some((hash, valid_round)) = proposal
+        {
+            match valid_round {
+                // Line 22: a fresh proposal.
+                None => {
+                    let ok = self.is_valid(&hash)
+                        && self.hs.locked.is_none_or(|(_, locked)| locked == hash);
+                    self.cast(VoteKind::Prevote, ok.then_some(hash));
+                    return true;
+                }
+                // Line 28: a re-proposal backed by 2f+1 prevotes in vr < r.
+                Some(vr) if vr < round => {
+                    let backed =
+                        self.hs.weight(&self.committee, vr, VoteKind::Prevote, Some(Some(hash)))
+                            >= quorum;
+                    if backed {
+                        let ok = self.is_valid(&hash)
+                            && self.hs.locked.is_none_or(|(lr, locked)| lr <= vr || locked == hash);
+                        self.cast(VoteKind::Prevote, ok.then_some(hash));
+                        return true;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        // Line 34: 2f+1 prevotes of any kind, first time: timeoutPrevote.
+        if self.hs.step == Step::Prevote
+            && !self.hs.prevote_timer.contains(&round)
+            && self.hs.weight(&self.committee, round, VoteKind::Prevote, None) >= quorum
+        {
+            self.hs.prevote_timer.insert(round);
+            let at = self.now + self.timeout(self.params.prevote_timeout_ms, round);
+            self.out.push(Output::SetTimer { timer: Timer::Prevote(self.hs.height, round), at });
+            return true;
+        }
+        // Line 36: proposal and 2f+1 prevotes for it, valid, step ≥ prevote,
+        // first time.
+        if self.hs.step >= Step::Prevote
+            && !self.hs.line36_done.contains(&round)
+            && let Some((hash, _)) = proposal
+            && self.hs.weight(&self.committee, round, VoteKind::Prevote, Some(Some(hash))) >= quorum
+            && self.is_valid(&hash)
+        {
+            self.hs.line36_done.insert(round);
+            if self.hs.step == Step::Prevote {
+                self.hs.locked = Some((round, hash));
+                self.cast(VoteKind::Precommit, Some(hash));
+            }
+            self.hs.valid = Some((round, hash));
+            return true;
+        }
+        // validValue from an earlier round of this height (as CometBFT does,
+        // `vote.Round <= cs.Round`): a proof-of-lock that arrives after its
+        // round still tells the next proposer what to re-propose. Safe:
+        // receivers check the 2f+1 prevotes themselves (line 28).
+        if self.update_valid_from_past_rounds() {
+            return true;
+        }
+        // Line 44: 2f+1 nil prevotes.
+        if self.hs.step == Step::Prevote
+            && self.hs.weight(&self.committee, round, VoteKind::Prevote, Some(None)) >= quorum
+        {
+            self.cast(VoteKind::Precommit, None);
+            return true;
+        }
+        // Line 47: 2f+1 precommits of any kind, first time: timeoutPrecommit.
+        if !self.hs.precommit_timer.contains(&round)
+            && self.hs.weight(&self.committee, round, VoteKind::Precommit, None) >= quorum
+        {
+            self.hs.precommit_timer.insert(round);
+            let at = self.now + self.timeout(self.params.precommit_timeout_ms, round);
+            self.out.push(Output::SetTimer { timer: Timer::Precommit(self.hs.height, round), at });
+            return true;
+        }
+        false
+    }
+
+    fn update_valid_from_past_rounds(&mut self) -> bool {
+        let quorum = self.committee.quorum();
+        let floor = self.hs.valid.map(|(r, _)| r);
+        let candidates: Vec<(u32, BlockHash)> = self
+            .hs
+            .proposals
+            .range(..=self.hs.round)
+            .rev()
+            .filter(|(r, _)| floor.is_none_or(|f| **r > f))
+            .map(|(r, (h, _))| (*r, *h))
+            .collect();
+        for (round, hash) in candidates {
+            if self.hs.weight(&self.committee, round, VoteKind::Prevote, Some(Some(hash))) >= quorum
+                && self.is_valid(&hash)
+            {
+                self.hs.valid = Some((round, hash));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Broadcasts this node's prevote or precommit for the current round
+    /// (persisted first), moving to the matching step. A vote already cast
+    /// in this (round, step), before a restart too, is re-sent unchanged.
+    fn cast(&mut self, kind: VoteKind, block: Option<BlockHash>) {
+        let round = self.hs.round;
+        self.hs.step = match kind {
+            VoteKind::Prevote => Step::Prevote,
+            VoteKind::Precommit => Step::Precommit,
+        };
+        let Some(me) = self.my_index else { return };
+        if self.syncing {
+            return;
+        }
+        let vote = match self.hs.own_votes.get(&(round, kind)) {
+            Some(existing) => existing.clone(),
+            None => {
+                let vote =
+                    BlockVote::sign(self.chain, &self.key, me, kind, self.hs.height, round, block);
+                self.hs.own_votes.insert((round, kind), vote.clone());
+                self.out.push(Output::Persist(PersistOp::OwnBlockVote(vote.clone())));
+                vote
+            }
+        };
+        self.broadcast(Message::BlockVote(vote.clone()));
+        self.record_vote(vote);
+    }
+
+    /// Line 57: OnTimeoutPropose.
+    pub(crate) fn on_timeout_propose(&mut self, height: u64, round: u32) {
+        if height == self.hs.height && round == self.hs.round && self.hs.step == Step::Propose {
+            self.cast(VoteKind::Prevote, None);
+            self.progress();
+        }
+    }
+
+    /// Line 61: OnTimeoutPrevote.
+    pub(crate) fn on_timeout_prevote(&mut self, height: u64, round: u32) {
+        if height == self.hs.height && round == self.hs.round && self.hs.step == Step::Prevote {
+            self.cast(VoteKind::Precommit, None);
+            self.progress();
+        }
+    }
+
+    /// Line 65: OnTimeoutPrecommit.
+    pub(crate) fn on_timeout_precommit(&mut self, height: u64, round: u32) {
+        if height == self.hs.height && round == self.hs.round && !self.hs.decided {
+            self.start_round(round + 1);
+        }
+    }
+
+    /// Re-sends this node's own messages of the current round, and the
+    /// proof-of-lock of its valid value (the proposal and the prevotes that
+    /// make it valid): lossy links must not stall a round, and a lock others
+    /// never heard of must not stall the height.
+    pub(crate) fn rebroadcast_round(&mut self) {
+        if self.hs.step == Step::NewHeight || self.hs.decided {
+            return;
+        }
+        if let Some((valid_round, hash)) = self.hs.valid
+            && let Some((_, proposal)) = self.hs.proposals.get(&valid_round).cloned()
+        {
+            self.broadcast(Message::Proposal(Box::new(proposal)));
+            let prevotes: Vec<BlockVote> = self
+                .hs
+                .votes
+                .get(&valid_round)
+                .map(|v| v.prevotes.values().filter(|p| p.block == Some(hash)).cloned().collect())
+                .unwrap_or_default();
+            for vote in prevotes {
+                self.broadcast(Message::BlockVote(vote));
+            }
+        }
+        let round = self.hs.round;
+        if let Some(proposal) = self.hs.own_proposals.get(&round).cloned() {
+            self.broadcast(Message::Proposal(Box::new(proposal)));
+        }
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            if let Some(vote) = self.hs.own_votes.get(&(round, kind)).cloned() {
+                self.broadcast(Message::BlockVote(vote));
+            }
+        }
+    }
+
+    /// Commits a block (decided here or certified by peers): ledger, pool,
+    /// persistence, events, and the next height.
+    pub(crate) fn commit_block(
+        &mut self,
+        block: Block,
+        checked: CheckedBlock,
+        certificate: CommitCertificate,
+        round: u32,
+    ) {
+        self.flush_settlements();
+        let txids = block.txids(self.chain);
+        let height = block.header.height;
+        let hash = checked.hash;
+        let committed = self.ledger.apply(block.clone(), checked, certificate);
+        self.out.push(Output::Persist(PersistOp::Commit(Box::new(committed))));
+        self.out.push(Output::Event(Event::BlockCommitted {
+            height,
+            hash,
+            round,
+            txids: txids.clone(),
+        }));
+        // Transactions of the block leave the pool; ones this node had not
+        // seen final are final now (a committed block is stronger).
+        for (tx, txid) in block.txs.iter().zip(&txids).skip(1) {
+            let was_final = self.pool.entries.get(txid).is_some_and(|e| e.state == TxState::Final);
+            if let Some(entry) = self.pool.entries.remove(txid) {
+                match entry.state {
+                    TxState::Pending | TxState::Contested | TxState::Conflicted => {
+                        self.pool.pending_count = self.pool.pending_count.saturating_sub(1);
+                        self.pool.pending_bytes =
+                            self.pool.pending_bytes.saturating_sub(entry.size);
+                    }
+                    TxState::WaitingForParent => {
+                        self.pool.orphan_count = self.pool.orphan_count.saturating_sub(1);
+                        self.pool.orphan_bytes = self.pool.orphan_bytes.saturating_sub(entry.size);
+                    }
+                    _ => {}
+                }
+                if let Some(seq) = entry.final_seq {
+                    self.pool.final_order.remove(&seq);
+                }
+                self.pool.unindex_spender(txid, &entry.tx);
+            }
+            for (vout, _) in tx.outputs.iter().enumerate() {
+                self.pool.final_outputs.remove(&OutPoint { txid: *txid, vout: vout as u32 });
+            }
+            for input in &tx.inputs {
+                self.pool.final_spent.remove(&input.prev);
+                if self.pool.locks.get(&input.prev) == Some(txid) {
+                    self.pool.locks.remove(&input.prev);
+                }
+            }
+            self.pool.tallies.remove(txid);
+            self.own_pending.retain(|t| t != txid);
+            if !was_final {
+                self.out.push(Output::Event(Event::TxState {
+                    txid: *txid,
+                    state: TxState::Final,
+                    rejection: None,
+                    weight: 0,
+                }));
+            }
+        }
+        // Anything else spending what the block spent lost; orphans of the
+        // block's transactions can be re-evaluated.
+        let losers: Vec<TxId> = block
+            .txs
+            .iter()
+            .flat_map(|tx| tx.inputs.iter())
+            .filter_map(|input| self.pool.spenders.get(&input.prev).cloned())
+            .flatten()
+            .collect();
+        for loser in losers {
+            if !txids.contains(&loser) {
+                self.mark_lost(loser);
+            }
+        }
+        for txid in &txids {
+            self.wake_orphans(*txid);
+        }
+        self.prune_vote_batches();
+        self.recent_rounds.push_back((height, round));
+        while self.recent_rounds.len() > 32 {
+            self.recent_rounds.pop_front();
+        }
+        self.flush_settlements();
+        // Next height after the block interval (timeoutCommit).
+        self.hs = HeightState::new(height + 1);
+        let at = self.now + self.params.block_interval_ms;
+        self.out.push(Output::SetTimer { timer: Timer::StartHeight(height + 1), at });
+        let future = std::mem::take(&mut self.future);
+        for (from, message) in future {
+            match message {
+                Message::Proposal(p) => self.on_proposal(from, *p),
+                Message::BlockVote(v) => self.on_block_vote(from, v),
+                _ => {}
+            }
+        }
+    }
+
+    /// Forgets vote batches whose transactions are all settled, or that are
+    /// older than ten minutes.
+    fn prune_vote_batches(&mut self) {
+        let now = self.now;
+        for index in 0..self.voters.len() {
+            while let Some((seq, (batch, at))) =
+                self.voters[index].batches.first_key_value().map(|(s, b)| (*s, b.clone()))
+            {
+                let settled = batch.txids.iter().all(|t| {
+                    self.ledger.committed_height(t).is_some()
+                        || self.pool.settled.contains_key(t)
+                        || !self.pool.tallies.contains_key(t)
+                });
+                if !(settled || now > at + 600_000) {
+                    break;
+                }
+                let voter = &mut self.voters[index];
+                voter.batches.remove(&seq);
+                voter.pruned_below = voter.pruned_below.max(seq + 1);
+                voter.contiguous = voter.contiguous.max(seq);
+            }
+        }
+        let live: HashSet<TxId> = self.pool.entries.keys().copied().collect();
+        self.own_batches.retain(|_, b| b.txids.iter().any(|t| live.contains(t)));
+    }
+}

@@ -1,0 +1,564 @@
+//! The core: one deterministic state machine per masternode, combining
+//! transaction finality (txs.rs), Tendermint blocks (blocks.rs), and
+//! anti-entropy and catch-up (sync.rs). See io.rs for the driver contract.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use protocol::finality::{FinalityCertificate, VerifiedVotes, VoteBatch};
+use protocol::keys::{KeyCache, VerifyStrategy};
+use protocol::validate::{SigVerifier, TxRejection};
+use protocol::{
+    AddressPayload, BlockHash, ChainId, Committee, ConsensusParams, Genesis, Hash256, MemberIndex,
+    NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut,
+};
+
+use crate::blocks::HeightState;
+use crate::io::{Event, Input, Millis, Output, Timer, TxState};
+use crate::ledger::Ledger;
+use crate::message::Message;
+use crate::pool::{Pool, TxEntry};
+use crate::restore::Restored;
+
+/// Local limits and pacing (not consensus rules: nodes may differ).
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// Most pending (not final) transactions admitted.
+    pub mempool_max_txs: usize,
+    /// Most bytes of pending transactions admitted.
+    pub mempool_max_bytes: usize,
+    /// Most orphans (waiting for a parent).
+    pub orphan_max_txs: usize,
+    /// Most bytes of orphans.
+    pub orphan_max_bytes: usize,
+    /// How long an orphan waits for its parent.
+    pub orphan_ttl_ms: u64,
+    /// Most txids with votes but no body.
+    pub max_bodiless: usize,
+    /// Housekeeping period (status, re-requests, expiry).
+    pub tick_interval_ms: u64,
+    /// How transaction signatures are checked (both decide identically).
+    pub verify_strategy: VerifyStrategy,
+    /// Most pending txids announced in one status.
+    pub status_pending_max: usize,
+    /// Most batches answered per request.
+    pub batches_per_reply: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            mempool_max_txs: 100_000,
+            mempool_max_bytes: 64 << 20,
+            orphan_max_txs: 10_000,
+            orphan_max_bytes: 8 << 20,
+            orphan_ttl_ms: 60_000,
+            max_bodiless: 100_000,
+            tick_interval_ms: 1_000,
+            verify_strategy: VerifyStrategy::Strict,
+            status_pending_max: 1_024,
+            batches_per_reply: 256,
+        }
+    }
+}
+
+/// What one voter's batches look like from here.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VoterState {
+    pub(crate) batches: BTreeMap<u64, (VoteBatch, Millis)>,
+    /// Every seq up to this one is held (or pruned).
+    pub(crate) contiguous: u64,
+    /// Seqs below this were pruned (their transactions are settled).
+    pub(crate) pruned_below: u64,
+    /// The highest seq some peer claims to hold.
+    pub(crate) highest_seen: u64,
+    /// When this node last asked for a range, to avoid asking twice at once.
+    pub(crate) requested_at: Millis,
+}
+
+/// A snapshot for `getconsensusinfo` and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsensusInfo {
+    /// Committed height.
+    pub height: u64,
+    /// Tip hash.
+    pub tip: BlockHash,
+    /// Height being agreed.
+    pub current_height: u64,
+    /// Round at that height.
+    pub round: u32,
+    /// Step name.
+    pub step: &'static str,
+    /// Proposer of the current round.
+    pub proposer: NodeId,
+    /// (height, rounds used) of recent commits, newest last.
+    pub recent_rounds: Vec<(u64, u32)>,
+    /// Rounds beyond 0 started, in total.
+    pub view_changes: u64,
+    /// Highest contiguous vote-batch seq seen per committee member.
+    pub votes_seen: Vec<(NodeId, u64)>,
+    /// True while catching up.
+    pub syncing: bool,
+    /// Equivocations seen.
+    pub equivocations: u64,
+}
+
+/// Pool sizes for `getmempoolinfo` and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MempoolInfo {
+    /// Valid, not yet final.
+    pub pending: usize,
+    /// Their bytes.
+    pub pending_bytes: usize,
+    /// Waiting for a parent.
+    pub orphans: usize,
+    /// Their bytes.
+    pub orphan_bytes: usize,
+    /// Final, not yet in a block.
+    pub final_not_in_block: usize,
+    /// Txids with votes but no body.
+    pub bodiless: usize,
+}
+
+/// What the core knows about one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxStatus {
+    /// Its state.
+    pub state: TxState,
+    /// Weight of the votes seen.
+    pub weight: u64,
+    /// For `rejected`: why.
+    pub rejection: Option<TxRejection>,
+    /// The block height that carries it, if committed recently.
+    pub block_height: Option<u64>,
+    /// Its certificate, when final and not yet in a block.
+    pub certificate: Option<FinalityCertificate>,
+    /// When this node first saw it (0 if unknown).
+    pub seen_at: Millis,
+}
+
+/// A masternode's consensus state machine.
+#[derive(Debug)]
+pub struct Core {
+    pub(crate) config: CoreConfig,
+    pub(crate) chain: ChainId,
+    pub(crate) genesis_hash: Hash256,
+    pub(crate) params: ConsensusParams,
+    pub(crate) committee: Arc<Committee>,
+    pub(crate) key: SecretKey,
+    pub(crate) me: NodeId,
+    pub(crate) my_index: Option<MemberIndex>,
+    pub(crate) ledger: Ledger,
+    pub(crate) pool: Pool,
+    pub(crate) verifier: SigVerifier,
+    pub(crate) verified_votes: VerifiedVotes,
+    pub(crate) keys: KeyCache,
+    pub(crate) voters: Vec<VoterState>,
+    pub(crate) own_seq: u64,
+    pub(crate) own_pending: Vec<TxId>,
+    pub(crate) own_batches: BTreeMap<u64, VoteBatch>,
+    pub(crate) hs: HeightState,
+    pub(crate) future: Vec<(NodeId, Message)>,
+    pub(crate) recent_rounds: VecDeque<(u64, u32)>,
+    pub(crate) view_changes: u64,
+    pub(crate) equivocations: u64,
+    pub(crate) reported_equivocations: BTreeSet<(MemberIndex, OutPoint)>,
+    pub(crate) syncing: bool,
+    pub(crate) peer_heights: BTreeMap<NodeId, u64>,
+    pub(crate) blocks_requested: (u64, Millis),
+    pub(crate) final_requested: bool,
+    pub(crate) final_requested_at: Millis,
+    pub(crate) deferred_votes: Vec<TxId>,
+    pub(crate) pending_final: Vec<(Transaction, FinalityCertificate)>,
+    pub(crate) rejected_bodies: HashMap<TxId, Transaction>,
+    /// When each missing body was last asked for, and how many times.
+    pub(crate) body_requests: HashMap<TxId, (Millis, usize)>,
+    pub(crate) rejected_order: VecDeque<TxId>,
+    pub(crate) pending_lost: Vec<TxId>,
+    pub(crate) out: Vec<Output>,
+    pub(crate) now: Millis,
+    pub(crate) started: bool,
+}
+
+impl Core {
+    /// A core for the chain `genesis` defines, with this node's `key`,
+    /// rebuilt from what it persisted (`Restored::genesis` for a new node).
+    /// Call [`Core::start`] before the first input.
+    pub fn new(config: CoreConfig, genesis: &Genesis, key: SecretKey, restored: Restored) -> Core {
+        let chain = genesis.chain_id;
+        let committee = Arc::new(Committee::from_genesis(genesis));
+        let me = NodeId::from(key.public());
+        let my_index = committee.index_of(&me);
+        let ledger = Ledger::restore(
+            genesis,
+            restored.tip_header.clone(),
+            restored.utxos.clone(),
+            restored.last_commit.clone(),
+        );
+        let height = ledger.height() + 1;
+        let mut core = Core {
+            verifier: SigVerifier::new(config.verify_strategy),
+            config,
+            chain,
+            genesis_hash: genesis.hash(),
+            params: genesis.params.clone(),
+            voters: vec![VoterState::default(); committee.len()],
+            committee,
+            key,
+            me,
+            my_index,
+            ledger,
+            pool: Pool::default(),
+            verified_votes: VerifiedVotes::default(),
+            keys: KeyCache::default(),
+            own_seq: restored.own_seq,
+            own_pending: Vec::new(),
+            own_batches: BTreeMap::new(),
+            hs: HeightState::new(height),
+            future: Vec::new(),
+            recent_rounds: VecDeque::new(),
+            view_changes: 0,
+            equivocations: 0,
+            reported_equivocations: BTreeSet::new(),
+            syncing: false,
+            peer_heights: BTreeMap::new(),
+            blocks_requested: (0, 0),
+            final_requested: false,
+            final_requested_at: 0,
+            deferred_votes: Vec::new(),
+            pending_final: Vec::new(),
+            rejected_bodies: HashMap::new(),
+            body_requests: HashMap::new(),
+            rejected_order: VecDeque::new(),
+            pending_lost: Vec::new(),
+            out: Vec::new(),
+            now: 0,
+            started: false,
+        };
+        core.restore_pool(restored);
+        core
+    }
+
+    /// Starts the core at time `now`: re-announces own votes for transactions
+    /// not yet final (a restart must not leave them stuck), and schedules the
+    /// first height and the housekeeping tick.
+    pub fn start(&mut self, now: Millis) -> Vec<Output> {
+        self.now = now;
+        if !self.started {
+            self.started = true;
+            for batch in self.own_batches.values() {
+                self.out.push(Output::Broadcast(Message::VoteBatch(batch.clone())));
+            }
+            self.out.push(Output::SetTimer { timer: Timer::StartHeight(self.hs.height), at: now });
+            self.out.push(Output::SetTimer { timer: Timer::Tick, at: now });
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Handles one input at time `now`. Does not seal this node's own votes:
+    /// call [`Core::seal`] after a batch of inputs (that is the group commit).
+    pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::SubmitTx { tx, origin } => self.on_submit(tx, origin),
+            Input::Message { from, message } => self.on_message(from, message),
+            Input::Timer(timer) => self.on_timer(timer),
+            Input::PeerUp(peer) => self.on_peer_up(peer),
+            Input::PeerDown(peer) => {
+                self.peer_heights.remove(&peer);
+            }
+        }
+        self.flush_settlements();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Signs this node's pending votes into batches (persist, then
+    /// broadcast), counts them, and returns the outputs.
+    pub fn seal(&mut self, now: Millis) -> Vec<Output> {
+        self.now = self.now.max(now);
+        self.seal_own_votes();
+        self.flush_settlements();
+        std::mem::take(&mut self.out)
+    }
+
+    fn on_message(&mut self, from: NodeId, message: Message) {
+        match message {
+            Message::Tx(tx) => self.on_submit(tx, crate::io::Origin::Peer(from)),
+            Message::VoteBatch(batch) => self.on_vote_batch(from, batch),
+            Message::Proposal(proposal) => self.on_proposal(from, *proposal),
+            Message::BlockVote(vote) => self.on_block_vote(from, vote),
+            Message::Status(status) => self.on_status(from, status),
+            Message::GetVoteBatches { voter, from: first, to } => {
+                self.on_get_vote_batches(from, voter, first, to)
+            }
+            Message::VoteBatches { voter, batches, pruned_below } => {
+                self.on_vote_batches(from, voter, batches, pruned_below)
+            }
+            Message::GetTxs(txids) => self.on_get_txs(from, txids),
+            Message::Txs(list) => self.on_txs(from, list),
+            // Served by the driver from its store (see io.rs).
+            Message::GetBlocks { .. } => {}
+            Message::Blocks(blocks) => self.on_blocks(from, blocks),
+            Message::GetFinal => self.on_get_final(from),
+            Message::Final(list) => self.on_final(from, list),
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Tick => {
+                self.on_tick();
+                self.seal_own_votes();
+                self.out.push(Output::SetTimer {
+                    timer: Timer::Tick,
+                    at: self.now + self.config.tick_interval_ms,
+                });
+            }
+            Timer::StartHeight(height) => self.on_start_height(height),
+            Timer::Propose(height, round) => self.on_timeout_propose(height, round),
+            Timer::Prevote(height, round) => self.on_timeout_prevote(height, round),
+            Timer::Precommit(height, round) => self.on_timeout_precommit(height, round),
+        }
+    }
+
+    /// Emits the persists and events of transactions that became final or
+    /// lost while handling the current input: one atomic write for each kind.
+    pub(crate) fn flush_settlements(&mut self) {
+        if !self.pending_lost.is_empty() {
+            let lost = std::mem::take(&mut self.pending_lost);
+            self.out.push(Output::Persist(crate::io::PersistOp::Lost(lost.clone())));
+            for txid in lost {
+                self.event_state(txid, TxState::Lost);
+            }
+        }
+        if !self.pending_final.is_empty() {
+            let finals = std::mem::take(&mut self.pending_final);
+            let txids: Vec<TxId> = finals.iter().map(|(_, c)| c.txid).collect();
+            self.out.push(Output::Persist(crate::io::PersistOp::Final(finals)));
+            for txid in txids {
+                self.event_state(txid, TxState::Final);
+            }
+        }
+    }
+
+    pub(crate) fn event_state(&mut self, txid: TxId, state: TxState) {
+        let weight = self.pool.tallies.get(&txid).map_or(0, |t| t.weight);
+        self.out.push(Output::Event(Event::TxState { txid, state, rejection: None, weight }));
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, message: Message) {
+        if to != self.me {
+            self.out.push(Output::Send { to, message });
+        }
+    }
+
+    pub(crate) fn broadcast(&mut self, message: Message) {
+        self.out.push(Output::Broadcast(message));
+    }
+
+    pub(crate) fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    // ---- queries (for RPC and metrics; read-only) ----
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
+    /// The committed chain.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The committee.
+    pub fn committee_ref(&self) -> &Committee {
+        &self.committee
+    }
+
+    /// The chain id.
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash256 {
+        self.genesis_hash
+    }
+
+    /// What the node knows about `txid`.
+    pub fn tx_status(&self, txid: &TxId) -> Option<TxStatus> {
+        let weight = self.pool.tallies.get(txid).map_or(0, |t| t.weight);
+        if let Some(entry) = self.pool.entries.get(txid) {
+            return Some(TxStatus {
+                state: entry.state,
+                weight,
+                rejection: None,
+                block_height: None,
+                certificate: entry.certificate.clone(),
+                seen_at: entry.seen_at,
+            });
+        }
+        if let Some(height) = self.ledger.committed_height(txid) {
+            return Some(TxStatus {
+                state: TxState::Committed,
+                weight,
+                rejection: None,
+                block_height: Some(height),
+                certificate: None,
+                seen_at: 0,
+            });
+        }
+        if let Some((state, rejection)) = self.pool.settled.get(txid) {
+            return Some(TxStatus {
+                state: *state,
+                weight,
+                rejection: rejection.clone(),
+                block_height: None,
+                certificate: None,
+                seen_at: 0,
+            });
+        }
+        None
+    }
+
+    /// A transaction held in the pool (not yet in a block).
+    pub fn pool_tx(&self, txid: &TxId) -> Option<&Transaction> {
+        self.pool.entries.get(txid).map(|e| &e.tx)
+    }
+
+    /// Txids in the pool with their states, in txid order.
+    pub fn pool_txids(&self) -> Vec<(TxId, TxState)> {
+        let mut list: Vec<(TxId, TxState)> =
+            self.pool.entries.iter().map(|(id, e)| (*id, e.state)).collect();
+        list.sort_by_key(|(id, _)| *id);
+        list
+    }
+
+    /// Pool sizes.
+    pub fn mempool_info(&self) -> MempoolInfo {
+        MempoolInfo {
+            pending: self.pool.pending_count,
+            pending_bytes: self.pool.pending_bytes,
+            orphans: self.pool.orphan_count,
+            orphan_bytes: self.pool.orphan_bytes,
+            final_not_in_block: self.pool.final_order.len(),
+            bodiless: self.pool.bodiless.len(),
+        }
+    }
+
+    /// Spendable outputs paying `address`: committed ones not spent by a
+    /// final transaction, and outputs of final transactions not yet in a
+    /// block (`false` in the third field).
+    pub fn spendable(&self, address: &AddressPayload) -> Vec<(OutPoint, TxOut, bool)> {
+        let mut out: Vec<(OutPoint, TxOut, bool)> = self
+            .ledger
+            .utxos_of(address)
+            .into_iter()
+            .filter(|(op, _)| !self.pool.final_spent.contains_key(op))
+            .map(|(op, o)| (op, o, true))
+            .collect();
+        let mut overlay: Vec<(OutPoint, TxOut, bool)> = self
+            .pool
+            .final_outputs
+            .iter()
+            .filter(|(op, o)| o.address == *address && !self.pool.final_spent.contains_key(op))
+            .map(|(op, o)| (*op, *o, false))
+            .collect();
+        overlay.sort_by_key(|(op, _, _)| *op);
+        out.extend(overlay);
+        out
+    }
+
+    /// A consensus snapshot.
+    pub fn info(&self) -> ConsensusInfo {
+        let proposer_index = self.committee.proposer(self.hs.height, self.hs.round);
+        ConsensusInfo {
+            height: self.ledger.height(),
+            tip: self.ledger.tip(),
+            current_height: self.hs.height,
+            round: self.hs.round,
+            step: self.hs.step.as_str(),
+            proposer: self.committee.member(proposer_index).map_or(self.me, |m| m.id),
+            recent_rounds: self.recent_rounds.iter().copied().collect(),
+            view_changes: self.view_changes,
+            votes_seen: self
+                .committee
+                .members()
+                .iter()
+                .zip(&self.voters)
+                .enumerate()
+                .map(|(i, (m, v))| {
+                    let seq = if Some(i as MemberIndex) == self.my_index {
+                        self.own_seq
+                    } else {
+                        v.contiguous
+                    };
+                    (m.id, seq)
+                })
+                .collect(),
+            syncing: self.syncing,
+            equivocations: self.equivocations,
+        }
+    }
+
+    fn restore_pool(&mut self, restored: Restored) {
+        self.own_batches = restored.own_batches;
+        for (tx, certificate) in restored.final_txs {
+            let txid = certificate.txid;
+            for vote in &certificate.votes {
+                let tally = self.pool.tallies.entry(txid).or_default();
+                if tally.votes.insert(vote.voter, vote.clone()).is_none() {
+                    tally.weight += self.committee.weight(vote.voter);
+                }
+            }
+            self.insert_final_entry(txid, tx, certificate);
+        }
+        for (txid, tx) in restored.locked {
+            let size = tx.size();
+            self.pool.index_spender(txid, &tx);
+            for input in &tx.inputs {
+                self.pool.locks.insert(input.prev, txid);
+            }
+            self.pool.pending_count += 1;
+            self.pool.pending_bytes += size;
+            self.pool.entries.insert(
+                txid,
+                TxEntry {
+                    tx,
+                    state: TxState::Pending,
+                    size,
+                    seen_at: 0,
+                    locked: true,
+                    certificate: None,
+                    final_seq: None,
+                    waiting_for: Vec::new(),
+                    expires_at: 0,
+                },
+            );
+        }
+        // Count own votes from own batches.
+        if let Some(me) = self.my_index {
+            let batches: Vec<VoteBatch> = self.own_batches.values().cloned().collect();
+            for batch in batches {
+                for (txid, vote) in batch.cert_votes(me) {
+                    let weight = self.committee.weight(me);
+                    let tally = self.pool.tallies.entry(txid).or_default();
+                    if tally.votes.insert(me, vote).is_none() {
+                        tally.weight += weight;
+                    }
+                }
+            }
+        }
+        // Recompute contested states among restored entries (sorted: the
+        // core must be deterministic).
+        let mut ids: Vec<TxId> = self.pool.entries.keys().copied().collect();
+        ids.sort();
+        for txid in ids {
+            self.refresh_state(&txid);
+        }
+        // Own Tendermint messages at the next height: never sign differently.
+        self.hs.restore_own(restored.own_proposals, restored.own_block_votes);
+    }
+}

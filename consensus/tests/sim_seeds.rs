@@ -1,0 +1,70 @@
+//! Seed campaigns of the simulator: safety mode and liveness mode.
+//!
+//! `SEEDS` sets how many seeds each mode runs (default 1,000);
+//! `SIM_SEED=n` (with `SIM_MODE=safety|liveness`) replays one seed with a
+//! trace of the run's result. `make sim SEEDS=100000` runs a long campaign.
+
+use consensus::sim::{Mode, Sim, SimConfig};
+
+fn seeds() -> u64 {
+    std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000)
+}
+
+fn only_seed() -> Option<u64> {
+    std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok())
+}
+
+fn only_mode() -> Option<Mode> {
+    match std::env::var("SIM_MODE").ok().as_deref() {
+        Some("safety") => Some(Mode::Safety),
+        Some("liveness") => Some(Mode::Liveness),
+        _ => None,
+    }
+}
+
+fn campaign(mode: Mode) {
+    if let Some(seed) = only_seed() {
+        if only_mode().is_some_and(|m| m != mode) {
+            return;
+        }
+        let config = SimConfig::random(seed, mode);
+        eprintln!("replaying {config:?}");
+        match Sim::random(config).run() {
+            Ok(report) => eprintln!("seed {seed}: ok {report:?}"),
+            Err(violation) => panic!("{violation}"),
+        }
+        return;
+    }
+    let mut failures = Vec::new();
+    for seed in 0..seeds() {
+        if let Err(violation) = Sim::random(SimConfig::random(seed, mode)).run() {
+            failures.push(violation.to_string());
+            if failures.len() >= 5 {
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn safety_mode_seeds() {
+    campaign(Mode::Safety);
+}
+
+#[test]
+fn liveness_mode_seeds() {
+    campaign(Mode::Liveness);
+}
+
+#[test]
+fn probe_timing() {
+    if std::env::var_os("PROBE").is_none() {
+        return;
+    }
+    for seed in 0..3 {
+        let t = std::time::Instant::now();
+        let r = Sim::random(SimConfig::random(seed, Mode::Safety)).run();
+        eprintln!("seed {seed}: {:?} in {:?}", r.as_ref().map(|r| r.heights.clone()), t.elapsed());
+    }
+}

@@ -9,6 +9,7 @@
 //! | ids (txid, block hash, node id, chain id) | [`ids`] |
 //! | canonical byte reader / writer | [`codec`] |
 //! | ed25519 keys, strict and batch verification | [`keys`] |
+//! | the key file format | [`keyfile`] |
 //! | addresses | [`address`] |
 //! | transactions, txid, input signing | [`tx`] |
 //! | merkle root and proofs | [`merkle`] |
@@ -35,6 +36,7 @@ mod fixed_bytes;
 pub mod genesis;
 pub mod hash;
 pub mod ids;
+pub mod keyfile;
 pub mod keys;
 pub mod merkle;
 pub mod quorum;

@@ -1,0 +1,1 @@
+//! Configuration (issue [2/8]; being written).

@@ -1,0 +1,1 @@
+//! Storage (issue [2/8]; being written).

@@ -22,6 +22,7 @@
 //! | coinbase split | [`coinbase`] |
 //! | UTXO-set commitment | [`commitment`] |
 //! | transaction validity | [`validate`] |
+//! | RPC, event and node.json shapes; transaction states | [`rpc`] |
 
 pub mod address;
 pub mod amount;
@@ -40,6 +41,7 @@ pub mod keyfile;
 pub mod keys;
 pub mod merkle;
 pub mod quorum;
+pub mod rpc;
 pub mod tx;
 pub mod validate;
 

@@ -32,6 +32,11 @@ fmt: ## format the code
 FUZZ_CASES ?= 1000000
 fuzz: ## long run of the decoder fuzz loops (FUZZ_CASES per target)
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p protocol --test fuzz_decoders -- --nocapture
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p net --test fuzz_wire -- --nocapture
+
+SEEDS ?= 100000
+sim: ## long simulator campaign: SEEDS per mode (100000); SIM_SEED=n SIM_MODE=safety|liveness make sim replays one
+	SEEDS=$(SEEDS) $(CARGO) test --release -p consensus --test sim_seeds -- --nocapture
 
 demo: ## build, start a 5-node cluster, run 1,000 tx/s for 30 s
 	@echo "make demo: not yet available (needs timectl and loadgen, issues [7/8] and [8/8])"

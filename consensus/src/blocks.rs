@@ -738,9 +738,8 @@ impl Core {
             }
             for input in &tx.inputs {
                 self.pool.final_spent.remove(&input.prev);
-                if self.pool.locks.get(&input.prev) == Some(txid) {
-                    self.pool.locks.remove(&input.prev);
-                }
+                // Spent in a block: no lock on it matters any more.
+                self.pool.locks.remove(&input.prev);
             }
             self.pool.tallies.remove(txid);
             self.own_pending.retain(|t| t != txid);

@@ -538,6 +538,10 @@ impl Core {
                 },
             );
         }
+        // Frozen locks of lost transactions: never vote for another spender.
+        for (outpoint, txid) in restored.frozen {
+            self.pool.locks.entry(outpoint).or_insert(txid);
+        }
         // Count own votes from own batches.
         if let Some(me) = self.my_index {
             let batches: Vec<VoteBatch> = self.own_batches.values().cloned().collect();

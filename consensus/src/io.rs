@@ -114,48 +114,7 @@ pub struct CommittedBlock {
     pub utxo_commitment: Hash256,
 }
 
-/// A transaction's state, as RPC, the event stream and loadgen name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TxState {
-    /// Valid, voted on, not final yet.
-    Pending,
-    /// A parent is known but not final; not voted for yet.
-    WaitingForParent,
-    /// A conflicting transaction is known.
-    Contested,
-    /// Votes of weight ≥ q (durable).
-    Final,
-    /// No quorum is possible for it unless a masternode equivocates.
-    Conflicted,
-    /// A conflicting transaction is final.
-    Lost,
-    /// Invalid.
-    Rejected,
-    /// In a committed block.
-    Committed,
-}
-
-impl TxState {
-    /// The name used on the wire and in metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxState::Pending => "pending",
-            TxState::WaitingForParent => "waiting_for_parent",
-            TxState::Contested => "contested",
-            TxState::Final => "final",
-            TxState::Conflicted => "conflicted",
-            TxState::Lost => "lost",
-            TxState::Rejected => "rejected",
-            TxState::Committed => "committed",
-        }
-    }
-
-    /// True once the state can no longer change except to `Committed`.
-    pub fn is_settled(self) -> bool {
-        matches!(self, TxState::Final | TxState::Lost | TxState::Rejected | TxState::Committed)
-    }
-}
+pub use protocol::rpc::TxState;
 
 /// Something observers (RPC, the event stream, metrics) learn.
 #[derive(Clone, Debug, PartialEq, Eq)]

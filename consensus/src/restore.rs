@@ -28,6 +28,10 @@ pub struct Restored {
     pub final_txs: Vec<(Transaction, FinalityCertificate)>,
     /// Transactions this node locked inputs for, not final, lost or committed.
     pub locked: BTreeMap<TxId, Transaction>,
+    /// Locks still held for lost transactions: this node voted for them, so
+    /// it never votes for another spender of these outpoints (a double
+    /// spender's other coins freeze). Dropped once a block spends the outpoint.
+    pub frozen: BTreeMap<OutPoint, TxId>,
     /// This node's vote batches that still matter (some txid not settled),
     /// by seq.
     pub own_batches: BTreeMap<u64, VoteBatch>,
@@ -58,6 +62,7 @@ impl Restored {
             utxos,
             final_txs: Vec::new(),
             locked: BTreeMap::new(),
+            frozen: BTreeMap::new(),
             own_batches: BTreeMap::new(),
             own_seq: 0,
             own_proposals: Vec::new(),
@@ -85,7 +90,11 @@ impl Restored {
             }
             PersistOp::Lost(txids) => {
                 for txid in txids {
-                    self.locked.remove(txid);
+                    if let Some(tx) = self.locked.remove(txid) {
+                        for input in &tx.inputs {
+                            self.frozen.insert(input.prev, *txid);
+                        }
+                    }
                 }
             }
             PersistOp::Commit(committed) => {
@@ -107,7 +116,21 @@ impl Restored {
                     .iter()
                     .flat_map(|tx| tx.inputs.iter().map(|i| i.prev))
                     .collect();
-                self.locked.retain(|_, tx| !tx.inputs.iter().any(|i| spent.contains(&i.prev)));
+                // A locked transaction whose input the block spent lost; its
+                // other inputs stay frozen.
+                let losers: Vec<(TxId, Transaction)> = self
+                    .locked
+                    .iter()
+                    .filter(|(_, tx)| tx.inputs.iter().any(|i| spent.contains(&i.prev)))
+                    .map(|(id, tx)| (*id, tx.clone()))
+                    .collect();
+                for (txid, tx) in losers {
+                    self.locked.remove(&txid);
+                    for input in &tx.inputs {
+                        self.frozen.insert(input.prev, txid);
+                    }
+                }
+                self.frozen.retain(|outpoint, _| !spent.contains(outpoint));
                 let live: std::collections::HashSet<TxId> = self
                     .locked
                     .keys()

@@ -100,6 +100,28 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// A scenario run: `nodes` masternodes, a clean network with 1-10 ms
+    /// delays, no random faults or clients (the test drives everything).
+    pub fn quiet(nodes: usize, seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            mode: Mode::Safety,
+            byzantine: None,
+            crashes: false,
+            partitions: false,
+            drop_rate: 0.0,
+            dup_rate: 0.0,
+            min_delay_ms: 1,
+            max_delay_ms: 10,
+            duration_ms: 30_000,
+            heal_at_ms: 0,
+            client_txs: 0,
+            double_spends: 0,
+            block_interval_ms: 200,
+        }
+    }
+
     /// A run of `mode` with random faults, decided by the seed.
     pub fn random(seed: u64, mode: Mode) -> SimConfig {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);

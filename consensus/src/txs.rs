@@ -108,7 +108,12 @@ impl Core {
                     return;
                 }
                 self.remember_rejected_body(txid, tx);
-                self.pool.settle(txid, TxState::Rejected, Some(rejection.clone()));
+                // An unknown input says what this node has seen, not what the
+                // transaction is: a resubmission is validated again (its
+                // parent may have arrived). Every other rejection is final.
+                if !matches!(rejection, TxRejection::UnknownInput { .. }) {
+                    self.pool.settle(txid, TxState::Rejected, Some(rejection.clone()));
+                }
                 self.out.push(Output::Event(Event::TxState {
                     txid,
                     state: TxState::Rejected,
@@ -634,7 +639,22 @@ impl Core {
         if matches!(entry.state, TxState::Final | TxState::Lost) {
             return;
         }
+        // It loses its locks' purpose but not its locks: this node voted for
+        // it, so it never votes for another spender of those outpoints
+        // (PROTOCOL.md §4: at most one transaction per outpoint, ever). The
+        // double spender's other coins freeze; the winner's outpoints are
+        // spent by a final transaction anyway.
+        let locked_by_it: Vec<OutPoint> = entry
+            .tx
+            .inputs
+            .iter()
+            .map(|i| i.prev)
+            .filter(|op| self.pool.locks.get(op) == Some(&loser))
+            .collect();
         self.forget_unsettled(&loser, &entry);
+        for outpoint in locked_by_it {
+            self.pool.locks.insert(outpoint, loser);
+        }
         self.own_pending.retain(|t| *t != loser);
         self.pool.settle(loser, TxState::Lost, None);
         self.pending_lost.push(loser);

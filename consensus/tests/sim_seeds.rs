@@ -56,15 +56,3 @@ fn safety_mode_seeds() {
 fn liveness_mode_seeds() {
     campaign(Mode::Liveness);
 }
-
-#[test]
-fn probe_timing() {
-    if std::env::var_os("PROBE").is_none() {
-        return;
-    }
-    for seed in 0..3 {
-        let t = std::time::Instant::now();
-        let r = Sim::random(SimConfig::random(seed, Mode::Safety)).run();
-        eprintln!("seed {seed}: {:?} in {:?}", r.as_ref().map(|r| r.heights.clone()), t.elapsed());
-    }
-}

@@ -177,11 +177,11 @@ async fn serve<M: WireMessage>(
         )
         .in_current_span(),
     );
-    if endpoint.peer_exchange {
-        if let Ok(payload) = endpoint.encode(&Envelope::GetPeers) {
-            // A fresh control queue has room.
-            let _queued = link.control.try_send(payload);
-        }
+    if endpoint.peer_exchange
+        && let Ok(payload) = endpoint.encode(&Envelope::GetPeers)
+    {
+        // A fresh control queue has room.
+        let _queued = link.control.try_send(payload);
     }
     let reason = read_loop(&endpoint, &state, &link, reader).await;
     cancel.cancel();
@@ -220,10 +220,10 @@ async fn handshake<M: WireMessage>(
         match machine.on_frame::<M>(&payload)? {
             Step::SendAuth(auth) => {
                 // A banned id is refused before we sign anything for it.
-                if let Some(theirs) = machine.peer_hello() {
-                    if endpoint.is_banned(&theirs.node_id) {
-                        return Err(HandshakeError::Banned { peer: theirs.node_id });
-                    }
+                if let Some(theirs) = machine.peer_hello()
+                    && endpoint.is_banned(&theirs.node_id)
+                {
+                    return Err(HandshakeError::Banned { peer: theirs.node_id });
                 }
                 let auth = endpoint
                     .encode(&Envelope::Auth(auth))

@@ -106,10 +106,10 @@ async fn dial_loop<M: WireMessage>(
     let mut known = expected;
     let mut failures = 0u32;
     loop {
-        if let Some(id) = known {
-            if !wait_until_dialable(&endpoint, &id).await {
-                break;
-            }
+        if let Some(id) = known
+            && !wait_until_dialable(&endpoint, &id).await
+        {
+            break;
         }
         if endpoint.shutdown.is_cancelled() {
             break;

@@ -338,10 +338,10 @@ impl<'a> Handshake<'a> {
         if theirs.node_id == local.id {
             return Err(HandshakeError::SelfConnection);
         }
-        if let Some(expected) = self.expected_peer {
-            if expected != theirs.node_id {
-                return Err(HandshakeError::UnexpectedId { expected, found: theirs.node_id });
-            }
+        if let Some(expected) = self.expected_peer
+            && expected != theirs.node_id
+        {
+            return Err(HandshakeError::UnexpectedId { expected, found: theirs.node_id });
         }
         if theirs.role == Role::Masternode && !local.is_member(&theirs.node_id) {
             return Err(HandshakeError::NotMember { peer: theirs.node_id });

@@ -127,13 +127,13 @@ impl PeerState {
     /// Records a pong; a nonce other than the outstanding ping's is ignored.
     pub(crate) fn pong_received(&self, nonce: u64, now: Instant) {
         let mut ping = lock(&self.ping);
-        if let Some((sent_nonce, sent_at)) = *ping {
-            if sent_nonce == nonce {
-                let micros = now.saturating_duration_since(sent_at).as_micros();
-                let micros = u64::try_from(micros).unwrap_or(NO_RTT - 1);
-                self.rtt_micros.store(micros, Ordering::Relaxed);
-                *ping = None;
-            }
+        if let Some((sent_nonce, sent_at)) = *ping
+            && sent_nonce == nonce
+        {
+            let micros = now.saturating_duration_since(sent_at).as_micros();
+            let micros = u64::try_from(micros).unwrap_or(NO_RTT - 1);
+            self.rtt_micros.store(micros, Ordering::Relaxed);
+            *ping = None;
         }
     }
 

@@ -64,12 +64,12 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         let mut counts = lock(&self.slots.counts);
         counts.total = counts.total.saturating_sub(1);
-        if let Some(ip) = self.ip {
-            if let Some(n) = counts.per_ip.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    counts.per_ip.remove(&ip);
-                }
+        if let Some(ip) = self.ip
+            && let Some(n) = counts.per_ip.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_ip.remove(&ip);
             }
         }
     }

@@ -657,6 +657,24 @@ impl Core {
         }
     }
 
+    /// Sends a newly connected peer this node's messages of the current
+    /// round, so a height started before the peer connected need not wait
+    /// for a timeout.
+    pub(crate) fn send_round_to(&mut self, peer: NodeId) {
+        if self.hs.step == Step::NewHeight || self.hs.decided {
+            return;
+        }
+        let round = self.hs.round;
+        if let Some(proposal) = self.hs.own_proposals.get(&round).cloned() {
+            self.send(peer, Message::Proposal(Box::new(proposal)));
+        }
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            if let Some(vote) = self.hs.own_votes.get(&(round, kind)).cloned() {
+                self.send(peer, Message::BlockVote(vote));
+            }
+        }
+    }
+
     /// Re-sends this node's own messages of the current round, and the
     /// proof-of-lock of its valid value (the proposal and the prevotes that
     /// make it valid): lossy links must not stall a round, and a lock others

@@ -691,7 +691,7 @@ impl Sim {
             if let Some(happening) = self.happenings.remove(&seq) {
                 if std::env::var_os("SIM_TRACE").is_some() {
                     self.trace_count += 1;
-                    if self.trace_count % 20000 == 0 {
+                    if self.trace_count.is_multiple_of(20000) {
                         let kind = match &happening {
                             Happening::Deliver { message, .. } => message.kind(),
                             Happening::Timer { timer, .. } => match timer {
@@ -1358,7 +1358,7 @@ impl Sim {
             {
                 None
             }
-            (Byzantine::Equivocate, Message::Proposal(proposal)) if j % 2 == 0 => {
+            (Byzantine::Equivocate, Message::Proposal(proposal)) if j.is_multiple_of(2) => {
                 // A second, different block for the same round to half the
                 // peers.
                 let mut block = proposal.block.clone();

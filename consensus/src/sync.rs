@@ -43,6 +43,7 @@ impl Core {
     pub(crate) fn on_peer_up(&mut self, peer: NodeId) {
         let status = self.status();
         self.send(peer, Message::Status(status));
+        self.send_round_to(peer);
     }
 
     pub(crate) fn on_tick(&mut self) {

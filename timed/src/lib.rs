@@ -5,6 +5,14 @@
 //! |---|---|
 //! | configuration file | [`config`] |
 //! | storage (the only module that names sled) | [`store`] |
+//! | the driver that owns the consensus core | [`node`] |
+//! | JSON-RPC, event stream, metrics endpoint | [`rpc`] |
+//! | Prometheus metrics | [`metrics`] |
+//! | `timed --dev` chains | [`devchain`] |
 
 pub mod config;
+pub mod devchain;
+pub mod metrics;
+pub mod node;
+pub mod rpc;
 pub mod store;

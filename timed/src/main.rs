@@ -1,1 +1,357 @@
-fn main() {}
+//! `timed`: the TimeCoin masternode daemon. Parses arguments, wires the
+//! library together, and maps results to exit codes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use protocol::rpc::{DevWallet, NodeInfoFile};
+use protocol::{Genesis, SecretKey};
+use timed::config::{Config, LogFormat};
+use timed::devchain::{self, read_key_file, write_atomic};
+use timed::metrics::Metrics;
+use timed::node::{self, NodeSettings, now_millis};
+use timed::rpc::{self, RpcSettings};
+use timed::store::StoreConfig;
+
+const ABOUT: &str = "The TimeCoin masternode daemon: P2P, instant-finality voting, BFT blocks, \
+sled storage, JSON-RPC, event stream and Prometheus metrics.";
+
+const AFTER_HELP: &str = "\
+Quick start (a one-masternode dev chain with a funded wallet, a block a second):
+  timed --dev --data-dir /tmp/t1 &
+  time-cli --datadir /tmp/t1 getblockchaininfo
+
+Running a masternode of a real chain:
+  timed --generate-config > timed.toml    # edit it: genesis_file, key_file, peers
+  timed --check-config timed.toml
+  timed --config timed.toml
+
+Once listening, the node writes node.json in its data dir (RPC URL, P2P
+address, cookie file, dev wallet) for tools to read.
+
+Exit codes:
+  0  stopped cleanly (SIGINT, SIGTERM or the `stop` RPC); --check-config found no problem
+  1  failed while running (see the log)
+  2  bad command line
+  3  configuration problem (the message names the file and key)
+  4  data dir problem (another chain's data, unwritable, locked by another node)
+  5  a listen address is in use or cannot be bound";
+
+#[derive(Parser, Debug)]
+#[command(name = "timed", version = VERSION.as_str(), about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// The config file (TOML; see --generate-config).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Start (or resume) a one-masternode dev chain: network 9, a funded dev
+    /// wallet in genesis, one block per second, RPC and P2P on free ports.
+    #[arg(long)]
+    dev: bool,
+    /// Data directory (overrides storage.data_dir; default for --dev: ./timed-dev).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// P2P listen address, ip:port (overrides network.listen_address).
+    #[arg(long, value_name = "ADDR")]
+    p2p_listen: Option<SocketAddr>,
+    /// RPC listen address, ip:port (overrides rpc.listen_address).
+    #[arg(long, value_name = "ADDR")]
+    rpc_listen: Option<SocketAddr>,
+    /// Print a complete commented default config and exit.
+    #[arg(long)]
+    generate_config: bool,
+    /// Check a config file (and the genesis and key files it names), print
+    /// every problem, and exit 0 (none) or 3.
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+    /// Log format: pretty or json (overrides logging.format).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(rpc::version_string);
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn fail(code: u8) -> impl FnOnce(anyhow::Error) -> Failure {
+    move |error| Failure { code, error }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, error }) => {
+            eprintln!("timed: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Failure> {
+    if args.generate_config {
+        print!("{}", Config::default_toml());
+        return Ok(());
+    }
+    if let Some(path) = &args.check_config {
+        return check_config(path);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("timed")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(fail(1))?;
+    runtime.block_on(serve(args))
+}
+
+fn check_config(path: &Path) -> Result<(), Failure> {
+    let config = Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
+    let mut problems = Vec::new();
+    if let Err(e) = load_genesis(&config.node.genesis_file) {
+        problems.push(format!("{e:#}"));
+    }
+    if let Some(key_file) = &config.masternode.key_file
+        && let Err(e) = read_key_file(key_file)
+    {
+        problems.push(format!("masternode.key_file: {e}"));
+    }
+    if problems.is_empty() {
+        println!("{}: ok", path.display());
+        Ok(())
+    } else {
+        Err(Failure { code: 3, error: anyhow!("{}: {}", path.display(), problems.join("\n")) })
+    }
+}
+
+fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("node.genesis_file: cannot read {}", path.display()))?;
+    let genesis: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("node.genesis_file: {} is not a valid genesis", path.display()))?;
+    genesis.validate().with_context(|| format!("node.genesis_file: {}", path.display()))?;
+    Ok(genesis)
+}
+
+fn init_logging(config: &Config, override_format: Option<&str>) -> Result<(), Failure> {
+    let format = match override_format {
+        Some("json") => LogFormat::Json,
+        Some("pretty") => LogFormat::Pretty,
+        Some(other) => {
+            return Err(Failure {
+                code: 2,
+                error: anyhow!("--log-format: expected pretty or json, got {other:?}"),
+            });
+        }
+        None => config.logging.format,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.logging.level))
+        .map_err(|e| Failure { code: 3, error: anyhow!("logging.level: {e}") })?;
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    result.map_err(|e| Failure { code: 1, error: anyhow!("cannot start logging: {e}") })
+}
+
+async fn serve(args: Args) -> Result<(), Failure> {
+    let base_config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(3))?,
+        None if args.dev => dev_defaults(),
+        None => {
+            return Err(Failure {
+                code: 3,
+                error: anyhow!(
+                    "no config: pass --config FILE (make one with `timed --generate-config > timed.toml`), or --dev for a dev chain"
+                ),
+            });
+        }
+    };
+    let mut config = base_config;
+    if let Some(dir) = &args.data_dir {
+        config.storage.data_dir = dir.clone();
+    } else if args.dev && args.config.is_none() {
+        config.storage.data_dir = PathBuf::from("timed-dev");
+    }
+    if let Some(addr) = args.p2p_listen {
+        config.network.listen_address = addr;
+    }
+    if let Some(addr) = args.rpc_listen {
+        config.rpc.listen_address = addr;
+    }
+    config.validate().map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
+    init_logging(&config, args.log_format.as_deref())?;
+    let data_dir = config.storage.data_dir.clone();
+
+    let (genesis, key, dev_wallet): (Genesis, Option<SecretKey>, Option<DevWallet>) = if args.dev {
+        let dev = devchain::prepare(&data_dir, now_millis() as i64)
+            .map_err(|e| anyhow!("{e}"))
+            .map_err(fail(4))?;
+        let wallet = DevWallet {
+            key_file: dev.wallet_key_file.display().to_string(),
+            address: dev.wallet_address,
+        };
+        (dev.genesis, Some(dev.masternode_key), Some(wallet))
+    } else {
+        let genesis = load_genesis(&config.node.genesis_file).map_err(fail(3))?;
+        let key = match &config.masternode.key_file {
+            Some(path) => Some(
+                read_key_file(path)
+                    .map(|(_, key)| key)
+                    .map_err(|e| anyhow!("masternode.key_file: {e}"))
+                    .map_err(fail(3))?,
+            ),
+            None => None,
+        };
+        (genesis, key, None)
+    };
+
+    let mut core = config.core_config();
+    core.tick_interval_ms = config.node.status_interval.as_millis() as u64;
+    let settings = NodeSettings {
+        data_dir: data_dir.clone(),
+        genesis: genesis.clone(),
+        key,
+        p2p_listen: config.network.listen_address,
+        peers: config.network.peers.clone(),
+        bootstrap: config.network.bootstrap_peers.clone(),
+        peer_exchange: config.network.enable_peer_discovery,
+        net_limits: config.net_limits(),
+        core,
+        store: StoreConfig { cache_size_mb: (config.storage.cache_bytes >> 20).max(1) },
+    };
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let (handle, published) =
+        node::start(settings, &tracker, shutdown.clone()).await.map_err(|e| {
+            let code = match &e {
+                node::NodeError::Store(_) => 4,
+                node::NodeError::Net(_) => 5,
+                _ => 1,
+            };
+            Failure { code, error: anyhow!("{e}") }
+        })?;
+    let metrics = Arc::new(Metrics::new());
+    let rpc_settings = RpcSettings {
+        listen: config.rpc.listen_address,
+        auth: config.rpc.auth.clone(),
+        cookie_file: data_dir.join(".cookie"),
+        max_body_bytes: config.rpc.max_body_bytes,
+        max_batch: config.rpc.max_batch_size,
+        max_concurrency: config.rpc.max_concurrent_requests,
+        header_read_timeout: config.rpc.header_read_timeout,
+        event_buffer: config.rpc.event_buffer,
+        metrics: config.metrics.enabled,
+        mempool_max_txs: config.mempool.max_transactions,
+        mempool_max_bytes: config.mempool.max_bytes,
+    };
+    let server = match rpc::serve(
+        rpc_settings,
+        handle.clone(),
+        metrics,
+        published.p2p_address,
+        &tracker,
+        shutdown.clone(),
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            shutdown.cancel();
+            tracker.close();
+            tracker.wait().await;
+            let code = if matches!(e, rpc::RpcError::Bind { .. }) { 5 } else { 4 };
+            return Err(Failure { code, error: anyhow!("{e}") });
+        }
+    };
+    let info = NodeInfoFile {
+        version: VERSION.clone(),
+        pid: std::process::id(),
+        node_id: published.node_id,
+        network: genesis.network,
+        chain_id: genesis.chain_id.0,
+        genesis_hash: genesis.hash(),
+        p2p_address: published.p2p_address.to_string(),
+        rpc_url: server.url(),
+        rpc_cookie_file: server.cookie_file.as_ref().map(|p| p.display().to_string()),
+        dev_wallet: dev_wallet.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&info).context("encoding node.json").map_err(fail(1))?;
+    write_atomic(&data_dir.join("node.json"), &json)
+        .map_err(|e| anyhow!("{e}"))
+        .map_err(fail(4))?;
+    banner(&info, &data_dir);
+
+    tokio::select! {
+        _ = shutdown.cancelled() => info!("stop requested"),
+        signal = wait_for_signal() => info!("received {signal}; stopping"),
+    }
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// `--dev` without a config: everything local, ports chosen by the OS.
+fn dev_defaults() -> Config {
+    let mut config = Config::default();
+    config.network.listen_address = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.rpc.listen_address = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.network.enable_peer_discovery = false;
+    config
+}
+
+fn banner(info: &NodeInfoFile, data_dir: &Path) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "timed {} ({} chain {})", info.version, info.network, info.chain_id);
+    let _ = writeln!(out, "  node id   {}", info.node_id);
+    let _ = writeln!(out, "  rpc       {}", info.rpc_url);
+    let _ = writeln!(out, "  p2p       {}", info.p2p_address);
+    let _ = writeln!(out, "  data dir  {}", data_dir.display());
+    if let Some(wallet) = &info.dev_wallet {
+        let _ = writeln!(out, "  dev wallet {} (key file {})", wallet.address, wallet.key_file);
+    }
+    let _ = writeln!(out, "  node.json {}", data_dir.join("node.json").display());
+    let _ = out.flush();
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}

@@ -1,1 +1,1333 @@
-//! Storage (issue [2/8]; being written).
+//! The node's durable state in sled: the only module that names sled.
+//!
+//! The core asks for state changes as [`PersistOp`]s; [`Store::persist`]
+//! applies a cycle's ops as **one atomic batch and one flush** (group
+//! commit), and [`Store::load`] gives back exactly what
+//! [`Restored::apply`] would hold after the same ops in the same order (that
+//! function is the reference meaning of every op). RPC handlers read blocks,
+//! transactions and UTXOs through a cloned [`Store`] on any thread.
+//!
+//! # Data dir
+//!
+//! | path | what |
+//! |---|---|
+//! | `store.json` | identity: schema version, genesis hash, chain id. Checked before sled is opened, so a refused dir is never touched. |
+//! | `genesis.json` | a copy of the genesis the dir was created for |
+//! | `db/` | the sled database |
+//!
+//! # Keyspaces
+//!
+//! One sled tree; each keyspace is a one-byte key prefix. Integers in keys
+//! are big-endian so iteration follows numeric order; an outpoint is
+//! `txid [32] ‖ vout u32`. Values are postcard, except fixed-width integers
+//! in indexes (big-endian bytes) and hashes (raw bytes).
+//!
+//! | prefix | keyspace | key after the prefix | value |
+//! |---|---|---|---|
+//! | `m` | meta | `schema_version` | u32 |
+//! | `m` | meta | `genesis_hash` | 32 bytes |
+//! | `m` | meta | `state` | tip height, own seq, UTXO count and total, next final and consensus seqs |
+//! | `b` | blocks | height u64 (≥ 1) | `(Block, CommitCertificate)` |
+//! | `h` | block_index | block hash | height u64 |
+//! | `t` | tx_index | txid | height u64 ‖ index u32 |
+//! | `u` | utxos | outpoint | `TxOut` |
+//! | `a` | address_index | address payload (20 bytes) ‖ outpoint | `TxOut` (a copy, so a listing is one scan) |
+//! | `f` | final | txid | `(final seq u64, Transaction, FinalityCertificate)` |
+//! | `l` | locked | txid | `Transaction` |
+//! | `z` | frozen | outpoint | txid (32 bytes) of the lost transaction that keeps it locked |
+//! | `v` | own_batches | seq u64 | `VoteBatch` |
+//! | `c` | own_consensus | 0 (proposal) or 1 (block vote) ‖ seq u64 | `Proposal` or `BlockVote` |
+//!
+//! Block 0 is not stored (it has no commit certificate and follows from
+//! genesis), but its hash and its allocation transaction are indexed, and
+//! its outputs are in `utxos`. `final` is keyed by txid, so finality
+//! dedupes and a commit deletes its transactions with one write each; the
+//! order in which they became final is a counter in the value, sorted on
+//! `load` (rare) rather than kept by a second index written twice per
+//! transaction: sled's cost is per write. For the same reason the index of
+//! which locked transaction spends which outpoint (what a commit needs to
+//! find the locks it defeats) lives in memory, rebuilt from `locked` at
+//! open. The UTXO count and total are running counters in `state`, updated
+//! in each commit's batch, never a scan.
+//!
+//! # Why one tree with prefixes and `apply_batch`
+//!
+//! A persist must read while it writes: a commit reads the outputs it
+//! spends, prunes vote batches whose transactions all settled and clears
+//! the own proposals and votes (range scans), and a later op of one call
+//! must see the earlier ones. sled 0.34 transactions cannot iterate, and
+//! their `insert` reads the old value of every key it writes. So `persist`
+//! computes its write set against the tree plus its own pending writes (one
+//! writer at a time, under a mutex), then hands sled one [`sled::Batch`]:
+//! `apply_batch` is atomic for readers (it holds sled's write lock) and
+//! across a crash (one sealed log batch), and the flush after it is the
+//! durability point the driver relies on.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use consensus::io::{CommittedBlock, PersistOp};
+use consensus::restore::Restored;
+use protocol::bft::{BlockVote, CommitCertificate, Proposal};
+use protocol::finality::{FinalityCertificate, VoteBatch};
+use protocol::{
+    AddressPayload, Amount, Block, BlockHash, BlockHeader, ChainId, Genesis, Hash256, OutPoint,
+    Transaction, TxId, TxOut,
+};
+
+/// The layout version of the data dir; a dir with another one is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// sled's own directory inside the data dir.
+const DB_DIR: &str = "db";
+/// The identity file, read before sled is opened.
+const IDENTITY_FILE: &str = "store.json";
+/// The copy of genesis.
+const GENESIS_FILE: &str = "genesis.json";
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const GENESIS_KEY: &[u8] = b"genesis_hash";
+const STATE_KEY: &[u8] = b"state";
+
+const PROPOSAL_KIND: u8 = 0;
+const BLOCK_VOTE_KIND: u8 = 1;
+
+/// Local storage settings (the `[storage]` section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// sled's page cache in MiB. sled's default is 1 GiB; the node's whole
+    /// RSS target is 64 MB.
+    pub cache_size_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_size_mb: 16 }
+    }
+}
+
+/// Why the store cannot be opened, read or written.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The data dir path exists and is not a directory.
+    #[error("data dir {path} is not a directory; pass another --data-dir")]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The data dir cannot be created.
+    #[error(
+        "cannot create data dir {path}: {source}; create it, writable by this user, or pass another --data-dir"
+    )]
+    CreateDir {
+        /// The path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Another process (or another `Store` in this one) has the dir open.
+    #[error(
+        "data dir {path} is in use by another process; stop the other timed or pass another --data-dir"
+    )]
+    Locked {
+        /// The data dir.
+        path: PathBuf,
+    },
+    /// sled refused to open the database.
+    #[error(
+        "cannot open the store in {path}: {source}; check that this user can read and write it, or pass another --data-dir"
+    )]
+    Open {
+        /// sled's directory.
+        path: PathBuf,
+        /// What sled said.
+        #[source]
+        source: sled::Error,
+    },
+    /// The dir belongs to another chain.
+    #[error(
+        "data dir {path} was created for genesis {stored}, this node runs genesis {ours}; use another --data-dir or remove it"
+    )]
+    GenesisMismatch {
+        /// The data dir.
+        path: PathBuf,
+        /// The genesis hash the dir was created for.
+        stored: Hash256,
+        /// This node's genesis hash.
+        ours: Hash256,
+    },
+    /// The dir was written by another version of the store layout.
+    #[error(
+        "data dir {path} has store schema version {stored}, this timed uses version {ours}; use another --data-dir or remove it (the node then resyncs)"
+    )]
+    SchemaMismatch {
+        /// The data dir.
+        path: PathBuf,
+        /// The version found.
+        stored: u32,
+        /// [`SCHEMA_VERSION`].
+        ours: u32,
+    },
+    /// `store.json` cannot be parsed.
+    #[error(
+        "{path} is not a valid store identity file: {reason}; remove it and timed rewrites it from the database"
+    )]
+    Identity {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file next to the database cannot be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// What was being done ("write", "read").
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// sled failed to read.
+    #[error("reading the store in {path} failed: {source}")]
+    Read {
+        /// sled's directory.
+        path: PathBuf,
+        /// What sled said.
+        #[source]
+        source: sled::Error,
+    },
+    /// sled failed to apply or flush a batch.
+    #[error("writing the store in {path} failed: {source}; is the disk full?")]
+    Write {
+        /// sled's directory.
+        path: PathBuf,
+        /// What sled said.
+        #[source]
+        source: sled::Error,
+    },
+    /// Stored bytes that do not decode, or indexes that disagree.
+    #[error(
+        "the store in {path} is corrupt: {tree} key {key}: {reason}; restore the data dir from a backup or remove it (the node then resyncs)"
+    )]
+    Corrupt {
+        /// sled's directory.
+        path: PathBuf,
+        /// The keyspace.
+        tree: &'static str,
+        /// The key after its prefix (hex, or the name of a meta key).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value could not be encoded (a bug, not bad input).
+    #[error("cannot encode {what} for the store: {reason}")]
+    Encode {
+        /// What.
+        what: &'static str,
+        /// postcard's reason.
+        reason: String,
+    },
+    /// A running counter would leave its range (the ops persisted are
+    /// inconsistent with each other; nothing was written).
+    #[error("store counter {what} would leave its range; nothing was written")]
+    Overflow {
+        /// Which counter.
+        what: &'static str,
+    },
+}
+
+/// The node's storage. Cloning is cheap and shares the database: the driver
+/// writes through one clone, RPC handlers read through others.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The data dir.
+    dir: PathBuf,
+    /// sled's directory (inside `dir`), named in errors.
+    db_path: PathBuf,
+    db: sled::Db,
+    genesis: Genesis,
+    /// Block 0, derived from genesis.
+    block0: Block,
+    /// What a persist computes its batch against; the mutex makes persists
+    /// (and `load`) one at a time.
+    writer: Mutex<Writer>,
+    /// The committed height as of the last flushed batch.
+    height: AtomicU64,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .field("height", &self.height())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The writer's view, as of the last applied batch.
+#[derive(Debug, Default)]
+struct Writer {
+    /// The counters.
+    state: MetaState,
+    /// (outpoint, txid) for each input of each locked transaction: which
+    /// locks a block's inputs defeat. Derived from `locked` and rebuilt at
+    /// open, so locking and unlocking cost no index writes (sled's cost is
+    /// per write, and every transaction is locked and unlocked once).
+    lock_index: BTreeSet<(OutPoint, TxId)>,
+}
+
+/// Chain counters, one value so one write updates them together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct MetaState {
+    /// Height of the last committed block; `None` until the first commit.
+    last_commit: Option<u64>,
+    /// The highest own vote batch seq ever persisted.
+    own_seq: u64,
+    /// Outputs in the committed UTXO set.
+    utxo_count: u64,
+    /// Their total value in sat.
+    utxo_total: u64,
+    /// The order number of the next final transaction.
+    next_final: u64,
+    /// The key of the next own proposal or block vote (they keep their order).
+    next_consensus: u64,
+}
+
+impl MetaState {
+    fn tip_height(&self) -> u64 {
+        self.last_commit.unwrap_or(0)
+    }
+}
+
+/// What `store.json` holds.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    schema_version: u32,
+    genesis_hash: Hash256,
+    chain_id: ChainId,
+}
+
+/// A keyspace: a one-byte prefix in the one tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Space {
+    Meta,
+    Blocks,
+    BlockIndex,
+    TxIndex,
+    Utxos,
+    AddressIndex,
+    Final,
+    Locked,
+    Frozen,
+    OwnBatches,
+    OwnConsensus,
+}
+
+impl Space {
+    const fn prefix(self) -> u8 {
+        match self {
+            Space::Meta => b'm',
+            Space::Blocks => b'b',
+            Space::BlockIndex => b'h',
+            Space::TxIndex => b't',
+            Space::Utxos => b'u',
+            Space::AddressIndex => b'a',
+            Space::Final => b'f',
+            Space::Locked => b'l',
+            Space::Frozen => b'z',
+            Space::OwnBatches => b'v',
+            Space::OwnConsensus => b'c',
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Blocks => "blocks",
+            Space::BlockIndex => "block_index",
+            Space::TxIndex => "tx_index",
+            Space::Utxos => "utxos",
+            Space::AddressIndex => "address_index",
+            Space::Final => "final",
+            Space::Locked => "locked",
+            Space::Frozen => "frozen",
+            Space::OwnBatches => "own_batches",
+            Space::OwnConsensus => "own_consensus",
+        }
+    }
+
+    /// The prefix followed by `parts`.
+    fn key(self, parts: &[&[u8]]) -> Vec<u8> {
+        let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut key = Vec::with_capacity(len);
+        key.push(self.prefix());
+        for part in parts {
+            key.extend_from_slice(part);
+        }
+        key
+    }
+
+    /// How an error names `key` (which includes the prefix).
+    fn describe(self, key: &[u8]) -> String {
+        let rest = key.get(1..).unwrap_or_default();
+        match self {
+            Space::Meta => String::from_utf8_lossy(rest).into_owned(),
+            _ => hex::encode(rest),
+        }
+    }
+}
+
+fn outpoint_bytes(outpoint: &OutPoint) -> [u8; 36] {
+    let mut out = [0u8; 36];
+    out[..32].copy_from_slice(&outpoint.txid.0);
+    out[32..].copy_from_slice(&outpoint.vout.to_be_bytes());
+    out
+}
+
+fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(|e| StoreError::Encode { what, reason: e.to_string() })
+}
+
+/// Reads `N` bytes at `at` of a stored key or value.
+fn fixed<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+fn parse_outpoint(bytes: &[u8], at: usize) -> Option<OutPoint> {
+    Some(OutPoint {
+        txid: TxId(fixed::<32>(bytes, at)?),
+        vout: u32::from_be_bytes(fixed::<4>(bytes, at + 32)?),
+    })
+}
+
+impl Store {
+    /// Opens the data dir `dir` for `genesis`, creating and initialising it
+    /// (schema version, genesis hash, block 0's outputs, `genesis.json`) when
+    /// it is new.
+    ///
+    /// A dir created for another genesis or another schema version is
+    /// refused, naming the dir and what differs; when `store.json` is there
+    /// (every dir this code initialised) that check happens before sled is
+    /// opened, so nothing in a refused dir is modified. A dir that cannot be
+    /// created or opened (not a directory, no permission, in use by another
+    /// process) is an error naming the path and the fix.
+    pub fn open(dir: &Path, genesis: &Genesis, config: &StoreConfig) -> Result<Store, StoreError> {
+        let ours = genesis.hash();
+        prepare_dir(dir)?;
+        let identity_path = dir.join(IDENTITY_FILE);
+        let had_identity = match read_identity(&identity_path)? {
+            Some(identity) => {
+                check_identity(dir, identity.schema_version, identity.genesis_hash, ours)?;
+                true
+            }
+            None => false,
+        };
+
+        let db_path = dir.join(DB_DIR);
+        let db = open_db(dir, &db_path, config)?;
+
+        let block0 = Block::genesis(genesis);
+        let inner = Inner {
+            dir: dir.to_path_buf(),
+            db_path,
+            db,
+            genesis: genesis.clone(),
+            block0,
+            writer: Mutex::new(Writer::default()),
+            height: AtomicU64::new(0),
+        };
+
+        let schema_key = Space::Meta.key(&[SCHEMA_KEY]);
+        match inner.get(&schema_key)? {
+            None => {
+                if !inner.db.is_empty() {
+                    return Err(inner.corrupt(
+                        Space::Meta,
+                        &schema_key,
+                        "missing in a non-empty database".into(),
+                    ));
+                }
+                inner.initialise()?;
+                tracing::info!(dir = %dir.display(), genesis = %ours, "created a new store");
+            }
+            Some(bytes) => {
+                let stored: u32 = inner.decode(Space::Meta, &schema_key, &bytes)?;
+                let genesis_key = Space::Meta.key(&[GENESIS_KEY]);
+                let hash = inner
+                    .get(&genesis_key)?
+                    .ok_or_else(|| inner.corrupt(Space::Meta, &genesis_key, "missing".into()))?;
+                let hash =
+                    fixed::<32>(&hash, 0).filter(|_| hash.len() == 32).map(Hash256).ok_or_else(
+                        || inner.corrupt(Space::Meta, &genesis_key, "not 32 bytes".into()),
+                    )?;
+                check_identity(dir, stored, hash, ours)?;
+            }
+        }
+
+        let genesis_path = dir.join(GENESIS_FILE);
+        if !genesis_path.exists() {
+            let json = serde_json::to_vec_pretty(genesis)
+                .map_err(|e| StoreError::Encode { what: "genesis", reason: e.to_string() })?;
+            write_file_durably(&genesis_path, &json)?;
+        }
+        if !had_identity {
+            let identity = Identity {
+                schema_version: SCHEMA_VERSION,
+                genesis_hash: ours,
+                chain_id: genesis.chain_id,
+            };
+            let json = serde_json::to_vec_pretty(&identity).map_err(|e| StoreError::Encode {
+                what: "store identity",
+                reason: e.to_string(),
+            })?;
+            write_file_durably(&identity_path, &json)?;
+        }
+
+        let state = inner.read_state()?;
+        let mut lock_index = BTreeSet::new();
+        for entry in inner.scan(Space::Locked, &[]) {
+            let (key, value) = entry?;
+            let txid = inner.locked_txid(&key)?;
+            let tx: Transaction = inner.decode(Space::Locked, &key, &value)?;
+            lock_index.extend(tx.inputs.iter().map(|input| (input.prev, txid)));
+        }
+        inner.height.store(state.tip_height(), Ordering::Release);
+        *inner.writer.lock().unwrap_or_else(PoisonError::into_inner) = Writer { state, lock_index };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// The data dir.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Applies `ops`, in order, as one atomic batch, then flushes: when this
+    /// returns `Ok` every op is durable (group commit: the driver passes
+    /// every op of a cycle in one call). Returns how long the flush took.
+    ///
+    /// Calls are serialised; readers see all of a call's changes or none.
+    /// With no ops it only flushes (what a clean shutdown asks for).
+    pub fn persist(&self, ops: &[PersistOp]) -> Result<Duration, StoreError> {
+        let inner = &*self.inner;
+        let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if ops.is_empty() {
+            let started = Instant::now();
+            inner.db.flush().map_err(|source| inner.write_error(source))?;
+            return Ok(started.elapsed());
+        }
+        let mut pending = Pending::new(inner, &writer);
+        for op in ops {
+            pending.apply(op)?;
+        }
+        let state = pending.state;
+        pending.put(Space::Meta.key(&[STATE_KEY]), encode("meta state", &state)?);
+        let Pending { writes, unlocked, locked, .. } = pending;
+        let write_count = writes.len();
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        inner.db.apply_batch(batch).map_err(|source| inner.write_error(source))?;
+        // sled now holds the batch (in memory), so later persists must build
+        // on it even if the flush below fails.
+        writer.state = state;
+        for entry in &unlocked {
+            writer.lock_index.remove(entry);
+        }
+        writer.lock_index.extend(locked);
+        let started = Instant::now();
+        inner.db.flush().map_err(|source| inner.write_error(source))?;
+        let flushed = started.elapsed();
+        inner.height.store(state.tip_height(), Ordering::Release);
+        tracing::debug!(
+            ops = ops.len(),
+            writes = write_count,
+            flush_us = flushed.as_micros() as u64,
+            "persisted"
+        );
+        Ok(flushed)
+    }
+
+    /// What the core needs after a restart: equal to
+    /// `Restored::genesis(genesis)` followed by `apply` of every op ever
+    /// persisted, in order.
+    pub fn load(&self) -> Result<Restored, StoreError> {
+        let inner = &*self.inner;
+        // Held to the end: no persist may interleave with these scans.
+        let writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = writer.state;
+        let (tip_header, last_commit) = match state.last_commit {
+            None => (inner.block0.header.clone(), None),
+            Some(height) => {
+                let key = Space::Blocks.key(&[&height.to_be_bytes()]);
+                let bytes = inner.get(&key)?.ok_or_else(|| {
+                    inner.corrupt(Space::Blocks, &key, "the tip block is missing".into())
+                })?;
+                let (block, certificate): (Block, CommitCertificate) =
+                    inner.decode(Space::Blocks, &key, &bytes)?;
+                (block.header.clone(), Some((block, certificate)))
+            }
+        };
+
+        let mut utxos = HashMap::with_capacity(usize::try_from(state.utxo_count).unwrap_or(0));
+        for entry in inner.scan(Space::Utxos, &[]) {
+            let (key, value) = entry?;
+            let outpoint = parse_outpoint(&key, 1)
+                .filter(|_| key.len() == 37)
+                .ok_or_else(|| inner.corrupt(Space::Utxos, &key, "not an outpoint".into()))?;
+            utxos.insert(outpoint, inner.decode::<TxOut>(Space::Utxos, &key, &value)?);
+        }
+
+        let mut final_txs = Vec::new();
+        for entry in inner.scan(Space::Final, &[]) {
+            let (key, value) = entry?;
+            final_txs.push(inner.decode::<(u64, Transaction, FinalityCertificate)>(
+                Space::Final,
+                &key,
+                &value,
+            )?);
+        }
+        // Keyed by txid; the order they became final is the seq inside.
+        final_txs.sort_unstable_by_key(|(seq, _, _)| *seq);
+        let final_txs = final_txs.into_iter().map(|(_, tx, cert)| (tx, cert)).collect();
+
+        let mut locked = BTreeMap::new();
+        for entry in inner.scan(Space::Locked, &[]) {
+            let (key, value) = entry?;
+            let txid = inner.locked_txid(&key)?;
+            locked.insert(txid, inner.decode::<Transaction>(Space::Locked, &key, &value)?);
+        }
+
+        let mut frozen = BTreeMap::new();
+        for entry in inner.scan(Space::Frozen, &[]) {
+            let (key, value) = entry?;
+            let outpoint = parse_outpoint(&key, 1)
+                .filter(|_| key.len() == 37)
+                .ok_or_else(|| inner.corrupt(Space::Frozen, &key, "not an outpoint".into()))?;
+            let txid = fixed::<32>(&value, 0)
+                .filter(|_| value.len() == 32)
+                .map(TxId)
+                .ok_or_else(|| inner.corrupt(Space::Frozen, &key, "value is not a txid".into()))?;
+            frozen.insert(outpoint, txid);
+        }
+
+        let mut own_batches = BTreeMap::new();
+        for entry in inner.scan(Space::OwnBatches, &[]) {
+            let (key, value) = entry?;
+            let seq = fixed::<8>(&key, 1)
+                .filter(|_| key.len() == 9)
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| inner.corrupt(Space::OwnBatches, &key, "not a seq".into()))?;
+            own_batches.insert(seq, inner.decode::<VoteBatch>(Space::OwnBatches, &key, &value)?);
+        }
+
+        let mut own_proposals = Vec::new();
+        let mut own_block_votes = Vec::new();
+        for entry in inner.scan(Space::OwnConsensus, &[]) {
+            let (key, value) = entry?;
+            match key.get(1) {
+                Some(&PROPOSAL_KIND) => own_proposals.push(inner.decode::<Proposal>(
+                    Space::OwnConsensus,
+                    &key,
+                    &value,
+                )?),
+                Some(&BLOCK_VOTE_KIND) => own_block_votes.push(inner.decode::<BlockVote>(
+                    Space::OwnConsensus,
+                    &key,
+                    &value,
+                )?),
+                _ => {
+                    return Err(inner.corrupt(Space::OwnConsensus, &key, "unknown kind".into()));
+                }
+            }
+        }
+
+        let restored = Restored {
+            chain: inner.genesis.chain_id,
+            tip_header,
+            last_commit,
+            utxos,
+            final_txs,
+            locked,
+            frozen,
+            own_batches,
+            own_seq: state.own_seq,
+            own_proposals,
+            own_block_votes,
+        };
+        drop(writer);
+        Ok(restored)
+    }
+
+    /// The committed height (0 at genesis), as of the last durable persist.
+    pub fn height(&self) -> u64 {
+        self.inner.height.load(Ordering::Acquire)
+    }
+
+    /// The block at `height` and its commit certificate; block 0 (derived
+    /// from genesis) has no certificate. `None` above the tip.
+    pub fn block(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Option<CommitCertificate>)>, StoreError> {
+        if height == 0 {
+            return Ok(Some((self.inner.block0.clone(), None)));
+        }
+        Ok(self.inner.committed_block(height)?.map(|(block, cert)| (block, Some(cert))))
+    }
+
+    /// The hash of the block at `height`, without decoding its body.
+    pub fn block_hash(&self, height: u64) -> Result<Option<BlockHash>, StoreError> {
+        let inner = &*self.inner;
+        let chain = inner.genesis.chain_id;
+        if height == 0 {
+            return Ok(Some(inner.block0.hash(chain)));
+        }
+        let key = Space::Blocks.key(&[&height.to_be_bytes()]);
+        let Some(bytes) = inner.get(&key)? else { return Ok(None) };
+        // postcard writes a struct as its fields in order with no framing,
+        // so a stored (Block, CommitCertificate) starts with the header.
+        let (header, _) = postcard::take_from_bytes::<BlockHeader>(&bytes)
+            .map_err(|e| inner.corrupt(Space::Blocks, &key, e.to_string()))?;
+        Ok(Some(header.hash(chain)))
+    }
+
+    /// The height of the committed block `hash` (block 0 included).
+    pub fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>, StoreError> {
+        let inner = &*self.inner;
+        let key = Space::BlockIndex.key(&[&hash.0]);
+        inner.get(&key)?.map(|bytes| inner.be_u64(Space::BlockIndex, &key, &bytes)).transpose()
+    }
+
+    /// Up to `max` committed blocks with their certificates, from height
+    /// `from` (at least 1: block 0 follows from genesis) upwards, in height
+    /// order: the answer to a peer's catch-up request.
+    pub fn blocks_from(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<(Block, CommitCertificate)>, StoreError> {
+        let inner = &*self.inner;
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        let start = Space::Blocks.key(&[&from.max(1).to_be_bytes()]);
+        for entry in inner.db.range(start..) {
+            let (key, value) = entry.map_err(|source| inner.read_error(source))?;
+            if key.first() != Some(&Space::Blocks.prefix()) {
+                break;
+            }
+            out.push(inner.decode(Space::Blocks, &key, &value)?);
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a committed transaction is: (block height, index in the block).
+    pub fn tx_location(&self, txid: &TxId) -> Result<Option<(u64, u32)>, StoreError> {
+        let inner = &*self.inner;
+        let key = Space::TxIndex.key(&[&txid.0]);
+        let Some(bytes) = inner.get(&key)? else { return Ok(None) };
+        let location = fixed::<8>(&bytes, 0)
+            .zip(fixed::<4>(&bytes, 8))
+            .filter(|_| bytes.len() == 12)
+            .map(|(h, i)| (u64::from_be_bytes(h), u32::from_be_bytes(i)))
+            .ok_or_else(|| inner.corrupt(Space::TxIndex, &key, "not height and index".into()))?;
+        Ok(Some(location))
+    }
+
+    /// A committed transaction and the height of its block.
+    pub fn committed_tx(&self, txid: &TxId) -> Result<Option<(Transaction, u64)>, StoreError> {
+        let Some((height, index)) = self.tx_location(txid)? else { return Ok(None) };
+        let inner = &*self.inner;
+        let key = Space::TxIndex.key(&[&txid.0]);
+        let block = match self.block(height)? {
+            Some((block, _)) => block,
+            None => {
+                return Err(inner.corrupt(
+                    Space::TxIndex,
+                    &key,
+                    format!("points at missing block {height}"),
+                ));
+            }
+        };
+        let tx = usize::try_from(index).ok().and_then(|i| block.txs.get(i)).ok_or_else(|| {
+            inner.corrupt(
+                Space::TxIndex,
+                &key,
+                format!("points at index {index} of block {height}, which is out of range"),
+            )
+        })?;
+        Ok(Some((tx.clone(), height)))
+    }
+
+    /// The committed unspent outputs paying `address`, in outpoint order
+    /// (one scan: each index entry carries its output).
+    pub fn utxos_of(&self, address: &AddressPayload) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
+        let inner = &*self.inner;
+        let mut out = Vec::new();
+        for entry in inner.scan(Space::AddressIndex, &address.0) {
+            let (key, value) = entry?;
+            let outpoint =
+                parse_outpoint(&key, 21).filter(|_| key.len() == 57).ok_or_else(|| {
+                    inner.corrupt(Space::AddressIndex, &key, "not an outpoint".into())
+                })?;
+            out.push((outpoint, inner.decode(Space::AddressIndex, &key, &value)?));
+        }
+        Ok(out)
+    }
+
+    /// The number of committed unspent outputs and their total value (kept
+    /// as counters, not scanned).
+    pub fn utxo_count_and_total(&self) -> Result<(u64, Amount), StoreError> {
+        let state = self.inner.read_state()?;
+        Ok((state.utxo_count, Amount::from_sat(state.utxo_total)))
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(|source| self.inner.read_error(source))
+    }
+}
+
+impl Inner {
+    fn read_error(&self, source: sled::Error) -> StoreError {
+        StoreError::Read { path: self.db_path.clone(), source }
+    }
+
+    fn write_error(&self, source: sled::Error) -> StoreError {
+        StoreError::Write { path: self.db_path.clone(), source }
+    }
+
+    fn corrupt(&self, space: Space, key: &[u8], reason: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.db_path.clone(),
+            tree: space.name(),
+            key: space.describe(key),
+            reason,
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.db.get(key).map_err(|source| self.read_error(source))
+    }
+
+    /// The entries of `space` whose key continues with `prefix`.
+    fn scan<'a>(
+        &'a self,
+        space: Space,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + 'a {
+        self.db
+            .scan_prefix(space.key(&[prefix]))
+            .map(move |entry| entry.map_err(|source| self.read_error(source)))
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        space: Space,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<T, StoreError> {
+        match postcard::take_from_bytes::<T>(bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => {
+                Err(self.corrupt(space, key, format!("{} bytes after the value", rest.len())))
+            }
+            Err(e) => Err(self.corrupt(space, key, e.to_string())),
+        }
+    }
+
+    fn be_u64(&self, space: Space, key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
+        fixed::<8>(bytes, 0)
+            .filter(|_| bytes.len() == 8)
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| self.corrupt(space, key, format!("{} bytes, not a u64", bytes.len())))
+    }
+
+    /// The txid a `locked` key names.
+    fn locked_txid(&self, key: &[u8]) -> Result<TxId, StoreError> {
+        fixed::<32>(key, 1)
+            .filter(|_| key.len() == 33)
+            .map(TxId)
+            .ok_or_else(|| self.corrupt(Space::Locked, key, "not a txid".into()))
+    }
+
+    fn read_state(&self) -> Result<MetaState, StoreError> {
+        let key = Space::Meta.key(&[STATE_KEY]);
+        let bytes =
+            self.get(&key)?.ok_or_else(|| self.corrupt(Space::Meta, &key, "missing".into()))?;
+        self.decode(Space::Meta, &key, &bytes)
+    }
+
+    fn committed_block(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
+        let key = Space::Blocks.key(&[&height.to_be_bytes()]);
+        self.get(&key)?.map(|bytes| self.decode(Space::Blocks, &key, &bytes)).transpose()
+    }
+
+    /// Writes a new dir's first batch: identity, block 0's index entries and
+    /// outputs, the counters.
+    fn initialise(&self) -> Result<(), StoreError> {
+        let chain = self.genesis.chain_id;
+        let Some(allocation) = self.block0.txs.first() else {
+            return Err(StoreError::Encode {
+                what: "block 0",
+                reason: "no allocation transaction".into(),
+            });
+        };
+        let txid = allocation.txid(chain);
+        let writer = Writer::default();
+        let mut pending = Pending::new(self, &writer);
+        pending.put(Space::Meta.key(&[SCHEMA_KEY]), encode("schema version", &SCHEMA_VERSION)?);
+        pending.put(Space::Meta.key(&[GENESIS_KEY]), self.genesis.hash().0.to_vec());
+        pending
+            .put(Space::BlockIndex.key(&[&self.block0.hash(chain).0]), 0u64.to_be_bytes().to_vec());
+        pending.put(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(0, 0));
+        for (vout, output) in allocation.outputs.iter().enumerate() {
+            let vout = u32::try_from(vout).map_err(|_| StoreError::Overflow { what: "vout" })?;
+            pending.insert_utxo(&OutPoint { txid, vout }, output)?;
+        }
+        let state = pending.state;
+        pending.put(Space::Meta.key(&[STATE_KEY]), encode("meta state", &state)?);
+        let mut batch = sled::Batch::default();
+        for (key, value) in pending.writes {
+            if let Some(value) = value {
+                batch.insert(key, value);
+            }
+        }
+        self.db.apply_batch(batch).map_err(|source| self.write_error(source))?;
+        self.db.flush().map_err(|source| self.write_error(source))?;
+        Ok(())
+    }
+}
+
+fn tx_location_bytes(height: u64, index: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12);
+    out.extend_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&index.to_be_bytes());
+    out
+}
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// One persist call's writes, computed against the tree plus the writes
+/// before them (a later op of the call sees the earlier ones).
+struct Pending<'a> {
+    inner: &'a Inner,
+    /// The lock index before this call.
+    lock_index: &'a BTreeSet<(OutPoint, TxId)>,
+    /// Key → new value, or `None` to delete.
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    state: MetaState,
+    /// Lock index entries this call adds, and removes from `lock_index`.
+    locked: BTreeSet<(OutPoint, TxId)>,
+    unlocked: BTreeSet<(OutPoint, TxId)>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(inner: &'a Inner, writer: &'a Writer) -> Pending<'a> {
+        Pending {
+            inner,
+            lock_index: &writer.lock_index,
+            writes: BTreeMap::new(),
+            state: writer.state,
+            locked: BTreeSet::new(),
+            unlocked: BTreeSet::new(),
+        }
+    }
+
+    /// The locked transactions that spend `outpoint`.
+    fn lockers_of(&self, outpoint: &OutPoint) -> Vec<TxId> {
+        let range = (*outpoint, TxId([0; 32]))..=(*outpoint, TxId([0xff; 32]));
+        self.lock_index
+            .range(range.clone())
+            .filter(|entry| !self.unlocked.contains(entry))
+            .chain(self.locked.range(range))
+            .map(|(_, txid)| *txid)
+            .collect()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.writes.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => Ok(self.inner.get(key)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        match self.writes.get(key) {
+            Some(value) => Ok(value.is_some()),
+            None => self.inner.db.contains_key(key).map_err(|source| self.inner.read_error(source)),
+        }
+    }
+
+    /// Entries of `space` whose key continues with `prefix`, as the tree
+    /// will hold them after the pending writes.
+    fn scan(&self, space: Space, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
+        let start = space.key(&[prefix]);
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for entry in self.inner.scan(space, prefix) {
+            let (key, value) = entry?;
+            merged.insert(key.to_vec(), value.to_vec());
+        }
+        for (key, value) in self.writes.range(start.clone()..) {
+            if !key.starts_with(&start) {
+                break;
+            }
+            match value {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Mirrors `Restored::apply` op by op (read it side by side).
+    fn apply(&mut self, op: &PersistOp) -> Result<(), StoreError> {
+        match op {
+            PersistOp::OwnVotes { locked, batch } => {
+                for tx in locked {
+                    self.lock(tx)?;
+                }
+                self.state.own_seq = self.state.own_seq.max(batch.seq);
+                self.put(
+                    Space::OwnBatches.key(&[&batch.seq.to_be_bytes()]),
+                    encode("vote batch", batch)?,
+                );
+            }
+            PersistOp::Final(list) => {
+                for (tx, certificate) in list {
+                    self.unlock(&certificate.txid)?;
+                    let key = Space::Final.key(&[&certificate.txid.0]);
+                    if !self.contains(&key)? {
+                        let seq = self.state.next_final;
+                        self.state.next_final =
+                            seq.checked_add(1).ok_or(StoreError::Overflow { what: "final seq" })?;
+                        self.put(key, encode("final transaction", &(seq, tx, certificate))?);
+                    }
+                }
+            }
+            PersistOp::Lost(txids) => {
+                for txid in txids {
+                    self.unlock_and_freeze(txid)?;
+                }
+            }
+            PersistOp::Commit(committed) => self.commit(committed)?,
+            PersistOp::OwnProposal(proposal) => {
+                if Some(proposal.height) == self.state.tip_height().checked_add(1) {
+                    self.push_consensus(PROPOSAL_KIND, encode("proposal", proposal)?)?;
+                }
+            }
+            PersistOp::OwnBlockVote(vote) => {
+                if Some(vote.height) == self.state.tip_height().checked_add(1) {
+                    self.push_consensus(BLOCK_VOTE_KIND, encode("block vote", vote)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_consensus(&mut self, kind: u8, value: Vec<u8>) -> Result<(), StoreError> {
+        let seq = self.state.next_consensus;
+        self.state.next_consensus =
+            seq.checked_add(1).ok_or(StoreError::Overflow { what: "consensus seq" })?;
+        self.put(Space::OwnConsensus.key(&[&[kind], &seq.to_be_bytes()]), value);
+        Ok(())
+    }
+
+    fn lock(&mut self, tx: &Transaction) -> Result<(), StoreError> {
+        let txid = tx.txid(self.inner.genesis.chain_id);
+        // The txid covers the inputs' outpoints, so a body stored under the
+        // same txid has the same inputs and its index entries stay right.
+        self.put(Space::Locked.key(&[&txid.0]), encode("locked transaction", tx)?);
+        for input in &tx.inputs {
+            let entry = (input.prev, txid);
+            self.unlocked.remove(&entry);
+            if !self.lock_index.contains(&entry) {
+                self.locked.insert(entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases the lock for `txid`; returns the transaction if it was
+    /// locked.
+    fn unlock(&mut self, txid: &TxId) -> Result<Option<Transaction>, StoreError> {
+        let key = Space::Locked.key(&[&txid.0]);
+        let Some(bytes) = self.get(&key)? else { return Ok(None) };
+        let tx: Transaction = self.inner.decode(Space::Locked, &key, &bytes)?;
+        self.delete(key);
+        for input in &tx.inputs {
+            let entry = (input.prev, *txid);
+            self.locked.remove(&entry);
+            if self.lock_index.contains(&entry) {
+                self.unlocked.insert(entry);
+            }
+        }
+        Ok(Some(tx))
+    }
+
+    /// Releases the lock for `txid` and keeps its inputs frozen to it.
+    fn unlock_and_freeze(&mut self, txid: &TxId) -> Result<(), StoreError> {
+        if let Some(tx) = self.unlock(txid)? {
+            for input in &tx.inputs {
+                self.put(Space::Frozen.key(&[&outpoint_bytes(&input.prev)]), txid.0.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_utxo(&mut self, outpoint: &OutPoint) -> Result<(), StoreError> {
+        let op = outpoint_bytes(outpoint);
+        let key = Space::Utxos.key(&[&op]);
+        let Some(bytes) = self.get(&key)? else { return Ok(()) };
+        let output: TxOut = self.inner.decode(Space::Utxos, &key, &bytes)?;
+        self.delete(key);
+        self.delete(Space::AddressIndex.key(&[&output.address.0, &op]));
+        self.state.utxo_count = self
+            .state
+            .utxo_count
+            .checked_sub(1)
+            .ok_or(StoreError::Overflow { what: "utxo count" })?;
+        self.state.utxo_total = self
+            .state
+            .utxo_total
+            .checked_sub(output.value.sat())
+            .ok_or(StoreError::Overflow { what: "utxo total" })?;
+        Ok(())
+    }
+
+    fn insert_utxo(&mut self, outpoint: &OutPoint, output: &TxOut) -> Result<(), StoreError> {
+        // Replacing an output must not count it twice.
+        self.remove_utxo(outpoint)?;
+        let op = outpoint_bytes(outpoint);
+        let value = encode("output", output)?;
+        self.put(Space::AddressIndex.key(&[&output.address.0, &op]), value.clone());
+        self.put(Space::Utxos.key(&[&op]), value);
+        self.state.utxo_count = self
+            .state
+            .utxo_count
+            .checked_add(1)
+            .ok_or(StoreError::Overflow { what: "utxo count" })?;
+        self.state.utxo_total = self
+            .state
+            .utxo_total
+            .checked_add(output.value.sat())
+            .ok_or(StoreError::Overflow { what: "utxo total" })?;
+        Ok(())
+    }
+
+    fn commit(&mut self, committed: &CommittedBlock) -> Result<(), StoreError> {
+        let chain = self.inner.genesis.chain_id;
+        let block = &committed.block;
+        let height = block.header.height;
+
+        for outpoint in &committed.spent {
+            self.remove_utxo(outpoint)?;
+        }
+        for (outpoint, output) in &committed.created {
+            self.insert_utxo(outpoint, output)?;
+        }
+
+        let txids = block.txids(chain);
+        for txid in &txids {
+            let key = Space::Final.key(&[&txid.0]);
+            if self.contains(&key)? {
+                self.delete(key);
+            }
+        }
+        for txid in &txids {
+            self.unlock(txid)?;
+        }
+        // A locked transaction whose input the block spent lost; its other
+        // inputs stay frozen. Losers go in txid order, as `Restored` walks
+        // its map, so two losers sharing an outpoint freeze it alike.
+        let mut losers = BTreeSet::new();
+        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
+            losers.extend(self.lockers_of(&input.prev));
+        }
+        for txid in &losers {
+            self.unlock_and_freeze(txid)?;
+        }
+        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
+            self.delete(Space::Frozen.key(&[&outpoint_bytes(&input.prev)]));
+        }
+        // Own batches matter while some txid in them is locked or final.
+        for (key, value) in self.scan(Space::OwnBatches, &[])? {
+            let batch: VoteBatch = self.inner.decode(Space::OwnBatches, &key, &value)?;
+            let mut live = false;
+            for txid in &batch.txids {
+                if self.contains(&Space::Locked.key(&[&txid.0]))?
+                    || self.contains(&Space::Final.key(&[&txid.0]))?
+                {
+                    live = true;
+                    break;
+                }
+            }
+            if !live {
+                self.delete(key);
+            }
+        }
+
+        let height_bytes = height.to_be_bytes();
+        self.put(
+            Space::Blocks.key(&[&height_bytes]),
+            encode("block", &(block, &committed.certificate))?,
+        );
+        self.put(Space::BlockIndex.key(&[&committed.hash.0]), height_bytes.to_vec());
+        for (index, txid) in txids.iter().enumerate() {
+            let index =
+                u32::try_from(index).map_err(|_| StoreError::Overflow { what: "tx index" })?;
+            self.put(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(height, index));
+        }
+        self.state.last_commit = Some(height);
+        for (key, _) in self.scan(Space::OwnConsensus, &[])? {
+            self.delete(key);
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure `dir` is a directory, creating it (and its parents) if needed.
+fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(StoreError::NotADirectory { path: dir.to_path_buf() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source }),
+        Err(source) => Err(StoreError::CreateDir { path: dir.to_path_buf(), source }),
+    }
+}
+
+fn read_identity(path: &Path) -> Result<Option<Identity>, StoreError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StoreError::File { action: "read", path: path.to_path_buf(), source });
+        }
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| StoreError::Identity { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+fn check_identity(
+    dir: &Path,
+    schema_version: u32,
+    genesis_hash: Hash256,
+    ours: Hash256,
+) -> Result<(), StoreError> {
+    if schema_version != SCHEMA_VERSION {
+        return Err(StoreError::SchemaMismatch {
+            path: dir.to_path_buf(),
+            stored: schema_version,
+            ours: SCHEMA_VERSION,
+        });
+    }
+    if genesis_hash != ours {
+        return Err(StoreError::GenesisMismatch {
+            path: dir.to_path_buf(),
+            stored: genesis_hash,
+            ours,
+        });
+    }
+    Ok(())
+}
+
+/// How long `open` waits for a lock held by a handle being dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled in `db_path`. A handle dropped in this process a moment ago
+/// can still hold sled's file lock while sled's I/O threads finish its last
+/// writes, so a held lock is retried for [`LOCK_WAIT`] before it is
+/// reported as another process's.
+fn open_db(dir: &Path, db_path: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let sled_config = sled::Config::new()
+        .path(db_path)
+        .cache_capacity(config.cache_size_mb.saturating_mul(1 << 20))
+        // Less aggressive segment rewriting: lower write amplification on
+        // a UTXO set that churns every block.
+        .mode(sled::Mode::HighThroughput)
+        // Every persist flushes; a background flusher would only add fsyncs
+        // of its own.
+        .flush_every_ms(None);
+    let started = Instant::now();
+    loop {
+        match sled_config.open() {
+            Ok(db) => return Ok(db),
+            Err(source) => match open_error(dir, db_path, source) {
+                StoreError::Locked { .. } if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                error => return Err(error),
+            },
+        }
+    }
+}
+
+fn open_error(dir: &Path, db_path: &Path, source: sled::Error) -> StoreError {
+    // sled reports a held lock as an untyped I/O error; its text is the only
+    // way to tell it apart.
+    if let sled::Error::Io(e) = &source
+        && e.to_string().contains("could not acquire lock")
+    {
+        return StoreError::Locked { path: dir.to_path_buf() };
+    }
+    StoreError::Open { path: db_path.to_path_buf(), source }
+}
+
+/// Writes `path` through a temporary file, a sync and a rename, so a crash
+/// leaves the old file or the new one, never half of one.
+fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let file_error =
+        |source: io::Error| StoreError::File { action: "write", path: path.to_path_buf(), source };
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = fs::File::create(&tmp).map_err(file_error)?;
+    file.write_all(bytes).map_err(file_error)?;
+    file.sync_all().map_err(file_error)?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(file_error)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(file_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,622 @@
+//! The node: one task (the driver) owns the consensus core and the store;
+//! everything else talks to it over bounded channels.
+//!
+//! Each driver cycle gathers every input that is ready (client commands,
+//! peer messages, due timers), feeds them to the core, seals this node's
+//! votes, makes every persist of the cycle durable with one flush (group
+//! commit), and only then performs the visible outputs: sends, events,
+//! replies. So a lock is on disk before its vote leaves, and a transaction is
+//! final on disk before anyone is told (PROTOCOL.md §4, §5).
+//!
+//! The single-masternode dev chain and an N-node cluster run this same code:
+//! with a committee of one, the node's own vote batch is a quorum.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, error, info, warn};
+
+use consensus::message::MAX_BLOCKS_PER_MESSAGE;
+use consensus::{
+    ConsensusInfo, Core, CoreConfig, Event, Input, MempoolInfo, Message, Millis, Origin, Output,
+    PersistOp, SubmitOutcome, Timer, TxStatus,
+};
+use protocol::{AddressPayload, Genesis, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
+
+use crate::store::{Store, StoreConfig, StoreError};
+
+/// Everything a node needs to run (built from the config file and flags).
+#[derive(Debug)]
+pub struct NodeSettings {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The chain.
+    pub genesis: Genesis,
+    /// The masternode key; `None` runs an observer that follows but never votes.
+    pub key: Option<SecretKey>,
+    /// P2P listen address (port 0 allowed).
+    pub p2p_listen: SocketAddr,
+    /// Per-peer dial addresses.
+    pub peers: Vec<net::PeerAddress>,
+    /// Bootstrap addresses.
+    pub bootstrap: Vec<String>,
+    /// Peer exchange on/off.
+    pub peer_exchange: bool,
+    /// Transport limits.
+    pub net_limits: net::NetLimits,
+    /// Local consensus limits and pacing.
+    pub core: CoreConfig,
+    /// Storage tuning.
+    pub store: StoreConfig,
+}
+
+/// Why the node could not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The store refused the data dir.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The P2P endpoint could not start.
+    #[error("p2p: {0}")]
+    Net(String),
+    /// The genesis is not usable.
+    #[error("genesis: {0}")]
+    Genesis(String),
+    /// A startup task failed.
+    #[error("startup task failed: {0}")]
+    Task(String),
+}
+
+/// An event as observers see it: the core's event, numbered.
+#[derive(Clone, Debug)]
+pub struct NodeEvent {
+    /// Increasing, also across restarts: a run's ids start at its start time
+    /// in ms × 1,000 (exact in JSON numbers until the year 2255), so a
+    /// resume id from an earlier run is never mistaken for a current one.
+    pub id: u64,
+    /// Milliseconds since the Unix epoch when it was published.
+    pub at: Millis,
+    /// What happened.
+    pub event: Event,
+    /// For a transaction becoming final: ms since this node first saw it.
+    pub latency_ms: Option<u64>,
+}
+
+/// A read-only question for the driver.
+#[derive(Debug)]
+pub enum Query {
+    /// What the core knows about a transaction.
+    TxStatus(TxId, oneshot::Sender<Option<TxStatus>>),
+    /// A transaction held in the pool.
+    PoolTx(TxId, oneshot::Sender<Option<Transaction>>),
+    /// The pool's txids with their states.
+    PoolTxids(oneshot::Sender<Vec<(TxId, consensus::TxState)>>),
+    /// Consensus snapshot.
+    Info(oneshot::Sender<ConsensusInfo>),
+    /// Pool sizes.
+    Mempool(oneshot::Sender<MempoolInfo>),
+    /// Spendable outputs of an address (committed and final).
+    Spendable(AddressPayload, oneshot::Sender<Vec<(OutPoint, TxOut, bool)>>),
+}
+
+/// A command for the driver.
+#[derive(Debug)]
+enum Command {
+    Submit(Transaction, oneshot::Sender<SubmitOutcome>),
+    Query(Query),
+}
+
+/// Counters the driver keeps for metrics (read with relaxed loads).
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    /// Driver cycles run.
+    pub cycles: AtomicU64,
+    /// Store flushes.
+    pub flushes: AtomicU64,
+    /// Total flush time, microseconds.
+    pub flush_micros: AtomicU64,
+    /// Longest flush, microseconds.
+    pub flush_max_micros: AtomicU64,
+    /// Store errors (the node stops on one).
+    pub store_errors: AtomicU64,
+    /// Blocks served to catching-up peers.
+    pub blocks_served: AtomicU64,
+}
+
+/// What the node publishes about itself once its listeners are bound.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Published {
+    /// The node's id.
+    pub node_id: NodeId,
+    /// The bound P2P address.
+    pub p2p_address: SocketAddr,
+}
+
+/// A running node: its handle for RPC and the binary.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    command_sender: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    store: Store,
+    net: net::NetHandle<Wire>,
+    stats: Arc<NodeStats>,
+    shutdown: CancellationToken,
+    genesis: Arc<Genesis>,
+    node_id: NodeId,
+    masternode: bool,
+    started: Instant,
+}
+
+/// The node's wire message: the consensus message, as the transport needs it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Wire(pub Message);
+
+impl net::WireMessage for Wire {
+    fn is_consensus(&self) -> bool {
+        self.0.is_consensus()
+    }
+}
+
+/// The error a caller gets when the node has stopped.
+#[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
+#[error("the node is shutting down")]
+pub struct Stopped;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+impl NodeHandle {
+    /// Submits a transaction; answers once the node has decided.
+    pub async fn submit(&self, tx: Transaction) -> Result<SubmitOutcome, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.command_sender.send(Command::Submit(tx, reply)).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Asks the driver a question.
+    pub async fn query<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Query,
+    ) -> Result<T, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.command_sender.send(Command::Query(make(reply))).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Subscribes to events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// The store (read-only queries from any task).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The P2P endpoint (peer info and statistics).
+    pub fn net(&self) -> &net::NetHandle<Wire> {
+        &self.net
+    }
+
+    /// Driver statistics.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// True when it runs with a committee key.
+    pub fn is_masternode(&self) -> bool {
+        self.masternode
+    }
+
+    /// How long it has run.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Asks the node to stop.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// The token that stops everything.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts the node: opens the store (refusing another chain's data dir),
+/// restores the core, starts the P2P endpoint and the driver. Every task is
+/// spawned on `tracker` and stops when `shutdown` is cancelled.
+pub async fn start(
+    settings: NodeSettings,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<(NodeHandle, Published), NodeError> {
+    settings.genesis.validate().map_err(|e| NodeError::Genesis(e.to_string()))?;
+    let store = {
+        let dir = settings.data_dir.clone();
+        let genesis = settings.genesis.clone();
+        let config = settings.store.clone();
+        tokio::task::spawn_blocking(move || Store::open(&dir, &genesis, &config))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??
+    };
+    let restored = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.load())
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??
+    };
+    let masternode = settings.key.is_some();
+    // An observer still needs an identity for the transport; it never signs
+    // consensus messages with it (the core only votes as a committee member).
+    let key = match settings.key {
+        Some(key) => key,
+        None => SecretKey::generate(&mut rand::rng()),
+    };
+    let node_id = NodeId::from(key.public());
+    let transport_key = SecretKey::from_seed(key.seed());
+    let genesis = settings.genesis;
+    let committee: Vec<NodeId> = genesis.committee.iter().map(|m| m.id).collect();
+    let is_member = committee.contains(&node_id);
+    let net_config = net::NetConfig {
+        listen: settings.p2p_listen,
+        chain_id: genesis.chain_id,
+        genesis_hash: genesis.hash(),
+        protocol_version: protocol::PROTOCOL_VERSION,
+        role: if is_member { net::Role::Masternode } else { net::Role::Observer },
+        committee,
+        peers: settings.peers,
+        bootstrap: settings.bootstrap,
+        peer_exchange: settings.peer_exchange,
+        limits: settings.net_limits,
+    };
+    let (net_handle, net_events) = net::start::<Wire>(net_config, transport_key, shutdown.clone())
+        .await
+        .map_err(|e| NodeError::Net(e.to_string()))?;
+    let published = Published { node_id, p2p_address: net_handle.local_addr() };
+    let mut core = Core::new(settings.core, &genesis, key, restored);
+    let (command_sender, command_inbox) = mpsc::channel(4_096);
+    let (events, _) = broadcast::channel(16_384);
+    let stats = Arc::new(NodeStats::default());
+    let handle = NodeHandle {
+        command_sender,
+        events: events.clone(),
+        store: store.clone(),
+        net: net_handle.clone(),
+        stats: stats.clone(),
+        shutdown: shutdown.clone(),
+        genesis: Arc::new(genesis),
+        node_id,
+        masternode: masternode && is_member,
+        started: Instant::now(),
+    };
+    info!(
+        node = %node_id.short(),
+        p2p = %published.p2p_address,
+        height = core.ledger().height(),
+        masternode = handle.masternode,
+        "node started"
+    );
+    let first = core.start(now_millis());
+    let mut driver = Driver {
+        core,
+        store,
+        net: net_handle,
+        events,
+        stats,
+        timers: BTreeMap::new(),
+        replies: BTreeMap::new(),
+        next_request: 1,
+        next_event: now_millis() * 1_000 + 1,
+        next_timer: 0,
+        pending: Vec::new(),
+    };
+    driver.pending.extend(first);
+    let token = shutdown.clone();
+    let span = tracing::info_span!("driver", node = %node_id.short());
+    tracker.spawn(driver.run(command_inbox, net_events, token).instrument(span));
+    Ok((handle, published))
+}
+
+/// The task that owns the core and the store.
+struct Driver {
+    core: Core,
+    store: Store,
+    net: net::NetHandle<Wire>,
+    events: broadcast::Sender<NodeEvent>,
+    stats: Arc<NodeStats>,
+    /// Due time → timers (the core never cancels; stale ones are ignored).
+    timers: BTreeMap<(Millis, u64), Timer>,
+    replies: BTreeMap<u64, oneshot::Sender<SubmitOutcome>>,
+    next_request: u64,
+    next_event: u64,
+    next_timer: u64,
+    /// Outputs not yet performed (persists first, then the rest).
+    pending: Vec<Output>,
+}
+
+/// A driver cycle could not be made durable.
+#[derive(Debug)]
+struct CycleFailed;
+
+/// How many ready inputs one cycle takes before it seals and flushes
+/// (bounds the latency a long queue adds to the first input's vote).
+const MAX_INPUTS_PER_CYCLE: usize = 2_048;
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut command_inbox: mpsc::Receiver<Command>,
+        mut net_events: net::NetEvents<Wire>,
+        shutdown: CancellationToken,
+    ) {
+        // Outputs of `start` (timers, re-announced votes).
+        if self.finish_cycle().await.is_err() {
+            shutdown.cancel();
+            return;
+        }
+        loop {
+            let next_due = self.timers.keys().next().map(|(at, _)| *at);
+            let sleep = async {
+                match next_due {
+                    Some(at) => {
+                        let wait = at.saturating_sub(now_millis());
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let mut taken = 0usize;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                command = command_inbox.recv() => match command {
+                    Some(command) => { self.command(command); taken += 1; }
+                    None => break,
+                },
+                event = net_events.recv() => match event {
+                    Some(event) => { self.net_event(event); taken += 1; }
+                    None => break,
+                },
+                () = sleep => {}
+            }
+            // Take whatever else is ready now: that is the group commit.
+            while taken < MAX_INPUTS_PER_CYCLE {
+                let mut progressed = false;
+                if let Ok(command) = command_inbox.try_recv() {
+                    self.command(command);
+                    taken += 1;
+                    progressed = true;
+                }
+                if let Some(event) = net_events.try_recv() {
+                    self.net_event(event);
+                    taken += 1;
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            self.fire_due_timers();
+            if self.finish_cycle().await.is_err() {
+                // A store that cannot persist must not let the node vote on.
+                error!("stopping: the store failed to persist");
+                shutdown.cancel();
+                break;
+            }
+        }
+        self.flush_on_shutdown().await;
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = now_millis();
+        while let Some((&(at, id), _)) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            if let Some(timer) = self.timers.remove(&(at, id)) {
+                let outputs = self.core.handle(now, Input::Timer(timer));
+                self.pending.extend(outputs);
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Submit(tx, reply) => {
+                let request = self.next_request;
+                self.next_request += 1;
+                self.replies.insert(request, reply);
+                let outputs = self
+                    .core
+                    .handle(now_millis(), Input::SubmitTx { tx, origin: Origin::Client(request) });
+                self.pending.extend(outputs);
+            }
+            Command::Query(query) => self.query(query),
+        }
+    }
+
+    fn query(&self, query: Query) {
+        // A dropped receiver just means the asker went away.
+        match query {
+            Query::TxStatus(txid, reply) => {
+                let _ = reply.send(self.core.tx_status(&txid));
+            }
+            Query::PoolTx(txid, reply) => {
+                let _ = reply.send(self.core.pool_tx(&txid).cloned());
+            }
+            Query::PoolTxids(reply) => {
+                let _ = reply.send(self.core.pool_txids());
+            }
+            Query::Info(reply) => {
+                let _ = reply.send(self.core.info());
+            }
+            Query::Mempool(reply) => {
+                let _ = reply.send(self.core.mempool_info());
+            }
+            Query::Spendable(address, reply) => {
+                let _ = reply.send(self.core.spendable(&address));
+            }
+        }
+    }
+
+    fn net_event(&mut self, event: net::NetEvent<Wire>) {
+        let now = now_millis();
+        let input = match event {
+            net::NetEvent::PeerUp { peer, .. } => Input::PeerUp(peer),
+            net::NetEvent::PeerDown { peer, .. } => Input::PeerDown(peer),
+            net::NetEvent::Message { peer, msg: Wire(Message::GetBlocks { from }) } => {
+                self.serve_blocks(peer, from);
+                return;
+            }
+            net::NetEvent::Message { peer, msg: Wire(message) } => {
+                Input::Message { from: peer, message }
+            }
+            // The core speaks only in messages; requests are not used.
+            net::NetEvent::Request { peer, msg: Wire(message), .. } => {
+                Input::Message { from: peer, message }
+            }
+        };
+        let outputs = self.core.handle(now, input);
+        self.pending.extend(outputs);
+    }
+
+    /// Catch-up is served from the store, not the core (io.rs).
+    fn serve_blocks(&mut self, peer: NodeId, from: u64) {
+        match self.store.blocks_from(from, MAX_BLOCKS_PER_MESSAGE) {
+            Ok(blocks) if !blocks.is_empty() => {
+                self.stats.blocks_served.fetch_add(blocks.len() as u64, Ordering::Relaxed);
+                if let Err(e) = self.net.send(&peer, Wire(Message::Blocks(blocks))) {
+                    debug!(peer = %peer.short(), "could not serve blocks: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!("reading blocks for a peer failed: {e}"),
+        }
+    }
+
+    /// Seals votes, persists every op of the cycle with one flush, then
+    /// performs sends, timers, events and replies in order. An error means
+    /// the store could not make the cycle durable (already logged).
+    async fn finish_cycle(&mut self) -> Result<(), CycleFailed> {
+        self.stats.cycles.fetch_add(1, Ordering::Relaxed);
+        let sealed = self.core.seal(now_millis());
+        self.pending.extend(sealed);
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let outputs = std::mem::take(&mut self.pending);
+        let ops: Vec<PersistOp> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Persist(op) => Some(op.clone()),
+                _ => None,
+            })
+            .collect();
+        if !ops.is_empty() {
+            let store = self.store.clone();
+            let flushed = tokio::task::spawn_blocking(move || store.persist(&ops)).await;
+            match flushed {
+                Ok(Ok(took)) => {
+                    let micros = took.as_micros() as u64;
+                    self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                    self.stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
+                    self.stats.flush_max_micros.fetch_max(micros, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    error!("persist failed: {e}");
+                    return Err(CycleFailed);
+                }
+                Err(e) => {
+                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                    error!("persist task failed: {e}");
+                    return Err(CycleFailed);
+                }
+            }
+        }
+        for output in outputs {
+            match output {
+                Output::Persist(_) => {}
+                Output::Send { to, message } => {
+                    if let Err(e) = self.net.send(&to, Wire(message)) {
+                        debug!(peer = %to.short(), "send dropped: {e}");
+                    }
+                }
+                Output::Broadcast(message) => {
+                    self.net.broadcast(Wire(message));
+                }
+                Output::SetTimer { timer, at } => {
+                    self.next_timer += 1;
+                    self.timers.insert((at, self.next_timer), timer);
+                }
+                Output::Event(event) => self.publish(event),
+                Output::Reply { request, outcome } => {
+                    if let Some(reply) = self.replies.remove(&request) {
+                        let _ = reply.send(outcome);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, event: Event) {
+        match &event {
+            Event::BlockCommitted { height, txids, round, .. } => {
+                debug!(height, round, txs = txids.len(), "block committed");
+            }
+            Event::Equivocation(evidence) => warn!(?evidence, "equivocation"),
+            Event::ProposalRejected { height, round, reason } => {
+                warn!(height, round, "proposal rejected: {reason}")
+            }
+            Event::Syncing(on) => info!(syncing = on, "catch-up"),
+            Event::TxState { .. } => {}
+        }
+        let now = now_millis();
+        let latency_ms = match &event {
+            Event::TxState { txid, state: consensus::TxState::Final, .. } => self
+                .core
+                .tx_status(txid)
+                .filter(|s| s.seen_at > 0)
+                .map(|s| now.saturating_sub(s.seen_at)),
+            _ => None,
+        };
+        let id = self.next_event;
+        self.next_event += 1;
+        // No subscriber is fine: events are for observers.
+        let _ = self.events.send(NodeEvent { id, at: now, event, latency_ms });
+    }
+
+    async fn flush_on_shutdown(&mut self) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.persist(&[])).await {
+            Ok(Ok(_)) => info!("store flushed; driver stopped"),
+            Ok(Err(e)) => error!("final flush failed: {e}"),
+            Err(e) => error!("final flush task failed: {e}"),
+        }
+    }
+}

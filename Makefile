@@ -4,6 +4,8 @@ CARGO ?= cargo
 # One target directory for everything; the end-to-end tests find the built
 # binaries here (see ARCHITECTURE.md, "Finding the binaries").
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
+# The one way end-to-end tests and timectl find timed (cluster::binaries).
+export TIMECOIN_BIN_DIR ?= $(CARGO_TARGET_DIR)/debug
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
 .PHONY: help build test lint fmt fuzz sim bench demo doc clean

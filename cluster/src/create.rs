@@ -1,0 +1,237 @@
+//! Making a cluster directory: keys, genesis, and one config per node.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use protocol::genesis::{Allocation, GenesisMasternode};
+use protocol::keyfile::KeyFile;
+use protocol::{
+    Address, Amount, ChainId, ConsensusParams, Genesis, Network, NodeId, SecretKey, Tier,
+};
+
+use crate::error::ClusterError;
+use crate::layout::{
+    CLUSTER_FILE_VERSION, ClusterFile, Layout, LinkEntry, NodeEntry, PoolEntry, WalletEntry,
+    node_name,
+};
+
+/// What a new cluster looks like.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Masternodes (at least 1).
+    pub nodes: usize,
+    /// Target time between blocks.
+    pub block_interval_ms: u64,
+    /// Tier per node (missing entries are Free).
+    pub tiers: Vec<Tier>,
+    /// Keys in the load-generation pool.
+    pub pool_keys: usize,
+    /// Coins per pool key.
+    pub pool_coins_per_key: u32,
+    /// Value of each pool coin.
+    pub pool_coin_value_sat: u64,
+    /// The nodes' log level.
+    pub log_level: String,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            nodes: 5,
+            block_interval_ms: 1_000,
+            tiers: Vec::new(),
+            pool_keys: 32,
+            pool_coins_per_key: 250,
+            pool_coin_value_sat: 100 * protocol::amount::SAT_PER_TIME,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Dev wallet coins in genesis (like `timed --dev`).
+pub const DEV_WALLET_COINS: usize = 100;
+/// TIME per dev wallet coin.
+pub const DEV_WALLET_COIN_TIME: u64 = 10_000;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
+    move |source| ClusterError::Io { path: path.to_path_buf(), source }
+}
+
+/// Writes a key file readable by its owner only.
+pub(crate) fn write_key(path: &Path, key: &SecretKey) -> Result<Address, ClusterError> {
+    let file = KeyFile::new(key, Network::Dev);
+    let json = serde_json::to_string_pretty(&file)
+        .map_err(|e| ClusterError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options.open(path).map_err(io(path))?;
+    out.write_all(json.as_bytes()).map_err(io(path))?;
+    Ok(file.address)
+}
+
+/// Consensus parameters for a local cluster: the defaults, with timeouts
+/// short enough that a dead proposer costs about one block interval.
+pub fn local_params(block_interval_ms: u64) -> ConsensusParams {
+    ConsensusParams {
+        block_interval_ms,
+        propose_timeout_ms: 500,
+        prevote_timeout_ms: 250,
+        precommit_timeout_ms: 250,
+        timeout_delta_ms: 250,
+        ..ConsensusParams::default()
+    }
+}
+
+/// Creates the cluster files in `layout`'s directory (which must be empty
+/// or absent). `proxy_ports[i][j]` is the port of the proxy node i dials
+/// node j at (ignored for i == j).
+pub(crate) fn create_files(
+    layout: &Layout,
+    spec: &ClusterSpec,
+    proxy_ports: &[Vec<u16>],
+    now_ms: u64,
+) -> Result<(ClusterFile, Genesis), ClusterError> {
+    let n = spec.nodes;
+    let keys_dir = layout.keys();
+    fs::create_dir_all(&keys_dir).map_err(io(&keys_dir))?;
+    let mut rng = rand::rng();
+    let node_keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate(&mut rng)).collect();
+    let dev_key = SecretKey::generate(&mut rng);
+    let pool_keys: Vec<SecretKey> =
+        (0..spec.pool_keys).map(|_| SecretKey::generate(&mut rng)).collect();
+
+    let mut nodes = Vec::with_capacity(n);
+    for (i, key) in node_keys.iter().enumerate() {
+        let name = node_name(i);
+        let rel = format!("keys/{name}.key");
+        write_key(&layout.resolve(&rel), key)?;
+        nodes.push(NodeEntry {
+            name,
+            id: NodeId::from(key.public()),
+            tier: spec.tiers.get(i).copied().unwrap_or(Tier::Free),
+            key_file: rel,
+        });
+    }
+    let dev_rel = "keys/dev-wallet.key".to_string();
+    let dev_address = write_key(&layout.resolve(&dev_rel), &dev_key)?;
+    let mut pool_files = Vec::with_capacity(pool_keys.len());
+    let mut pool_addresses = Vec::with_capacity(pool_keys.len());
+    for (i, key) in pool_keys.iter().enumerate() {
+        let rel = format!("keys/pool-{i:03}.key");
+        pool_addresses.push(write_key(&layout.resolve(&rel), key)?);
+        pool_files.push(rel);
+    }
+
+    let mut committee: Vec<GenesisMasternode> = nodes
+        .iter()
+        .map(|node| GenesisMasternode {
+            id: node.id,
+            p2p_address: "127.0.0.1:0".into(),
+            tier: node.tier,
+            reward_address: Address::from_public_key(&node.id.public_key(), Network::Dev),
+        })
+        .collect();
+    committee.sort_by_key(|m| m.id);
+    let mut allocations: Vec<Allocation> = (0..DEV_WALLET_COINS)
+        .map(|_| Allocation {
+            address: dev_address,
+            value: Amount::from_time(DEV_WALLET_COIN_TIME).unwrap_or(Amount::ONE_TIME),
+        })
+        .collect();
+    for address in &pool_addresses {
+        for _ in 0..spec.pool_coins_per_key {
+            allocations.push(Allocation {
+                address: *address,
+                value: Amount::from_sat(spec.pool_coin_value_sat),
+            });
+        }
+    }
+    let genesis = Genesis {
+        chain_id: ChainId(rand::RngExt::random(&mut rng)),
+        network: Network::Dev,
+        timestamp_ms: now_ms as i64,
+        committee,
+        min_masternodes: n.min(3) as u32,
+        params: local_params(spec.block_interval_ms),
+        allocations,
+    };
+    genesis.validate().map_err(|e| ClusterError::Invalid {
+        path: layout.genesis(),
+        reason: format!("generated genesis is invalid: {e}"),
+    })?;
+    let genesis_json = serde_json::to_vec_pretty(&genesis)
+        .map_err(|e| ClusterError::Invalid { path: layout.genesis(), reason: e.to_string() })?;
+    fs::write(layout.genesis(), genesis_json).map_err(io(&layout.genesis()))?;
+
+    let mut links = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let dir = layout.node_dir(&node.name);
+        fs::create_dir_all(layout.data_dir(&node.name)).map_err(io(&dir))?;
+        let mut config = String::new();
+        let _ = writeln!(
+            config,
+            "# {} of a local cluster (written by the cluster library).",
+            node.name
+        );
+        let _ = writeln!(
+            config,
+            "[node]\ngenesis_file = \"../genesis.json\"\nstatus_interval_ms = 500\n"
+        );
+        let _ = writeln!(
+            config,
+            "[network]\nlisten_address = \"127.0.0.1:0\"\nenable_peer_discovery = false\nmax_connections = {}\nmax_connections_per_ip = {}\n",
+            4 * n + 16,
+            4 * n + 16
+        );
+        for (j, peer) in nodes.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let proxy = format!("127.0.0.1:{}", proxy_ports[i][j]);
+            let _ = writeln!(
+                config,
+                "[[network.peers]]\nid = \"{}\"\naddress = \"{proxy}\"\n",
+                peer.id
+            );
+            links.push(LinkEntry { from: node.name.clone(), to: peer.name.clone(), proxy });
+        }
+        let _ = writeln!(config, "[rpc]\nlisten_address = \"127.0.0.1:0\"\n");
+        let _ = writeln!(config, "[storage]\ndata_dir = \"data\"\n");
+        let _ =
+            writeln!(config, "[logging]\nlevel = \"{}\"\nformat = \"pretty\"\n", spec.log_level);
+        let _ = writeln!(config, "[masternode]\nkey_file = \"../{}\"", node.key_file);
+        let path = layout.config(&node.name);
+        fs::write(&path, config).map_err(io(&path))?;
+    }
+
+    let file = ClusterFile {
+        version: CLUSTER_FILE_VERSION,
+        created_ms: now_ms,
+        chain_id: genesis.chain_id.0,
+        genesis_hash: genesis.hash(),
+        block_interval_ms: spec.block_interval_ms,
+        nodes,
+        links,
+        dev_wallet: WalletEntry { key_file: dev_rel, address: dev_address },
+        pool: PoolEntry {
+            key_files: pool_files,
+            coins_per_key: spec.pool_coins_per_key,
+            coin_value_sat: spec.pool_coin_value_sat,
+        },
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| ClusterError::Invalid {
+        path: layout.cluster_file(),
+        reason: e.to_string(),
+    })?;
+    // Written last: its presence means the cluster is complete.
+    let path = layout.cluster_file();
+    fs::write(&path, json).map_err(io(&path))?;
+    Ok((file, genesis))
+}

@@ -1,0 +1,137 @@
+//! Readiness as TARGETS.md defines it: every node completed handshakes with
+//! peers of weight ≥ q minus its own, a probe transaction is final on every
+//! node, and a block was committed. "The processes exist" is not ready.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use client::RpcClient;
+use client::wallet::{Chain, Payment, Wallet};
+use protocol::{Amount, Committee, Network, TxId};
+
+use crate::cluster::Cluster;
+use crate::error::ClusterError;
+
+/// How long each phase of readiness took, measured.
+#[derive(Clone, Debug)]
+pub struct ReadyReport {
+    /// From the call to every node being connected to a quorum.
+    pub connected: Duration,
+    /// ... to the probe transaction being final on every node.
+    pub probe_final: Duration,
+    /// ... to a block being committed on every node.
+    pub block: Duration,
+    /// The probe transaction.
+    pub probe: TxId,
+}
+
+fn rpc_error(cluster: &Cluster, i: usize) -> impl FnOnce(client::ClientError) -> ClusterError + '_ {
+    move |source| ClusterError::Rpc { node: cluster.names()[i].clone(), source }
+}
+
+async fn poll<F, Fut>(
+    cluster: &Cluster,
+    deadline: Instant,
+    what: &str,
+    mut check: F,
+) -> Result<(), ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, String>>,
+{
+    let mut last = String::new();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e,
+        }
+        if Instant::now() > deadline {
+            let seen = if last.is_empty() { String::new() } else { format!(" (last: {last})") };
+            return Err(ClusterError::Timeout {
+                what: format!("not ready: {what}{seen}"),
+                logs: cluster.logs(15),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the nodes `live` form a working network (see the module
+/// docs), within `timeout`.
+pub async fn wait_ready(
+    cluster: &Cluster,
+    live: &[usize],
+    timeout: Duration,
+) -> Result<ReadyReport, ClusterError> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let committee = Committee::from_genesis(cluster.genesis());
+    let clients: Vec<RpcClient> = live.iter().map(|i| cluster.rpc(*i)).collect::<Result<_, _>>()?;
+
+    // 1. Handshakes with a quorum (counting itself).
+    for (k, &i) in live.iter().enumerate() {
+        let rpc = clients[k].clone();
+        let me = cluster.file().nodes[i].id;
+        let committee = &committee;
+        poll(cluster, deadline, &format!("{} connected to a quorum", cluster.names()[i]), || {
+            let rpc = rpc.clone();
+            async move {
+                let peers = rpc.getpeerinfo().await.map_err(|e| e.to_string())?;
+                let ids = peers.iter().filter_map(|p| committee.index_of(&p.id));
+                let own = committee.index_of(&me);
+                let weight = committee.weight_of(ids.chain(own));
+                Ok(weight >= committee.quorum())
+            }
+        })
+        .await?;
+    }
+    let connected = started.elapsed();
+
+    // 2. A probe transaction, final on every node.
+    let probe = send_probe(cluster, live[0], &clients[0]).await?;
+    for (k, &i) in live.iter().enumerate() {
+        let rpc = clients[k].clone();
+        poll(cluster, deadline, &format!("probe {probe} final on {}", cluster.names()[i]), || {
+            let rpc = rpc.clone();
+            async move {
+                match rpc.gettransactionfinality(&probe).await {
+                    Ok(f) => Ok(f.state.is_final()),
+                    Err(e) if e.is_not_found() => Ok(false),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await?;
+    }
+    let probe_final = started.elapsed();
+
+    // 3. A block committed on every node.
+    for (k, &i) in live.iter().enumerate() {
+        let rpc = clients[k].clone();
+        poll(cluster, deadline, &format!("a block committed on {}", cluster.names()[i]), || {
+            let rpc = rpc.clone();
+            async move { rpc.getblockcount().await.map(|h| h >= 1).map_err(|e| e.to_string()) }
+        })
+        .await?;
+    }
+    Ok(ReadyReport { connected, probe_final, block: started.elapsed(), probe })
+}
+
+/// Sends the dev wallet's smallest coin back to itself.
+async fn send_probe(cluster: &Cluster, i: usize, rpc: &RpcClient) -> Result<TxId, ClusterError> {
+    let dev = &cluster.file().dev_wallet;
+    let wallet = Wallet::load(Network::Dev, &[cluster.layout().resolve(&dev.key_file)])?;
+    let coins = rpc.listunspent(&[dev.address]).await.map_err(rpc_error(cluster, i))?;
+    let Some(coin) = coins.iter().min_by_key(|c| (c.value_sat, c.txid, c.vout)).cloned() else {
+        return Err(ClusterError::Process(
+            "the dev wallet has no spendable coin for the probe".into(),
+        ));
+    };
+    let chain = Chain::from(cluster.genesis());
+    let amount = Amount::from_sat(coin.value_sat / 2);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let payment = Payment { to: dev.address, amount, change: dev.address, timestamp_ms: now };
+    let tx = wallet.pay(&chain, &payment, &[coin])?;
+    let submitted = rpc.sendrawtransaction(&tx).await.map_err(rpc_error(cluster, i))?;
+    Ok(submitted.txid)
+}

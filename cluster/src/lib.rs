@@ -1,0 +1,31 @@
+//! Local TimeCoin clusters, shared by `timectl` and the end-to-end tests:
+//! the layout on disk, keys and genesis, launching and supervising real
+//! `timed` processes, link proxies with faults, and readiness.
+//!
+//! | concern | module |
+//! |---|---|
+//! | files and `cluster.json` | [`layout`] |
+//! | making a cluster (keys, genesis, configs) | [`create`] |
+//! | a running cluster: processes and proxies | [`cluster`](crate::Cluster) |
+//! | starting and signalling `timed` | [`process`] |
+//! | link proxies and faults | [`proxy`] |
+//! | readiness | [`health`] |
+//! | finding the binaries | [`binaries`] |
+//! | test helpers (one cluster at a time) | [`testing`] |
+
+pub mod binaries;
+mod cluster;
+pub mod create;
+mod error;
+pub mod health;
+pub mod layout;
+pub mod process;
+pub mod proxy;
+pub mod testing;
+
+pub use cluster::{Cluster, START_TIMEOUT, STOP_TIMEOUT, load_files, read_node_info};
+pub use create::ClusterSpec;
+pub use error::ClusterError;
+pub use health::{ReadyReport, wait_ready};
+pub use layout::{ClusterFile, Layout};
+pub use proxy::LinkFaults;

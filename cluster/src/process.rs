@@ -1,0 +1,116 @@
+//! Starting `timed` processes and signalling them, safely: a pid is
+//! signalled only after checking that it is a `timed` running this node's
+//! config, so a stale pid file never kills another process.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use crate::error::ClusterError;
+use crate::layout::Layout;
+
+/// Starts `timed --config <node>/config.toml` for node `name`, logging to
+/// `<node>/timed.log` (appended) and writing `<node>/timed.pid`. The node
+/// runs in its own process group, so a Ctrl-C meant for the launcher does
+/// not reach it.
+pub fn spawn_timed(timed: &Path, layout: &Layout, name: &str) -> Result<Child, ClusterError> {
+    let log_path = layout.log(name);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| ClusterError::Io { path: log_path.clone(), source })?;
+    let err =
+        log.try_clone().map_err(|source| ClusterError::Io { path: log_path.clone(), source })?;
+    // node.json of a previous run must not be mistaken for this one's.
+    let _ = std::fs::remove_file(layout.node_json(name));
+    let mut command = Command::new(timed);
+    command
+        .arg("--config")
+        .arg(layout.config(name))
+        .current_dir(layout.node_dir(name))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let child =
+        command.spawn().map_err(|source| ClusterError::Spawn { node: name.to_string(), source })?;
+    if let Some(pid) = child.id() {
+        let pid_file = layout.pid_file(name);
+        std::fs::write(&pid_file, format!("{pid}\n"))
+            .map_err(|source| ClusterError::Io { path: pid_file, source })?;
+    }
+    Ok(child)
+}
+
+/// The pid in a node's pid file, if any.
+pub fn read_pid(layout: &Layout, name: &str) -> Option<u32> {
+    std::fs::read_to_string(layout.pid_file(name)).ok()?.trim().parse().ok()
+}
+
+/// True when `pid` is alive and is a `timed` started with `config`.
+pub fn is_our_timed(pid: u32, config: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let Some(program) = args.first() else { return false };
+    use std::os::unix::ffi::OsStrExt;
+    let is_timed = Path::new(std::ffi::OsStr::from_bytes(program)).file_name()
+        == Some(std::ffi::OsStr::new("timed"));
+    let config = config.as_os_str().as_encoded_bytes();
+    is_timed && args.contains(&config) && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// The signals the cluster sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Ask to stop (flush and exit 0).
+    Term,
+    /// Kill at once.
+    Kill,
+    /// Pause.
+    Stop,
+    /// Resume.
+    Cont,
+}
+
+impl Signal {
+    fn nix(self) -> nix::sys::signal::Signal {
+        use nix::sys::signal::Signal as S;
+        match self {
+            Signal::Term => S::SIGTERM,
+            Signal::Kill => S::SIGKILL,
+            Signal::Stop => S::SIGSTOP,
+            Signal::Cont => S::SIGCONT,
+        }
+    }
+}
+
+/// Signals `pid` after checking it is node `name`'s `timed`.
+pub fn signal_node(
+    layout: &Layout,
+    name: &str,
+    pid: u32,
+    signal: Signal,
+) -> Result<(), ClusterError> {
+    if !is_our_timed(pid, &layout.config(name)) {
+        return Err(ClusterError::Process(format!(
+            "pid {pid} is not {name}'s timed (stale pid file?); not signalling it"
+        )));
+    }
+    let raw =
+        i32::try_from(pid).map_err(|_| ClusterError::Process(format!("pid {pid} out of range")))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), signal.nix())
+        .map_err(|e| ClusterError::Process(format!("cannot signal {name} (pid {pid}): {e}")))
+}

@@ -1,0 +1,141 @@
+//! Four real masternodes on loopback (q = 3, f = 1), each scenario named by
+//! what it shows.
+
+use std::time::{Duration, Instant};
+
+use e2e::*;
+use protocol::rpc::TxState;
+
+const WAIT: Duration = Duration::from_secs(30);
+const ALL: [usize; 4] = [0, 1, 2, 3];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_two_input_tx_final_on_every_node() {
+    let t = start(4).await;
+    let c = &t.cluster;
+    let wallet = pool_wallet(c);
+    // Two transactions, each spending coins of two different keys, sent to
+    // two different nodes.
+    let (a1, b1) = two_key_coins(c, 0, 0).await;
+    let (a2, b2) = two_key_coins(c, 0, 1).await;
+    let first = send(c, 0, &spend(c, &wallet, &[&a1, &b1])).await.unwrap();
+    let second = send(c, 2, &spend(c, &wallet, &[&a2, &b2])).await.unwrap();
+    wait_final(c, &ALL, &first, WAIT).await;
+    wait_final(c, &ALL, &second, WAIT).await;
+    t.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_double_spend_at_most_one_final_and_blocks_continue() {
+    let t = start(4).await;
+    let c = &t.cluster;
+    let wallet = pool_wallet(c);
+    let (a, b) = two_key_coins(c, 0, 0).await;
+    let left = spend(c, &wallet, &[&a]);
+    let right = spend(c, &wallet, &[&a, &b]);
+    // Both are sent at once to different nodes; each may be accepted or
+    // rejected (if the other is already final there).
+    let _ = tokio::join!(send(c, 0, &left), send(c, 3, &right));
+    let (l, r) = (left.txid(c.genesis().chain_id), right.txid(c.genesis().chain_id));
+    let start_height = height(c, 0).await;
+    wait_height(c, &ALL, start_height + 3, WAIT).await;
+    for i in ALL {
+        let (sl, sr) = (state(c, i, &l).await, state(c, i, &r).await);
+        assert!(
+            !(sl.is_some_and(TxState::is_final) && sr.is_some_and(TxState::is_final)),
+            "node{}: both sides final ({sl:?}, {sr:?})",
+            i + 1
+        );
+    }
+    t.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_blocks_agree_on_every_node() {
+    let t = start(4).await;
+    let c = &t.cluster;
+    let wallet = pool_wallet(c);
+    // Some transactions so blocks are not all empty.
+    for k in 0..3 {
+        let (a, b) = two_key_coins(c, 0, k).await;
+        send(c, k % 4, &spend(c, &wallet, &[&a, &b])).await.unwrap();
+    }
+    wait_height(c, &ALL, 5, WAIT).await;
+    let top = {
+        let mut h = u64::MAX;
+        for i in ALL {
+            h = h.min(height(c, i).await);
+        }
+        h
+    };
+    for height in 0..=top {
+        let expected = rpc(c, 0).getblockhash(height).await.unwrap();
+        for i in 1..4 {
+            assert_eq!(
+                rpc(c, i).getblockhash(height).await.unwrap(),
+                expected,
+                "height {height} on node{}",
+                i + 1
+            );
+        }
+    }
+    t.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_kill9_one_node_others_continue_then_it_catches_up_and_votes() {
+    let mut t = start(4).await;
+    let wallet = pool_wallet(&t.cluster);
+    let (a, b) = two_key_coins(&t.cluster, 0, 0).await;
+    t.cluster.kill_node(1).await.unwrap();
+    let others = [0, 2, 3];
+    let during = send(&t.cluster, 0, &spend(&t.cluster, &wallet, &[&a, &b])).await.unwrap();
+    wait_final(&t.cluster, &others, &during, WAIT).await;
+    let h = height(&t.cluster, 0).await;
+    wait_height(&t.cluster, &others, h + 3, WAIT).await;
+    // It restarts from its store and catches up...
+    t.cluster.start_node(1).await.unwrap();
+    let target = height(&t.cluster, 0).await;
+    wait_height(&t.cluster, &[1], target, WAIT).await;
+    wait_final(&t.cluster, &[1], &during, WAIT).await;
+    // ...and votes: with node4 gone, q = 3 needs node2.
+    t.cluster.kill_node(3).await.unwrap();
+    let (a, b) = two_key_coins(&t.cluster, 0, 1).await;
+    let after = send(&t.cluster, 2, &spend(&t.cluster, &wallet, &[&a, &b])).await.unwrap();
+    wait_final(&t.cluster, &[0, 1, 2], &after, WAIT).await;
+    t.cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_two_stopped_nothing_final_then_resumes() {
+    let mut t = start(4).await;
+    let wallet = pool_wallet(&t.cluster);
+    let (a, b) = two_key_coins(&t.cluster, 0, 0).await;
+    t.cluster.stop_node(2).await.unwrap();
+    t.cluster.stop_node(3).await.unwrap();
+    let stuck_height = height(&t.cluster, 0).await;
+    let txid = send(&t.cluster, 0, &spend(&t.cluster, &wallet, &[&a, &b])).await.unwrap();
+    // Two of four is below q = 3: watch it stay unfinal for three block
+    // intervals, and no block commit.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        for i in [0, 1] {
+            let s = state(&t.cluster, i, &txid).await;
+            assert!(
+                !s.is_some_and(TxState::is_final),
+                "node{} finalized with two of four: {s:?}",
+                i + 1
+            );
+            assert!(
+                height(&t.cluster, i).await <= stuck_height + 1,
+                "a block committed without a quorum"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    t.cluster.start_node(2).await.unwrap();
+    t.cluster.start_node(3).await.unwrap();
+    wait_final(&t.cluster, &ALL, &txid, WAIT).await;
+    wait_height(&t.cluster, &ALL, stuck_height + 2, WAIT).await;
+    t.cluster.shutdown().await.unwrap();
+}

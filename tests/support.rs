@@ -1,0 +1,145 @@
+//! Shared helpers for the end-to-end scenarios: a cluster in a temp dir,
+//! one at a time, with log tails on failure.
+
+use std::time::Duration;
+
+use cluster::testing::{ClusterLock, exclusive};
+use cluster::{Cluster, ClusterSpec, ReadyReport, wait_ready};
+
+/// A running cluster for one test, stopped (and its dir removed) on drop.
+#[derive(Debug)]
+pub struct TestCluster {
+    /// The cluster.
+    pub cluster: Cluster,
+    /// How readiness went.
+    pub ready: ReadyReport,
+    _dir: tempfile::TempDir,
+    _lock: ClusterLock,
+}
+
+/// Starts an `n`-node cluster and waits until it is ready.
+pub async fn start(n: usize) -> TestCluster {
+    let lock = exclusive().expect("cluster test lock");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec =
+        ClusterSpec { nodes: n, pool_keys: 4, pool_coins_per_key: 20, ..ClusterSpec::default() };
+    let mut cluster = Cluster::create(&dir.path().join("c"), &spec).await.expect("create cluster");
+    cluster.start_all().await.expect("start nodes");
+    let live: Vec<usize> = (0..n).collect();
+    let ready = match wait_ready(&cluster, &live, Duration::from_secs(60)).await {
+        Ok(report) => report,
+        Err(e) => panic!("cluster not ready: {e}"),
+    };
+    TestCluster { cluster, ready, _dir: dir, _lock: lock }
+}
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use client::wallet::Wallet;
+use client::{ClientError, RpcClient};
+use protocol::rpc::{TxState, Unspent};
+use protocol::{Address, Amount, Network, OutPoint, Transaction, TxId, TxOut};
+
+/// The cluster's load-generation pool keys as one wallet.
+pub fn pool_wallet(cluster: &Cluster) -> Wallet {
+    let paths: Vec<_> =
+        cluster.file().pool.key_files.iter().map(|f| cluster.layout().resolve(f)).collect();
+    Wallet::load(Network::Dev, &paths).expect("pool key files")
+}
+
+/// Spendable coins of `address` as node `i` sees them.
+pub async fn coins_of(cluster: &Cluster, i: usize, address: Address) -> Vec<Unspent> {
+    rpc(cluster, i).listunspent(&[address]).await.expect("listunspent")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A transaction spending `inputs` (pool coins, possibly of several keys)
+/// back to the first input's owner, minus the smallest fee the rules allow.
+pub fn spend(cluster: &Cluster, wallet: &Wallet, inputs: &[&Unspent]) -> Transaction {
+    let params = &cluster.genesis().params;
+    let total: u64 = inputs.iter().map(|c| c.value_sat).sum();
+    let fee = params.required_fee(inputs.len(), Amount::from_sat(total)).expect("fee").sat();
+    let outputs =
+        vec![TxOut { value: Amount::from_sat(total - fee), address: inputs[0].address.payload }];
+    let spent: Vec<(OutPoint, TxOut)> = inputs
+        .iter()
+        .map(|c| {
+            (
+                OutPoint { txid: c.txid, vout: c.vout },
+                TxOut { value: Amount::from_sat(c.value_sat), address: c.address.payload },
+            )
+        })
+        .collect();
+    wallet.build_and_sign(cluster.genesis().chain_id, &spent, outputs, now_ms()).expect("sign")
+}
+
+/// Two coins of two different pool keys, from node `i`'s view, skipping
+/// the first `skip` pairs.
+pub async fn two_key_coins(cluster: &Cluster, i: usize, skip: usize) -> (Unspent, Unspent) {
+    let addresses: Vec<Address> = pool_wallet(cluster).addresses();
+    let a = coins_of(cluster, i, addresses[0]).await;
+    let b = coins_of(cluster, i, addresses[1]).await;
+    (a[skip].clone(), b[skip].clone())
+}
+
+/// The state of `txid` at node `i` (None if unknown or unreachable).
+pub async fn state(cluster: &Cluster, i: usize, txid: &TxId) -> Option<TxState> {
+    match cluster.rpc(i).ok()?.gettransactionfinality(txid).await {
+        Ok(f) => Some(f.state),
+        Err(_) => None,
+    }
+}
+
+/// Waits until `txid` is final (or committed) on every node of `nodes`.
+pub async fn wait_final(cluster: &Cluster, nodes: &[usize], txid: &TxId, within: Duration) {
+    let deadline = Instant::now() + within;
+    for &i in nodes {
+        loop {
+            if state(cluster, i, txid).await.is_some_and(TxState::is_final) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{txid} not final on node{} within {within:?} (state {:?})\n{}",
+                i + 1,
+                state(cluster, i, txid).await,
+                cluster.logs(20)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Committed height of node `i`.
+pub async fn height(cluster: &Cluster, i: usize) -> u64 {
+    rpc(cluster, i).getblockcount().await.expect("getblockcount")
+}
+
+/// Waits until every node of `nodes` has committed at least `target`.
+pub async fn wait_height(cluster: &Cluster, nodes: &[usize], target: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    for &i in nodes {
+        while height(cluster, i).await < target {
+            assert!(
+                Instant::now() < deadline,
+                "node{} below height {target} after {within:?}\n{}",
+                i + 1,
+                cluster.logs(20)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Sends `tx` to node `i`.
+pub async fn send(cluster: &Cluster, i: usize, tx: &Transaction) -> Result<TxId, ClientError> {
+    rpc(cluster, i).sendrawtransaction(tx).await.map(|s| s.txid)
+}
+
+/// An RPC client of node `i`.
+pub fn rpc(cluster: &Cluster, i: usize) -> RpcClient {
+    cluster.rpc(i).expect("node.json")
+}

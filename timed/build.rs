@@ -16,6 +16,8 @@ fn main() {
         .ok()
         .is_some_and(|o| !o.stdout.is_empty());
     println!("cargo:rustc-env=TIMED_GIT_HASH={hash}{}", if dirty { "-dirty" } else { "" });
+    // A commit moves the branch ref (and the index); watch both.
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/index");
+    println!("cargo:rerun-if-changed=../.git/refs/heads");
 }

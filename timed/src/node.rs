@@ -591,7 +591,9 @@ impl Driver {
             }
             Event::Equivocation(evidence) => warn!(?evidence, "equivocation"),
             Event::ProposalRejected { height, round, reason } => {
-                warn!(height, round, "proposal rejected: {reason}")
+                // For the log only: it takes no stream id (ids must not skip).
+                warn!(height, round, "proposal rejected: {reason}");
+                return;
             }
             Event::Syncing(on) => info!(syncing = on, "catch-up"),
             Event::TxState { .. } => {}

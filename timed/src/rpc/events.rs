@@ -183,13 +183,18 @@ pub(crate) async fn stream(
     // Subscribe before reading the ring, so nothing falls between the two.
     let live = shared.events.subscribe();
     let mut first: Vec<StreamEvent> = Vec::new();
+    // The id of the last real event this client has: live events after it
+    // are sent, older ones skipped. After a gap (an id from another run, or
+    // older than the ring) the client holds nothing we know of: from 0.
     let mut sent_up_to = 0;
     if let Some(last) = last {
         let (replay, gap) = shared.events.replay_after(last);
         if gap {
-            first.push(lagged(last + 1, "events after Last-Event-ID are no longer held; resolve missed transactions with gettransactionfinality"));
+            first.push(lagged(last.saturating_add(1), "events after Last-Event-ID are no longer held; resolve missed transactions with gettransactionfinality"));
+        } else {
+            sent_up_to = last;
         }
-        sent_up_to = replay.last().map_or(last, StreamEvent::id);
+        sent_up_to = replay.last().map_or(sent_up_to, StreamEvent::id);
         first.extend(replay);
     }
     let body = events_stream(first, live, sent_up_to);
@@ -216,7 +221,12 @@ fn events_stream(
                 Phase::Done => None,
                 Phase::Replay(mut items) => match items.next() {
                     Some(event) => {
-                        let id = event.id().max(sent);
+                        // A lagged notice is not an event the client "has".
+                        let id = if matches!(event, StreamEvent::Lagged { .. }) {
+                            sent
+                        } else {
+                            event.id().max(sent)
+                        };
                         Some((Ok(sse(&event)), (Phase::Replay(items), live, id)))
                     }
                     None => next_live(live, sent).await,

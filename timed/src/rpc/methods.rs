@@ -127,7 +127,14 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
                 )));
             }
             let Some((block, certificate)) = node.store().block(height).map_err(internal)? else {
-                return Err(Fault::new(codes::NOT_FOUND, format!("block {height} not found")));
+                // A hash that was found has a height; only a height can be past the tip.
+                return Err(Fault::new(
+                    codes::OUT_OF_RANGE,
+                    format!(
+                        "block height {height} out of range (the tip is {})",
+                        node.store().height()
+                    ),
+                ));
             };
             if verbosity == 0 {
                 let bytes = postcard::to_allocvec(&(&block, &certificate)).map_err(internal)?;
@@ -232,10 +239,8 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
             let verbose: bool = params.opt(0, "verbose", "a boolean")?.unwrap_or(false);
             let list = node.query(Query::PoolTxids).await.map_err(stopped)?;
             if verbose {
-                let map: serde_json::Map<String, Value> = list
-                    .into_iter()
-                    .map(|(id, state)| (id.to_hex(), json!({"state": state})))
-                    .collect();
+                let map: serde_json::Map<String, Value> =
+                    list.into_iter().map(|(id, state)| (id.to_hex(), json!(state))).collect();
                 Ok(Value::Object(map))
             } else {
                 to_value(&list.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
@@ -424,6 +429,8 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
                 equivocations: info.equivocations,
                 quorum: committee.quorum(),
                 total_weight: committee.total_weight(),
+                final_count: info.final_count,
+                last_final_ms: info.last_final_at,
             })
         }
         "validateaddress" => {

@@ -197,7 +197,9 @@ async fn metrics_get(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
         return denied;
     }
     let text = shared.metrics.render(&shared.node).await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    // prometheus-client writes OpenMetrics 1.0 (`_total` samples, `# EOF`).
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+        .into_response()
 }
 
 async fn rpc_post(State(shared): State<Arc<Shared>>, request: Request) -> Response {

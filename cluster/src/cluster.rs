@@ -79,10 +79,15 @@ impl Cluster {
         }
         let layout = Layout::new(dir);
         if dir.exists() {
-            let mut entries = std::fs::read_dir(dir)
+            // Empty, apart from the files of the agent that is creating it.
+            let entries = std::fs::read_dir(dir)
                 .map_err(|source| ClusterError::Io { path: dir.to_path_buf(), source })?;
-            if entries.next().is_some() {
-                return Err(ClusterError::NotACluster { dir: dir.to_path_buf() });
+            let agent_files =
+                [crate::control::LOG_FILE, crate::control::PID_FILE, crate::control::SOCKET];
+            for entry in entries.flatten() {
+                if !agent_files.iter().any(|f| entry.file_name() == *f) {
+                    return Err(ClusterError::NotACluster { dir: dir.to_path_buf() });
+                }
             }
         }
         std::fs::create_dir_all(dir)
@@ -203,6 +208,15 @@ impl Cluster {
         &self.genesis
     }
 
+    /// A read-only view (for readiness and status).
+    pub fn view(&self) -> crate::health::ClusterView {
+        crate::health::ClusterView {
+            layout: self.layout.clone(),
+            file: self.file.clone(),
+            genesis: self.genesis.clone(),
+        }
+    }
+
     /// Number of nodes.
     pub fn len(&self) -> usize {
         self.file.nodes.len()
@@ -231,13 +245,27 @@ impl Cluster {
 
     /// Starts node `i` and waits until it publishes a fresh `node.json`.
     pub async fn start_node(&mut self, i: usize) -> Result<(), ClusterError> {
+        if self.spawn_node(i)? {
+            self.wait_started(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Spawns node `i` unless it runs; true if it was spawned.
+    fn spawn_node(&mut self, i: usize) -> Result<bool, ClusterError> {
         if self.is_running(i) {
-            return Ok(());
+            return Ok(false);
         }
         let name = self.name(i).to_string();
         let child = spawn_timed(&self.timed, &self.layout, &name)?;
-        let pid = child.id();
         self.children[i] = Some(child);
+        Ok(true)
+    }
+
+    /// Waits until node `i` (just spawned) publishes its `node.json`.
+    async fn wait_started(&mut self, i: usize) -> Result<(), ClusterError> {
+        let name = self.name(i).to_string();
+        let pid = self.children[i].as_ref().and_then(Child::id);
         let started = Instant::now();
         loop {
             if let Some(info) = read_node_info(&self.layout, &name)
@@ -264,10 +292,16 @@ impl Cluster {
         }
     }
 
-    /// Starts every node that is not running.
+    /// Starts every node that is not running, all at once.
     pub async fn start_all(&mut self) -> Result<(), ClusterError> {
+        let mut spawned = Vec::new();
         for i in 0..self.len() {
-            self.start_node(i).await?;
+            if self.spawn_node(i)? {
+                spawned.push(i);
+            }
+        }
+        for i in spawned {
+            self.wait_started(i).await?;
         }
         Ok(())
     }
@@ -277,7 +311,11 @@ impl Cluster {
         match self.children[i].as_mut() {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => match self.adopted[i] {
-                Some(pid) if crate::process::is_our_timed(pid, &self.layout.config(self.name(i))) => true,
+                Some(pid)
+                    if crate::process::is_our_timed(pid, &self.layout.config(self.name(i))) =>
+                {
+                    true
+                }
                 Some(_) => {
                     self.adopted[i] = None;
                     false
@@ -412,24 +450,7 @@ impl Cluster {
 
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let path = self.layout.log(self.name(i));
-        let Ok(file) = std::fs::File::open(&path) else {
-            return format!("--- {}: no log at {}", self.name(i), path.display());
-        };
-        let mut tail: VecDeque<String> = VecDeque::with_capacity(lines);
-        for line in BufReader::new(file).lines().map_while(Result::ok) {
-            if tail.len() == lines {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-        let mut out =
-            format!("--- last {} lines of {} ({})\n", tail.len(), self.name(i), path.display());
-        for line in tail {
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
+        log_tail(&self.layout, self.name(i), lines)
     }
 
     /// Log tails of every node (for failure messages).
@@ -457,6 +478,27 @@ impl Drop for Cluster {
         // Children are kill-on-drop; the proxies stop with the token.
         self.shutdown.cancel();
     }
+}
+
+/// The last `lines` lines of node `name`'s log, with a header line.
+pub fn log_tail(layout: &Layout, name: &str, lines: usize) -> String {
+    let path = layout.log(name);
+    let Ok(file) = std::fs::File::open(&path) else {
+        return format!("--- {name}: no log at {}\n", path.display());
+    };
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(lines);
+    for line in BufReader::new(file).lines().map_while(Result::ok) {
+        if tail.len() == lines {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    let mut out = format!("--- last {} lines of {name} ({})\n", tail.len(), path.display());
+    for line in tail {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Reads `cluster.json` and `genesis.json`.

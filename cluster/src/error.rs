@@ -89,4 +89,14 @@ pub enum ClusterError {
     /// A signal could not be delivered, or the pid is not ours.
     #[error("{0}")]
     Process(String),
+    /// No agent answers on the control socket.
+    #[error(
+        "the cluster's agent is not running ({reason} on {socket}): run `timectl up` to start it again"
+    )]
+    AgentGone {
+        /// The socket.
+        socket: PathBuf,
+        /// What the connection said.
+        reason: String,
+    },
 }

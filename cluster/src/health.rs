@@ -8,8 +8,64 @@ use client::RpcClient;
 use client::wallet::{Chain, Payment, Wallet};
 use protocol::{Amount, Committee, Network, TxId};
 
-use crate::cluster::Cluster;
 use crate::error::ClusterError;
+use crate::layout::{ClusterFile, Layout};
+
+/// What readiness and status need to know about a cluster: its files. Both
+/// the process that owns a cluster and any other (timectl) can make one.
+#[derive(Clone, Debug)]
+pub struct ClusterView {
+    /// Paths.
+    pub layout: Layout,
+    /// `cluster.json`.
+    pub file: ClusterFile,
+    /// The genesis.
+    pub genesis: protocol::Genesis,
+}
+
+impl ClusterView {
+    /// Reads the cluster in `layout`'s directory.
+    pub fn load(layout: &Layout) -> Result<ClusterView, ClusterError> {
+        let (file, genesis) = crate::cluster::load_files(layout)?;
+        Ok(ClusterView { layout: layout.clone(), file, genesis })
+    }
+
+    /// Node names.
+    pub fn names(&self) -> Vec<String> {
+        self.file.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// An RPC client for node `i`.
+    pub fn rpc(&self, i: usize) -> Result<RpcClient, ClusterError> {
+        let name = &self.file.nodes[i].name;
+        RpcClient::from_data_dir(&self.layout.data_dir(name))
+            .map_err(|source| ClusterError::Rpc { node: name.clone(), source })
+    }
+
+    /// Log tails of every node.
+    pub fn logs(&self, lines: usize) -> String {
+        self.file
+            .nodes
+            .iter()
+            .map(|n| crate::cluster::log_tail(&self.layout, &n.name, lines))
+            .collect()
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &protocol::Genesis {
+        &self.genesis
+    }
+
+    /// `cluster.json`.
+    pub fn file(&self) -> &ClusterFile {
+        &self.file
+    }
+
+    /// Paths.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+}
 
 /// How long each phase of readiness took, measured.
 #[derive(Clone, Debug)]
@@ -24,12 +80,15 @@ pub struct ReadyReport {
     pub probe: TxId,
 }
 
-fn rpc_error(cluster: &Cluster, i: usize) -> impl FnOnce(client::ClientError) -> ClusterError + '_ {
+fn rpc_error(
+    cluster: &ClusterView,
+    i: usize,
+) -> impl FnOnce(client::ClientError) -> ClusterError + '_ {
     move |source| ClusterError::Rpc { node: cluster.names()[i].clone(), source }
 }
 
 async fn poll<F, Fut>(
-    cluster: &Cluster,
+    cluster: &ClusterView,
     deadline: Instant,
     what: &str,
     mut check: F,
@@ -59,7 +118,7 @@ where
 /// Waits until the nodes `live` form a working network (see the module
 /// docs), within `timeout`.
 pub async fn wait_ready(
-    cluster: &Cluster,
+    cluster: &ClusterView,
     live: &[usize],
     timeout: Duration,
 ) -> Result<ReadyReport, ClusterError> {
@@ -118,7 +177,11 @@ pub async fn wait_ready(
 }
 
 /// Sends the dev wallet's smallest coin back to itself.
-async fn send_probe(cluster: &Cluster, i: usize, rpc: &RpcClient) -> Result<TxId, ClusterError> {
+async fn send_probe(
+    cluster: &ClusterView,
+    i: usize,
+    rpc: &RpcClient,
+) -> Result<TxId, ClusterError> {
     let dev = &cluster.file().dev_wallet;
     let wallet = Wallet::load(Network::Dev, &[cluster.layout().resolve(&dev.key_file)])?;
     let coins = rpc.listunspent(&[dev.address]).await.map_err(rpc_error(cluster, i))?;

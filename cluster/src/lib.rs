@@ -10,22 +10,29 @@
 //! | starting and signalling `timed` | [`process`] |
 //! | link proxies and faults | [`proxy`] |
 //! | readiness | [`health`] |
+//! | status and the healthy / degraded / stalled verdict | [`status`] |
+//! | the supervising agent and its control socket | [`agent`], [`control`] |
+//! | fault schedules | [`faults`] |
 //! | finding the binaries | [`binaries`] |
 //! | test helpers (one cluster at a time) | [`testing`] |
 
+pub mod agent;
 pub mod binaries;
 mod cluster;
+pub mod control;
 pub mod create;
 mod error;
+pub mod faults;
 pub mod health;
 pub mod layout;
 pub mod process;
 pub mod proxy;
+pub mod status;
 pub mod testing;
 
-pub use cluster::{Cluster, START_TIMEOUT, STOP_TIMEOUT, load_files, read_node_info};
+pub use cluster::{Cluster, START_TIMEOUT, STOP_TIMEOUT, load_files, log_tail, read_node_info};
 pub use create::ClusterSpec;
 pub use error::ClusterError;
-pub use health::{ReadyReport, wait_ready};
+pub use health::{ClusterView, ReadyReport, wait_ready};
 pub use layout::{ClusterFile, Layout};
 pub use proxy::LinkFaults;

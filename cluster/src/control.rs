@@ -1,0 +1,192 @@
+//! The agent's control protocol: one JSON request per line on the Unix
+//! socket `<cluster dir>/agent.sock`, one JSON response per line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::error::ClusterError;
+use crate::layout::Layout;
+use crate::proxy::LinkFaults;
+
+/// The socket's file name in the cluster directory.
+pub const SOCKET: &str = "agent.sock";
+/// The agent's pid file name.
+pub const PID_FILE: &str = "agent.pid";
+/// The agent's log file name.
+pub const LOG_FILE: &str = "agent.log";
+/// Node exits, one JSON object per line.
+pub const EXITS_FILE: &str = "exits.log";
+/// Fault events, one JSON object per line (`{"at_ms", "event"}`): loadgen
+/// marks them in its report.
+pub const FAULTS_FILE: &str = "faults.log";
+
+/// The socket path of the cluster in `layout`.
+pub fn socket_path(layout: &Layout) -> PathBuf {
+    layout.dir().join(SOCKET)
+}
+
+/// A request to the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Are you there?
+    Ping,
+    /// Process state of every node.
+    Nodes,
+    /// Start a node.
+    Start {
+        /// Its name.
+        node: String,
+    },
+    /// Stop a node (SIGTERM).
+    Stop {
+        /// Its name.
+        node: String,
+    },
+    /// Stop and start a node.
+    Restart {
+        /// Its name.
+        node: String,
+    },
+    /// Kill a node (SIGKILL).
+    Kill {
+        /// Its name.
+        node: String,
+    },
+    /// Pause a node (SIGSTOP).
+    Pause {
+        /// Its name.
+        node: String,
+    },
+    /// Resume a node (SIGCONT).
+    Resume {
+        /// Its name.
+        node: String,
+    },
+    /// Cut every link between groups.
+    Partition {
+        /// Node names per group.
+        groups: Vec<Vec<String>>,
+    },
+    /// Clear every fault.
+    Heal,
+    /// Set faults on directed links.
+    SetFaults {
+        /// (from, to) node names.
+        links: Vec<(String, String)>,
+        /// The faults.
+        faults: LinkFaults,
+    },
+    /// Faults of every link.
+    Links,
+    /// Record an event in the fault log (used by `faults run`).
+    Note {
+        /// The text.
+        event: String,
+    },
+    /// Stop every node and exit.
+    Down,
+}
+
+/// One node as the agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentNode {
+    /// Name.
+    pub name: String,
+    /// Process id, when running.
+    pub pid: Option<u32>,
+    /// `running`, `paused` or `stopped`.
+    pub state: String,
+    /// Its last exit, if it stopped.
+    pub last_exit: Option<ExitRecord>,
+}
+
+/// A node exit the agent recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// The node.
+    pub node: String,
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal, if one killed it.
+    pub signal: Option<i32>,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// Who caused it: `agent` (stop, kill, restart, down) or `itself`.
+    pub cause: String,
+}
+
+/// One link's faults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkState {
+    /// Dialling node.
+    pub from: String,
+    /// Node dialled.
+    pub to: String,
+    /// Proxy address.
+    pub proxy: String,
+    /// Faults now.
+    pub faults: LinkFaults,
+}
+
+/// The agent's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// True when the request was carried out.
+    pub ok: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Node states (for most requests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<AgentNode>,
+    /// Link states (for `links` and fault requests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkState>,
+}
+
+impl Response {
+    /// A failure.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response { ok: false, error: Some(message.into()), nodes: Vec::new(), links: Vec::new() }
+    }
+}
+
+/// Sends one request to the agent of the cluster in `layout` and waits for
+/// its answer (up to `timeout`).
+pub async fn request(
+    layout: &Layout,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClusterError> {
+    let path = socket_path(layout);
+    let work = async {
+        let stream = UnixStream::connect(&path).await.map_err(|e| agent_gone(&path, e))?;
+        let (read, mut write) = stream.into_split();
+        let mut line =
+            serde_json::to_string(request).map_err(|e| ClusterError::Process(e.to_string()))?;
+        line.push('\n');
+        write.write_all(line.as_bytes()).await.map_err(|e| agent_gone(&path, e))?;
+        let mut answer = String::new();
+        BufReader::new(read).read_line(&mut answer).await.map_err(|e| agent_gone(&path, e))?;
+        serde_json::from_str::<Response>(&answer).map_err(|e| {
+            ClusterError::Process(format!(
+                "the agent answered something unreadable ({e}): {answer:?}"
+            ))
+        })
+    };
+    tokio::time::timeout(timeout, work).await.map_err(|_| {
+        ClusterError::Process(format!(
+            "the agent at {} did not answer within {timeout:?}",
+            path.display()
+        ))
+    })?
+}
+
+fn agent_gone(path: &Path, e: std::io::Error) -> ClusterError {
+    ClusterError::AgentGone { socket: path.to_path_buf(), reason: e.to_string() }
+}

@@ -1,0 +1,1114 @@
+//! `timectl`: a working local masternode network in one command, and the
+//! tools to break it on purpose. Thin: parses arguments, talks to the
+//! cluster's agent and nodes through the `cluster` and `client` libraries,
+//! prints, and maps results to exit codes.
+
+use std::io::{BufRead, IsTerminal, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use client::wallet::{Chain, Payment, Wallet};
+use cluster::control::{self, AgentNode, LinkState, Request, Response};
+use cluster::faults::{self, Action};
+use cluster::layout::{DEFAULT_DIR, Layout};
+use cluster::status::{ClusterStatus, Verdict};
+use cluster::{ClusterSpec, ClusterView, LinkFaults, wait_ready};
+use protocol::{Address, Amount, Network, Tier};
+
+const ABOUT: &str = "A working local TimeCoin masternode network in one command, and the tools to break it on purpose.";
+
+const AFTER_HELP: &str = "\
+Start here:
+  timectl up --nodes 5              # keys, genesis, configs, 5 timed processes; returns when ready
+  timectl status                    # per node: alive, height, round, peers, mempool, finality; verdict
+  loadgen --tps 1000 --duration 30s # put load on it (finds it in ./.timecluster)
+  timectl kill node3 && timectl start node3
+  timectl partition node1,node2 / node3,node4,node5 && timectl heal
+  timectl down                      # stop everything (--wipe also deletes the directory)
+
+Ready means: every node completed handshakes with a quorum, a probe transaction
+is final on every node, and a block was committed. A small agent process per
+cluster supervises the nodes (it records every exit in exits.log and never
+restarts a node by itself) and owns one TCP proxy per directed link, which is
+how links are cut, delayed, made lossy or throttled without root or Docker.
+Fault events are logged with timestamps to faults.log for loadgen's report.
+
+Exit codes:
+  0  success; `status`: healthy
+  1  the operation failed (the message says why and what to do)
+  2  bad arguments
+  3  not ready in time; `status`: degraded
+  4  no cluster in the directory, or its agent is not running (`timectl up` fixes that)
+  5  `doctor` found problems; `status`: stalled";
+
+#[derive(Parser, Debug)]
+#[command(name = "timectl", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    /// The cluster directory.
+    #[arg(long, global = true, default_value = DEFAULT_DIR, value_name = "DIR")]
+    dir: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create (or resume) the cluster and return when it is ready.
+    Up {
+        /// Masternodes (node1 … nodeN); only for a new cluster.
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Milliseconds between blocks (new cluster only).
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        block_time: u64,
+        /// Tier per node, comma-separated (free, bronze, silver, gold); default all free.
+        #[arg(long, value_name = "LIST")]
+        tiers: Option<String>,
+        /// Seconds to wait for readiness.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Each node's state and the cluster's verdict.
+    Status {
+        /// Refresh every second.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The nodes' logs, merged and prefixed (or one node's).
+    Logs {
+        /// Only this node.
+        node: Option<String>,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines per node to start with.
+        #[arg(long, default_value_t = 50)]
+        lines: usize,
+    },
+    /// Start a stopped node.
+    Start { node: String },
+    /// Stop a node (SIGTERM: it flushes and exits 0).
+    Stop { node: String },
+    /// Stop and start a node.
+    Restart { node: String },
+    /// Kill a node (SIGKILL).
+    Kill { node: String },
+    /// Pause a node (SIGSTOP).
+    Pause { node: String },
+    /// Resume a paused node (SIGCONT).
+    Resume { node: String },
+    /// Cut the network: `timectl partition node1,node2 / node3,node4,node5`.
+    Partition {
+        /// Groups separated by `/`.
+        #[arg(num_args = 1.., required = true)]
+        spec: Vec<String>,
+    },
+    /// Clear every link fault.
+    Heal,
+    /// Add delay: `delay [NODE|A-B] MS [JITTER_MS]` (no target = every link).
+    Delay {
+        #[arg(num_args = 1..=3, required = true)]
+        args: Vec<String>,
+    },
+    /// Add loss (a lost chunk waits a 200 ms retransmission): `loss PCT [NODE|A-B]`.
+    Loss {
+        /// Percent of chunks.
+        pct: f64,
+        /// A node, a pair A-B, or nothing for every link.
+        target: Option<String>,
+    },
+    /// Throttle links: `bandwidth BYTES_PER_SEC [NODE|A-B]`.
+    Bandwidth {
+        /// Bytes per second.
+        bps: u64,
+        /// A node, a pair A-B, or nothing for every link.
+        target: Option<String>,
+    },
+    /// Run a fault schedule (`at 30s kill node3`, …; see the cluster docs).
+    Faults {
+        #[command(subcommand)]
+        command: FaultsCommand,
+    },
+    /// Call a node's RPC: `timectl rpc node1 getblockcount`.
+    Rpc {
+        /// The node.
+        node: String,
+        /// The method.
+        method: String,
+        /// Parameters (JSON values; anything else is a string).
+        params: Vec<String>,
+    },
+    /// Pay ADDRESS AMOUNT (TIME) from the dev wallet and wait for finality.
+    Fund { address: String, amount: String },
+    /// Stop every node and the agent.
+    Down {
+        /// Also delete the cluster directory.
+        #[arg(long)]
+        wipe: bool,
+    },
+    /// Check for what commonly breaks local clusters, each with the fix.
+    Doctor,
+    /// The per-cluster agent (started by `up`; not for direct use).
+    #[command(hide = true)]
+    Agent {
+        #[arg(long)]
+        create: bool,
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        #[arg(long, default_value_t = 1000)]
+        block_time: u64,
+        #[arg(long)]
+        tiers: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FaultsCommand {
+    /// Run FILE's schedule, printing and logging each step.
+    Run {
+        /// The schedule.
+        file: PathBuf,
+        /// Seed for `random` targets.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<cluster::ClusterError>() {
+            Some(cluster::ClusterError::AgentGone { .. }) => 4,
+            Some(cluster::ClusterError::Invalid { reason, .. })
+                if reason.contains("no cluster here") =>
+            {
+                4
+            }
+            _ => 1,
+        };
+        Failure { code, error }
+    }
+}
+
+fn failure(code: u8, error: anyhow::Error) -> Failure {
+    Failure { code, error }
+}
+
+type Outcome = Result<u8, Failure>;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("timectl: cannot start the async runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    match runtime.block_on(run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { code, error }) => {
+            eprintln!("timectl: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(args: Args) -> Outcome {
+    let layout = Layout::new(&args.dir);
+    let json = args.json;
+    match args.command {
+        Command::Up { nodes, block_time, tiers, timeout } => {
+            up(&layout, nodes, block_time, tiers, timeout, json).await
+        }
+        Command::Status { watch } => status(&layout, watch, json).await,
+        Command::Logs { node, follow, lines } => logs(&layout, node, follow, lines),
+        Command::Start { node } => node_action(&layout, Request::Start { node }, json).await,
+        Command::Stop { node } => node_action(&layout, Request::Stop { node }, json).await,
+        Command::Restart { node } => node_action(&layout, Request::Restart { node }, json).await,
+        Command::Kill { node } => node_action(&layout, Request::Kill { node }, json).await,
+        Command::Pause { node } => node_action(&layout, Request::Pause { node }, json).await,
+        Command::Resume { node } => node_action(&layout, Request::Resume { node }, json).await,
+        Command::Partition { spec } => {
+            let view = ClusterView::load(&layout).map_err(anyhow::Error::from)?;
+            let groups = faults::parse_partition(&spec.join(" "), &view.names())
+                .map_err(|e| failure(2, anyhow!(e)))?;
+            link_action(&layout, Request::Partition { groups }, json).await
+        }
+        Command::Heal => link_action(&layout, Request::Heal, json).await,
+        Command::Delay { args } => {
+            let (target, values) = match args[0].parse::<u64>() {
+                Ok(_) => (None, &args[..]),
+                Err(_) => (Some(args[0].clone()), &args[1..]),
+            };
+            let ms: u64 = values.first().and_then(|v| v.parse().ok()).ok_or_else(|| {
+                failure(
+                    2,
+                    anyhow!("delay needs milliseconds: timectl delay [NODE|A-B] MS [JITTER]"),
+                )
+            })?;
+            let jitter: u64 = match values.get(1) {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| failure(2, anyhow!("jitter must be milliseconds, got {v:?}")))?,
+                None => 0,
+            };
+            set_faults(
+                &layout,
+                target,
+                LinkFaults { delay_ms: ms, jitter_ms: jitter, ..LinkFaults::default() },
+                json,
+            )
+            .await
+        }
+        Command::Loss { pct, target } => {
+            if !(0.0..=100.0).contains(&pct) {
+                return Err(failure(
+                    2,
+                    anyhow!("loss must be a percentage from 0 to 100, got {pct}"),
+                ));
+            }
+            set_faults(&layout, target, LinkFaults { loss_pct: pct, ..LinkFaults::default() }, json)
+                .await
+        }
+        Command::Bandwidth { bps, target } => {
+            if bps == 0 {
+                return Err(failure(
+                    2,
+                    anyhow!(
+                        "bandwidth must be more than 0 bytes per second (use partition to cut a link)"
+                    ),
+                ));
+            }
+            set_faults(
+                &layout,
+                target,
+                LinkFaults { bandwidth_bps: Some(bps), ..LinkFaults::default() },
+                json,
+            )
+            .await
+        }
+        Command::Faults { command: FaultsCommand::Run { file, seed } } => {
+            faults_run(&layout, &file, seed, json).await
+        }
+        Command::Rpc { node, method, params } => rpc(&layout, &node, &method, &params).await,
+        Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
+        Command::Down { wipe } => down(&layout, wipe, json).await,
+        Command::Doctor => doctor(&layout, json).await,
+        Command::Agent { create, nodes, block_time, tiers } => {
+            agent(&layout, create, nodes, block_time, tiers).await
+        }
+    }
+}
+
+fn parse_tiers(tiers: Option<&str>, nodes: usize) -> Result<Vec<Tier>, Failure> {
+    let Some(list) = tiers else { return Ok(Vec::new()) };
+    let parsed: Vec<Tier> = list
+        .split(',')
+        .map(|t| t.trim().parse::<Tier>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| failure(2, anyhow!("--tiers: {e}")))?;
+    if parsed.len() != nodes {
+        return Err(failure(
+            2,
+            anyhow!("--tiers lists {} tiers for {nodes} nodes; give one per node", parsed.len()),
+        ));
+    }
+    Ok(parsed)
+}
+
+async fn ask(layout: &Layout, request: Request) -> Result<Response, Failure> {
+    let response = control::request(layout, &request, Duration::from_secs(60))
+        .await
+        .map_err(anyhow::Error::from)?;
+    if response.ok {
+        Ok(response)
+    } else {
+        Err(failure(
+            1,
+            anyhow!(response.error.unwrap_or_else(|| "the agent refused the request".into())),
+        ))
+    }
+}
+
+async fn agent_alive(layout: &Layout) -> Option<Response> {
+    control::request(layout, &Request::Ping, Duration::from_secs(3)).await.ok()
+}
+
+fn spawn_agent(
+    layout: &Layout,
+    create: Option<(usize, u64, Option<String>)>,
+) -> Result<(), Failure> {
+    std::fs::create_dir_all(layout.dir())
+        .with_context(|| format!("cannot create {}", layout.dir().display()))
+        .map_err(|e| failure(1, e))?;
+    let exe = std::env::current_exe()
+        .context("cannot find the timectl binary")
+        .map_err(|e| failure(1, e))?;
+    let log_path = layout.dir().join(control::LOG_FILE);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))
+        .map_err(|e| failure(1, e))?;
+    let err = log.try_clone().map_err(|e| failure(1, e.into()))?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("--dir").arg(layout.dir()).arg("agent");
+    if let Some((nodes, block_time, tiers)) = create {
+        command
+            .arg("--create")
+            .arg("--nodes")
+            .arg(nodes.to_string())
+            .arg("--block-time")
+            .arg(block_time.to_string());
+        if let Some(tiers) = tiers {
+            command.arg("--tiers").arg(tiers);
+        }
+    }
+    use std::os::unix::process::CommandExt;
+    command.stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(err)).process_group(0);
+    command.spawn().context("cannot start the agent").map_err(|e| failure(1, e))?;
+    Ok(())
+}
+
+fn spinner(message: &str, json: bool) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(80));
+    bar
+}
+
+async fn up(
+    layout: &Layout,
+    nodes: usize,
+    block_time: u64,
+    tiers: Option<String>,
+    timeout: u64,
+    json: bool,
+) -> Outcome {
+    let started = Instant::now();
+    if nodes == 0 {
+        return Err(failure(2, anyhow!("--nodes must be at least 1 (got 0)")));
+    }
+    let existing = layout.cluster_file().exists();
+    if existing {
+        let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+        if view.file.nodes.len() != nodes && nodes != 5 {
+            return Err(failure(
+                1,
+                anyhow!(
+                    "{} already holds a {}-node cluster; use it as is (`timectl up`), or `timectl down --wipe` first, or pass another --dir",
+                    layout.dir().display(),
+                    view.file.nodes.len()
+                ),
+            ));
+        }
+    } else {
+        parse_tiers(tiers.as_deref(), nodes)?;
+        if layout.dir().exists()
+            && std::fs::read_dir(layout.dir()).map(|mut d| d.next().is_some()).unwrap_or(false)
+        {
+            return Err(failure(
+                1,
+                anyhow!(
+                    "{} is not empty and holds no cluster.json; pass another --dir, or remove it",
+                    layout.dir().display()
+                ),
+            ));
+        }
+        cluster::binaries::timed().map_err(|e| failure(1, e.into()))?;
+    }
+    let bar = spinner(if existing { "resuming the cluster" } else { "creating the cluster" }, json);
+    if agent_alive(layout).await.is_none() {
+        spawn_agent(layout, (!existing).then(|| (nodes, block_time, tiers.clone())))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent_alive(layout).await.is_none() {
+            if Instant::now() > deadline {
+                bar.finish_and_clear();
+                let log = std::fs::read_to_string(layout.dir().join(control::LOG_FILE))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                return Err(failure(
+                    1,
+                    anyhow!(
+                        "the agent did not start within 30 s; its log ({}):\n{}",
+                        layout.dir().join(control::LOG_FILE).display(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Bring up any node that is not running (idempotent up, recovery).
+    let response = ask(layout, Request::Nodes).await?;
+    for node in response.nodes.iter().filter(|n| n.state == "stopped") {
+        bar.set_message(format!("starting {}", node.name));
+        ask(layout, Request::Start { node: node.name.clone() }).await?;
+    }
+    for node in response.nodes.iter().filter(|n| n.state == "paused") {
+        ask(layout, Request::Resume { node: node.name.clone() }).await?;
+    }
+    bar.set_message("waiting until ready (quorum, probe final everywhere, a block)");
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let live: Vec<usize> = (0..view.file.nodes.len()).collect();
+    let report = match wait_ready(&view, &live, Duration::from_secs(timeout)).await {
+        Ok(report) => report,
+        Err(e) => {
+            bar.finish_and_clear();
+            return Err(failure(
+                3,
+                anyhow!(
+                    "{e}\n(the cluster keeps running: `timectl status` and `timectl logs` show what is wrong)"
+                ),
+            ));
+        }
+    };
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let nodes = ask(layout, Request::Nodes).await?.nodes;
+    if json {
+        let value = serde_json::json!({
+            "dir": layout.dir(),
+            "ready_seconds": elapsed.as_secs_f64(),
+            "nodes": node_rows(&view, &nodes),
+            "dev_wallet": view.file.dev_wallet,
+        });
+        println!("{value}");
+        return Ok(0);
+    }
+    print_node_table(&view, &nodes);
+    println!();
+    println!(
+        "ready in {:.2} s ({} nodes; probe {} final everywhere)",
+        elapsed.as_secs_f64(),
+        view.file.nodes.len(),
+        report.probe
+    );
+    let dir = layout.dir().display();
+    println!("next:");
+    println!("  timectl --dir {dir} status");
+    println!("  loadgen --dir {dir} --tps 1000 --duration 30s");
+    println!(
+        "  dev wallet: {} (key {})",
+        view.file.dev_wallet.address,
+        layout.resolve(&view.file.dev_wallet.key_file).display()
+    );
+    println!("  timectl --dir {dir} down");
+    Ok(0)
+}
+
+fn node_rows(view: &ClusterView, nodes: &[AgentNode]) -> Vec<serde_json::Value> {
+    view.file
+        .nodes
+        .iter()
+        .map(|entry| {
+            let info = cluster::read_node_info(&view.layout, &entry.name);
+            let agent = nodes.iter().find(|n| n.name == entry.name);
+            serde_json::json!({
+                "node": entry.name,
+                "id": entry.id,
+                "rpc_url": info.as_ref().map(|i| i.rpc_url.clone()),
+                "p2p_address": info.as_ref().map(|i| i.p2p_address.clone()),
+                "pid": agent.and_then(|a| a.pid),
+                "state": agent.map(|a| a.state.clone()),
+            })
+        })
+        .collect()
+}
+
+fn print_node_table(view: &ClusterView, nodes: &[AgentNode]) {
+    println!("{:<7} {:<10} {:<24} {:<21} {:>8}  STATE", "NODE", "ID", "RPC", "P2P", "PID");
+    for entry in &view.file.nodes {
+        let info = cluster::read_node_info(&view.layout, &entry.name);
+        let agent = nodes.iter().find(|n| n.name == entry.name);
+        println!(
+            "{:<7} {:<10} {:<24} {:<21} {:>8}  {}",
+            entry.name,
+            entry.id.short(),
+            info.as_ref().map_or("-".to_string(), |i| i.rpc_url.clone()),
+            info.as_ref().map_or("-".to_string(), |i| i.p2p_address.clone()),
+            agent.and_then(|a| a.pid).map_or("-".to_string(), |p| p.to_string()),
+            agent.map_or("unknown", |a| a.state.as_str()),
+        );
+    }
+}
+
+async fn collect_status(layout: &Layout) -> Result<ClusterStatus, Failure> {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let agent = agent_alive(layout).await;
+    let links: Vec<LinkState> = match &agent {
+        Some(_) => ask(layout, Request::Links).await.map(|r| r.links).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(cluster::status::collect(&view, agent.as_ref().map(|a| a.nodes.as_slice()), &links).await)
+}
+
+fn print_status(status: &ClusterStatus) {
+    println!(
+        "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  NOTE",
+        "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPL", "FINAL", "LASTFIN", "LASTBLK", "RSS"
+    );
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for n in &status.nodes {
+        println!(
+            "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  {}",
+            n.name,
+            if n.alive { "up".to_string() } else { n.state.clone() },
+            opt(n.height.map(|v| v.to_string())),
+            opt(n.round.map(|v| v.to_string())),
+            opt(n.peers.map(|v| v.to_string())),
+            opt(n.mempool.map(|v| v.to_string())),
+            opt(n.final_count.map(|v| v.to_string())),
+            opt(n.since_final_s.map(|v| format!("{v:.1}s"))),
+            opt(n.since_block_s.map(|v| format!("{v:.1}s"))),
+            opt(n.rss_bytes.map(|v| format!("{:.1}M", v as f64 / 1048576.0))),
+            n.error.clone().or_else(|| n.last_exit.clone()).unwrap_or_default(),
+        );
+    }
+    let verdict = match status.verdict {
+        Verdict::Healthy => "healthy",
+        Verdict::Degraded => "degraded",
+        Verdict::Stalled => "stalled",
+    };
+    println!("\n{verdict}{}", if status.agent { "" } else { " (agent not running)" });
+    for reason in &status.reasons {
+        println!("  - {reason}");
+    }
+}
+
+fn verdict_code(status: &ClusterStatus) -> u8 {
+    match status.verdict {
+        Verdict::Healthy => 0,
+        Verdict::Degraded => 3,
+        Verdict::Stalled => 5,
+    }
+}
+
+async fn status(layout: &Layout, watch: bool, json: bool) -> Outcome {
+    loop {
+        let status = collect_status(layout).await?;
+        if json {
+            println!("{}", serde_json::to_string(&status).map_err(|e| failure(1, e.into()))?);
+        } else {
+            if watch {
+                print!("\x1b[2J\x1b[H");
+            }
+            print_status(&status);
+        }
+        if !watch {
+            return Ok(verdict_code(&status));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize) -> Outcome {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let names: Vec<String> = match node {
+        Some(name) => {
+            if !view.names().contains(&name) {
+                return Err(failure(
+                    2,
+                    anyhow!(
+                        "no node named {name:?} (this cluster has {})",
+                        view.names().join(", ")
+                    ),
+                ));
+            }
+            vec![name]
+        }
+        None => view.names(),
+    };
+    // Start with the last lines of each, merged by their leading timestamp.
+    let mut merged: Vec<(String, String)> = Vec::new();
+    let mut offsets = Vec::new();
+    for name in &names {
+        let path = layout.log(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        offsets.push(text.len() as u64);
+        let all: Vec<&str> = text.lines().collect();
+        for line in &all[all.len().saturating_sub(lines)..] {
+            merged.push((name.clone(), (*line).to_string()));
+        }
+    }
+    merged.sort_by(|a, b| a.1.get(..27).cmp(&b.1.get(..27)));
+    let mut out = std::io::stdout().lock();
+    for (name, line) in merged {
+        let _ = writeln!(out, "{name:<7}| {line}");
+    }
+    drop(out);
+    if !follow {
+        return Ok(0);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        for (k, name) in names.iter().enumerate() {
+            let Ok(mut file) = std::fs::File::open(layout.log(name)) else { continue };
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offsets[k] {
+                offsets[k] = 0;
+            }
+            if len == offsets[k] || file.seek(SeekFrom::Start(offsets[k])).is_err() {
+                continue;
+            }
+            let mut reader = std::io::BufReader::new(file);
+            let mut line = String::new();
+            let mut out = std::io::stdout().lock();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                offsets[k] += line.len() as u64;
+                let _ = write!(out, "{name:<7}| {line}");
+                line.clear();
+            }
+        }
+    }
+}
+
+async fn node_action(layout: &Layout, request: Request, json: bool) -> Outcome {
+    let name = match &request {
+        Request::Start { node }
+        | Request::Stop { node }
+        | Request::Restart { node }
+        | Request::Kill { node }
+        | Request::Pause { node }
+        | Request::Resume { node } => node.clone(),
+        _ => String::new(),
+    };
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    if !view.names().contains(&name) {
+        return Err(failure(
+            2,
+            anyhow!("no node named {name:?} (this cluster has {})", view.names().join(", ")),
+        ));
+    }
+    let response = ask(layout, request).await?;
+    let node = response.nodes.iter().find(|n| n.name == name);
+    if json {
+        println!("{}", serde_json::to_string(&node).map_err(|e| failure(1, e.into()))?);
+    } else if let Some(node) = node {
+        let exit = node
+            .last_exit
+            .as_ref()
+            .map(|e| format!(" (last exit: code {:?} signal {:?})", e.code, e.signal))
+            .unwrap_or_default();
+        println!(
+            "{} is {}{}{}",
+            node.name,
+            node.state,
+            node.pid.map(|p| format!(", pid {p}")).unwrap_or_default(),
+            exit
+        );
+    }
+    Ok(0)
+}
+
+async fn link_action(layout: &Layout, request: Request, json: bool) -> Outcome {
+    let response = ask(layout, request).await?;
+    print_links(&response.links, json)
+}
+
+fn print_links(links: &[LinkState], json: bool) -> Outcome {
+    if json {
+        println!("{}", serde_json::to_string(links).map_err(|e| failure(1, e.into()))?);
+        return Ok(0);
+    }
+    let faulty: Vec<&LinkState> = links.iter().filter(|l| !l.faults.is_clear()).collect();
+    if faulty.is_empty() {
+        println!("all {} links clear", links.len());
+    }
+    for link in faulty {
+        println!("{} -> {}: {:?}", link.from, link.to, link.faults);
+    }
+    Ok(0)
+}
+
+async fn set_faults(
+    layout: &Layout,
+    target: Option<String>,
+    faults: LinkFaults,
+    json: bool,
+) -> Outcome {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let links =
+        faults::links_for(target.as_deref(), &view.names()).map_err(|e| failure(2, anyhow!(e)))?;
+    link_action(layout, Request::SetFaults { links, faults }, json).await
+}
+
+async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outcome {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let steps = faults::parse_schedule(&text, &view.names(), seed)
+        .map_err(|e| failure(2, anyhow!("{}: {e}", file.display())))?;
+    println!("schedule ({} steps, seed {seed}):", steps.len());
+    for step in &steps {
+        println!("  {}", faults::describe(step));
+    }
+    let start = Instant::now();
+    for step in steps {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(start + step.at)).await;
+        let request = match &step.action {
+            Action::Node { verb, node } => match verb.as_str() {
+                "start" => Request::Start { node: node.clone() },
+                "stop" => Request::Stop { node: node.clone() },
+                "restart" => Request::Restart { node: node.clone() },
+                "kill" => Request::Kill { node: node.clone() },
+                "pause" => Request::Pause { node: node.clone() },
+                _ => Request::Resume { node: node.clone() },
+            },
+            Action::Partition { groups } => Request::Partition { groups: groups.clone() },
+            Action::Heal => Request::Heal,
+            Action::Links { links, faults } => {
+                Request::SetFaults { links: links.clone(), faults: faults.clone() }
+            }
+        };
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        match ask(layout, request).await {
+            Ok(_) if json => println!(
+                "{}",
+                serde_json::json!({"at_ms": now_ms, "step": faults::describe(&step), "ok": true})
+            ),
+            Ok(_) => {
+                println!("[{:>7.2}s] {}", start.elapsed().as_secs_f64(), faults::describe(&step))
+            }
+            Err(f) => println!(
+                "[{:>7.2}s] {} FAILED: {:#}",
+                start.elapsed().as_secs_f64(),
+                faults::describe(&step),
+                f.error
+            ),
+        }
+    }
+    Ok(0)
+}
+
+fn param_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+}
+
+async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Outcome {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let Some(i) = view.names().iter().position(|n| n == node) else {
+        return Err(failure(
+            2,
+            anyhow!("no node named {node:?} (this cluster has {})", view.names().join(", ")),
+        ));
+    };
+    let client = view.rpc(i).map_err(anyhow::Error::from)?;
+    let params = serde_json::Value::Array(params.iter().map(|p| param_value(p)).collect());
+    match client.call(method, params).await {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+            );
+            Ok(0)
+        }
+        Err(e) => Err(failure(1, anyhow!("{node}: {e}"))),
+    }
+}
+
+async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outcome {
+    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+    let to = Address::parse_for(address, Network::Dev).map_err(|e| failure(2, anyhow!("{e}")))?;
+    let amount: Amount = amount.parse().map_err(|e| failure(2, anyhow!("{e}")))?;
+    let dev = &view.file.dev_wallet;
+    let wallet = Wallet::load(Network::Dev, &[layout.resolve(&dev.key_file)])
+        .map_err(|e| failure(1, e.into()))?;
+    let mut last_error = None;
+    for i in 0..view.file.nodes.len() {
+        let Ok(client) = view.rpc(i) else { continue };
+        let coins = match client.listunspent(&[dev.address]).await {
+            Ok(coins) => coins,
+            Err(e) => {
+                last_error = Some(e.to_string());
+                continue;
+            }
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let payment = Payment { to, amount, change: dev.address, timestamp_ms: now };
+        let tx = wallet
+            .pay(&Chain::from(view.genesis()), &payment, &coins)
+            .map_err(|e| failure(1, e.into()))?;
+        let txid =
+            client.sendrawtransaction(&tx).await.map_err(|e| failure(1, anyhow!("{e}")))?.txid;
+        let outcome = client::finality::wait_for_settlement(&client, txid, Duration::from_secs(30))
+            .await
+            .map_err(|e| failure(1, anyhow!("{e}")))?;
+        let state = match &outcome {
+            client::finality::WaitOutcome::Settled(s) => s.state.to_string(),
+            client::finality::WaitOutcome::TimedOut { last_state } => {
+                format!("not final yet ({last_state:?})")
+            }
+        };
+        if json {
+            println!("{}", serde_json::json!({"txid": txid, "state": state}));
+        } else {
+            println!("{txid}");
+            eprintln!("{state}");
+        }
+        return Ok(if matches!(outcome, client::finality::WaitOutcome::Settled(_)) {
+            0
+        } else {
+            3
+        });
+    }
+    Err(failure(
+        1,
+        anyhow!("no node answered: {}", last_error.unwrap_or_else(|| "is the cluster up?".into())),
+    ))
+}
+
+async fn down(layout: &Layout, wipe: bool, json: bool) -> Outcome {
+    if !layout.cluster_file().exists() {
+        if wipe && layout.dir().exists() {
+            return Err(failure(
+                4,
+                anyhow!("{} holds no cluster.json; not deleting it", layout.dir().display()),
+            ));
+        }
+        return Err(failure(
+            4,
+            anyhow!("no cluster in {} (nothing to stop)", layout.dir().display()),
+        ));
+    }
+    let agent_pid: Option<i32> = std::fs::read_to_string(layout.dir().join(control::PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    if agent_alive(layout).await.is_some() {
+        ask(layout, Request::Down).await?;
+        // Wait for the agent itself to exit.
+        if let Some(pid) = agent_pid {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    } else {
+        // No agent: stop nodes left running, after checking each pid.
+        let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
+        for name in view.names() {
+            if let Some(pid) = cluster::process::read_pid(layout, &name)
+                && cluster::process::is_our_timed(pid, &layout.config(&name))
+            {
+                let _ = cluster::process::signal_node(
+                    layout,
+                    &name,
+                    pid,
+                    cluster::process::Signal::Term,
+                );
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while cluster::process::is_our_timed(pid, &layout.config(&name))
+                    && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                if cluster::process::is_our_timed(pid, &layout.config(&name)) {
+                    let _ = cluster::process::signal_node(
+                        layout,
+                        &name,
+                        pid,
+                        cluster::process::Signal::Kill,
+                    );
+                }
+            }
+        }
+    }
+    if wipe {
+        std::fs::remove_dir_all(layout.dir())
+            .with_context(|| format!("cannot delete {}", layout.dir().display()))?;
+    }
+    if json {
+        println!("{}", serde_json::json!({"down": true, "wiped": wipe}));
+    } else {
+        println!(
+            "cluster in {} is down{}",
+            layout.dir().display(),
+            if wipe { " and deleted" } else { "" }
+        );
+    }
+    Ok(0)
+}
+
+async fn doctor(layout: &Layout, json: bool) -> Outcome {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    match cluster::binaries::timed() {
+        Ok(path) => {
+            let version = std::process::Command::new(&path)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            notes.push(format!(
+                "timed: {} ({})",
+                path.display(),
+                version.clone().unwrap_or_default()
+            ));
+            if let (Some(version), Ok(view)) = (version, ClusterView::load(layout)) {
+                for name in view.names() {
+                    if let Some(info) = cluster::read_node_info(layout, &name)
+                        && cluster::process::is_our_timed(info.pid, &layout.config(&name))
+                        && !version.contains(&info.version)
+                    {
+                        problems.push((
+                            format!(
+                                "{name} runs timed {} but the binary on disk is {version}",
+                                info.version
+                            ),
+                            format!("timectl --dir {} restart {name}", layout.dir().display()),
+                        ));
+                    }
+                }
+            }
+        }
+        Err(e) => problems.push((e.to_string(), "cargo build --workspace".into())),
+    }
+    let dir = layout.dir().display().to_string();
+    if !layout.cluster_file().exists() {
+        if layout.dir().exists() {
+            problems.push((
+                format!("{dir} exists but holds no cluster.json"),
+                "remove it or pass another --dir".to_string(),
+            ));
+        } else {
+            notes.push(format!("no cluster in {dir} yet (timectl up creates one)"));
+        }
+    } else if let Ok(view) = ClusterView::load(layout) {
+        let agent = agent_alive(layout).await;
+        if agent.is_none() {
+            let stale_pid = std::fs::read_to_string(layout.dir().join(control::PID_FILE)).is_ok();
+            problems.push((
+                format!(
+                    "the agent is not running{}",
+                    if stale_pid { " (a stale agent.pid is left)" } else { "" }
+                ),
+                format!("timectl --dir {dir} up"),
+            ));
+            // Ports its proxies need: is someone else holding them?
+            for link in &view.file.links {
+                if std::net::TcpListener::bind(&link.proxy).is_err() {
+                    problems.push((
+                        format!("port {} ({}→{} proxy) is in use by another process", link.proxy, link.from, link.to),
+                        "stop that process, or `timectl down --wipe` and `timectl up` for new ports".into(),
+                    ));
+                }
+            }
+        }
+        for name in view.names() {
+            if let Some(pid) = cluster::process::read_pid(layout, &name)
+                && !cluster::process::is_our_timed(pid, &layout.config(&name))
+                && agent
+                    .as_ref()
+                    .is_some_and(|a| a.nodes.iter().any(|n| n.name == name && n.state != "stopped"))
+            {
+                problems.push((
+                    format!("{name}'s pid file names pid {pid}, which is not its timed"),
+                    format!("timectl --dir {dir} restart {name}"),
+                ));
+            }
+        }
+        let status =
+            cluster::status::collect(&view, agent.as_ref().map(|a| a.nodes.as_slice()), &[]).await;
+        if status.verdict == Verdict::Stalled {
+            for reason in &status.reasons {
+                problems.push((
+                    format!("no quorum / no progress: {reason}"),
+                    format!("timectl --dir {dir} status; timectl --dir {dir} logs"),
+                ));
+            }
+        }
+        // Clock: the newest block should not be far from local time.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        for n in &status.nodes {
+            if let Some(since) = n.since_block_s
+                && since < -2.0
+            {
+                problems.push((
+                    format!("{}'s last block is {:.1} s in the future: clock skew", n.name, -since),
+                    "check the system clock (timedatectl)".into(),
+                ));
+            }
+        }
+        let _ = now;
+    }
+    match nix::sys::statvfs::statvfs(if layout.dir().exists() {
+        layout.dir()
+    } else {
+        Path::new(".")
+    }) {
+        Ok(stat) => {
+            let free = stat.blocks_available() * stat.fragment_size();
+            notes.push(format!("disk: {:.1} GB free", free as f64 / 1e9));
+            if free < 1 << 30 {
+                problems.push((
+                    format!("only {:.0} MB of disk free", free as f64 / 1e6),
+                    "free disk space; each node's store grows with load".into(),
+                ));
+            }
+        }
+        Err(e) => notes.push(format!("disk: cannot check ({e})")),
+    }
+    if json {
+        let value = serde_json::json!({
+            "ok": problems.is_empty(),
+            "problems": problems.iter().map(|(p, f)| serde_json::json!({"problem": p, "fix": f})).collect::<Vec<_>>(),
+            "notes": notes,
+        });
+        println!("{value}");
+    } else {
+        for note in &notes {
+            println!("  ok   {note}");
+        }
+        for (problem, fix) in &problems {
+            println!("  FAIL {problem}\n       fix: {fix}");
+        }
+        println!("{}", if problems.is_empty() { "no problems found" } else { "problems found" });
+    }
+    Ok(if problems.is_empty() { 0 } else { 5 })
+}
+
+async fn agent(
+    layout: &Layout,
+    create: bool,
+    nodes: usize,
+    block_time: u64,
+    tiers: Option<String>,
+) -> Outcome {
+    let _ = tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).try_init();
+    let spec = if create {
+        Some(ClusterSpec {
+            nodes,
+            block_interval_ms: block_time,
+            tiers: parse_tiers(tiers.as_deref(), nodes)?,
+            ..ClusterSpec::default()
+        })
+    } else {
+        None
+    };
+    cluster::agent::run_agent(layout.dir(), spec).await.map_err(|e| failure(1, e.into()))?;
+    Ok(0)
+}

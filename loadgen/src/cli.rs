@@ -1,0 +1,426 @@
+//! The command line: `loadgen [OPTIONS]` (a run), `loadgen compare A B`,
+//! `loadgen sweep --slo ...`. Parsing, turning options into a
+//! [`RunConfig`], printing and exit codes; the work is in the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::compare;
+use crate::config::{KeyRange, RunConfig, Stop, Target};
+use crate::error::{
+    EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_SAFETY, EXIT_SLO_VIOLATED, EXIT_USAGE, LoadgenError,
+};
+use crate::report;
+use crate::run::run;
+use crate::slo::Slo;
+use crate::sweep::{self, SweepConfig};
+
+const ABOUT: &str = "Floods a TimeCoin cluster with signed multi-input transactions at an exact open-loop rate and measures every transaction's finality latency";
+
+const LONG_ABOUT: &str = "\
+Floods a TimeCoin cluster with signed multi-input transactions at an exact
+open-loop rate, follows every transaction's fate on the event streams of every
+node, and measures its latency from its INTENDED send time (a stalled sender
+cannot hide latency: no coordinated omission).
+
+It finds the cluster in ./.timecluster (or --dir), or takes RPC URLs (--rpc)
+with key files (--keys) or a timed --dev data dir (--datadir, --wallet). It
+pays from the cluster's pre-split coin pool, rebuilt from listunspent at start
+(so a second run on the same cluster works), and reuses change once final.
+Before sending anything it checks that every node answers, is on one chain,
+and that the pool can carry the plan.
+
+It prints a live progress line on stderr and a summary on stdout: offered vs
+achieved rate, fates (sent = final + rejected + conflicted + lost + timed
+out), latency percentiles of three stages (accepted by the RPC, final on the
+first node, final on every node), consensus health, safety checks, and why the
+rate was not kept when it was not. --out DIR writes summary.json, per-second
+and per-transaction CSVs, .hgrm percentile distributions, an HdrHistogram
+interval log and a self-contained report.html.
+
+Metric names (summary, summary.json, --slo, compare): offered_tps,
+achieved_tps, send_tps, final_ratio, accepted.p50|p90|p99|p999|max,
+final_first.p50|..., final_all.p50|... (ms), send_lag.p99|max, sent, final,
+rejected, conflicted, lost, timed_out, warmup_excluded, double_spend_pairs,
+double_spend_both_final, view_changes, rounds_per_block, max_height_spread,
+max_no_block_s, max_no_final_s, cpu_percent.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  timectl up --nodes 5
+  loadgen --tps 1000 --duration 30s --out /tmp/run1
+  loadgen --tps 2000 --duration 60s --warmup 5s --slo 'final_first.p99<250ms,final_ratio>=0.999'
+  loadgen --tps 500 --count 10000 --double-spend-pct 5 --seed 7
+  loadgen --keys 1/2 --tps 500 & loadgen --keys 2/2 --tps 500     (two generators, disjoint coins)
+  loadgen --rpc http://127.0.0.1:24001 --datadir /tmp/dev --wallet --tps 50   (one timed --dev)
+  loadgen compare /tmp/run1 /tmp/run2
+  loadgen sweep --slo 'final_first.p99<500ms' --from 500 --step 500 --max 10000 --duration 20s --out /tmp/sweep
+
+Exit codes:
+  0  the run completed (and the --slo, if any, was met)
+  1  the --slo was violated
+  2  usage error (bad option, rate 0, unknown SLO metric)
+  3  could not run: no cluster, a node unreachable, too few coins, files not writable
+  4  safety violation: a conflicting pair both final, nodes disagreeing on final
+     transactions or block hashes, or accounting that does not close";
+
+/// loadgen's command line.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// compare or sweep (without one: a run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The run's options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare two runs' --out directories: every metric, absolute and relative difference, better or worse.
+    Compare {
+        /// The first run's directory (or its summary.json).
+        a: PathBuf,
+        /// The second run's directory.
+        b: PathBuf,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run steps at increasing rates until the SLO fails; print the highest rate that held.
+    Sweep(Box<SweepArgs>),
+}
+
+/// Options shared by runs and sweeps.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The cluster directory (cluster.json, node.json of every node, pool keys).
+    #[arg(long, default_value = cluster::layout::DEFAULT_DIR, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// RPC URLs of the nodes, instead of a cluster directory.
+    #[arg(long, num_args = 1.., value_name = "URL")]
+    pub rpc: Vec<String>,
+    /// Key files whose coins pay (with --rpc), and/or a disjoint share of the keys: i/n (e.g. 2/3) for concurrent generators.
+    #[arg(long, num_args = 1.., value_name = "FILE|i/n")]
+    pub keys: Vec<String>,
+    /// A timed --dev data dir: its node.json gives the URL (if no --rpc) and the dev wallet (--wallet).
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// Pay from the dev wallet (of --datadir's node.json, or of the cluster) instead of the pool.
+    #[arg(long)]
+    pub wallet: bool,
+    /// Inputs per transaction, each signed by a different key.
+    #[arg(long, default_value_t = 2)]
+    pub inputs: usize,
+    /// Outputs per transaction (all back to loadgen's keys).
+    #[arg(long, default_value_t = 2)]
+    pub outputs: usize,
+    /// At most N transactions without a fate at once (closed-loop mode).
+    #[arg(long, value_name = "N")]
+    pub inflight: Option<usize>,
+    /// Warm-up before the measured part, excluded from the statistics (e.g. 5s).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Seed of every random choice (which slots are conflicting pairs).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Percent of slots that send a conflicting pair to two different nodes.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub double_spend_pct: f64,
+    /// A transaction without a fate this long after its intended send time is timed out.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Signing threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A run's options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Offered rate: transactions per second, open loop.
+    #[arg(long, default_value_t = 100.0)]
+    pub tps: f64,
+    /// Length of the measured part (e.g. 30s, 2m).
+    #[arg(long, value_parser = parse_duration, default_value = "30s", conflicts_with = "count")]
+    pub duration: Duration,
+    /// Send this many transactions (after the warm-up) instead of --duration.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Service-level objective, e.g. 'final_first.p99<250ms,final_ratio>=0.999' (exit 1 when violated).
+    #[arg(long, value_parser = parse_slo)]
+    pub slo: Option<Slo>,
+    /// Write summary.json, per_second.csv, history.csv, *.hgrm, interval.hlog and report.html here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print summary.json on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// The shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A sweep's options.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// What must hold at each step, e.g. 'final_first.p99<500ms'.
+    #[arg(long, value_parser = parse_slo)]
+    pub slo: Slo,
+    /// First rate.
+    #[arg(long, default_value_t = 500.0)]
+    pub from: f64,
+    /// Rate added per step.
+    #[arg(long, default_value_t = 500.0)]
+    pub step: f64,
+    /// Highest rate tried.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub max: f64,
+    /// Measured length of each step.
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    pub duration: Duration,
+    /// Write each step's files to `DIR/step-<rate>/` and the result to `DIR/sweep.json`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 2m)"))
+}
+
+fn parse_slo(text: &str) -> Result<Slo, String> {
+    text.parse()
+}
+
+impl CommonArgs {
+    /// The run configuration these options describe (rate and length from the caller).
+    pub fn config(&self, command_line: Vec<String>) -> Result<RunConfig, LoadgenError> {
+        let mut ranges = Vec::new();
+        let mut files = Vec::new();
+        for key in &self.keys {
+            if key.contains('/')
+                && key.split('/').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                ranges.push(key.parse::<KeyRange>().map_err(LoadgenError::Usage)?);
+            } else {
+                files.push(PathBuf::from(key));
+            }
+        }
+        if ranges.len() > 1 {
+            return Err(LoadgenError::Usage("give one key range i/n at most".into()));
+        }
+        let target = if self.rpc.is_empty() && self.datadir.is_none() {
+            if !files.is_empty() {
+                return Err(LoadgenError::Usage(
+                    "key files need --rpc URL (with a cluster directory loadgen uses the pool keys)".into(),
+                ));
+            }
+            Target::ClusterDir { dir: self.dir.clone(), dev_wallet: self.wallet }
+        } else {
+            Target::Rpc {
+                urls: self.rpc.clone(),
+                key_files: files,
+                datadir: self.datadir.clone(),
+                dev_wallet: self.wallet,
+            }
+        };
+        let mut config = RunConfig::new(target);
+        config.keys = ranges.first().copied().unwrap_or(KeyRange::ALL);
+        config.inputs = self.inputs;
+        config.outputs = self.outputs;
+        config.inflight = self.inflight;
+        config.warmup = self.warmup;
+        config.seed = self.seed;
+        config.double_spend_pct = self.double_spend_pct;
+        config.timeout = self.timeout;
+        config.workers = self.workers;
+        config.progress = !self.quiet;
+        config.command_line = command_line;
+        Ok(config)
+    }
+}
+
+impl RunArgs {
+    /// The run configuration.
+    pub fn config(&self, command_line: Vec<String>) -> Result<RunConfig, LoadgenError> {
+        let mut config = self.common.config(command_line)?;
+        config.tps = self.tps;
+        config.stop = match self.count {
+            Some(n) => Stop::Count(n),
+            None => Stop::Duration(self.duration),
+        };
+        config.slo = self.slo.clone();
+        config.out = self.out.clone();
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn fail(e: &LoadgenError) -> i32 {
+    eprintln!("loadgen: error: {e}");
+    e.exit_code()
+}
+
+/// Runs the command; returns the exit code. `stop` ends a run's sending
+/// early (the binary cancels it on Ctrl-C).
+pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
+    let command_line: Vec<String> = std::env::args().collect();
+    match cli.command {
+        Some(Command::Compare { a, b, json }) => {
+            let (ma, mb) = match (compare::read_metrics(&a), compare::read_metrics(&b)) {
+                (Ok(ma), Ok(mb)) => (ma, mb),
+                (Err(e), _) | (_, Err(e)) => return fail(&e),
+            };
+            let rows = compare::compare(&ma, &mb);
+            if json {
+                match serde_json::to_string_pretty(&rows) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fail(&LoadgenError::Run(e.to_string())),
+                }
+            } else {
+                print!(
+                    "{}",
+                    compare::table(&rows, &a.display().to_string(), &b.display().to_string())
+                );
+            }
+            EXIT_OK
+        }
+        Some(Command::Sweep(args)) => {
+            let mut base = match args.common.config(command_line) {
+                Ok(config) => config,
+                Err(e) => return fail(&e),
+            };
+            base.tps = args.from;
+            base.stop = Stop::Duration(args.duration);
+            if let Err(e) = base.validate() {
+                return fail(&e);
+            }
+            let args = *args;
+            let config = SweepConfig {
+                base,
+                slo: args.slo,
+                from: args.from,
+                step: args.step,
+                max: args.max,
+                duration: args.duration,
+                out: args.out,
+            };
+            match sweep::sweep(&config, stop).await {
+                Ok(outcome) => {
+                    print!("{}", sweep::table(&outcome));
+                    if outcome.safety_failed {
+                        EXIT_SAFETY
+                    } else if outcome.highest_held_tps.is_none() {
+                        EXIT_SLO_VIOLATED
+                    } else {
+                        EXIT_OK
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        None => {
+            let config = match cli.run.config(command_line) {
+                Ok(config) => config,
+                Err(e) => return fail(&e),
+            };
+            match run(&config, stop).await {
+                Ok(outcome) => {
+                    if cli.run.json {
+                        match serde_json::to_string_pretty(&report::json::summary(&outcome)) {
+                            Ok(text) => println!("{text}"),
+                            Err(e) => return fail(&LoadgenError::Run(e.to_string())),
+                        }
+                    } else {
+                        print!("{}", report::summary::text(&outcome));
+                    }
+                    outcome.exit_code()
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// The exit codes, for documentation and tests.
+pub const EXIT_CODES: [(i32, &str); 5] = [
+    (EXIT_OK, "ok / SLO met"),
+    (EXIT_SLO_VIOLATED, "SLO violated"),
+    (EXIT_USAGE, "usage error"),
+    (EXIT_COULD_NOT_RUN, "could not run"),
+    (EXIT_SAFETY, "safety violation"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_become_a_config() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "--tps",
+            "1000",
+            "--duration",
+            "30s",
+            "--keys",
+            "2/3",
+            "--warmup",
+            "5s",
+        ])
+        .unwrap();
+        let config = cli.run.config(vec![]).unwrap();
+        assert_eq!(config.tps, 1000.0);
+        assert_eq!(config.keys, KeyRange { index: 2, parts: 3 });
+        assert_eq!(config.warmup, Duration::from_secs(5));
+        assert!(matches!(config.target, Target::ClusterDir { .. }));
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "--rpc",
+            "http://127.0.0.1:1",
+            "--keys",
+            "a.key",
+            "b.key",
+        ])
+        .unwrap();
+        let config = cli.run.config(vec![]).unwrap();
+        assert!(matches!(&config.target, Target::Rpc { key_files, .. } if key_files.len() == 2));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors_before_any_load() {
+        let cli = Cli::try_parse_from(["loadgen", "--tps", "0"]).unwrap();
+        assert_eq!(cli.run.config(vec![]).unwrap_err().exit_code(), EXIT_USAGE);
+        let err = Cli::try_parse_from(["loadgen", "--slo", "latency<3ms"]).unwrap_err();
+        assert!(err.to_string().contains("unknown metric"), "{err}");
+        let cli = Cli::try_parse_from(["loadgen", "--rpc", "http://127.0.0.1:1"]).unwrap();
+        assert_eq!(cli.run.config(vec![]).unwrap_err().exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn help_documents_the_exit_codes_and_an_example() {
+        let help = Cli::command().render_long_help().to_string();
+        for (code, _) in EXIT_CODES {
+            assert!(help.contains(&format!("  {code}  ")), "exit code {code} in --help");
+        }
+        assert!(help.contains("timectl up --nodes 5"));
+        assert!(help.contains("loadgen --tps 1000 --duration 30s --out /tmp/run1"));
+    }
+}

@@ -1,0 +1,486 @@
+//! One run, wired on one screen: resolve the nodes and keys, rebuild the
+//! pool and check the plan (all before any load), subscribe to every
+//! node's events, then start the tracker, the health sampler, the signing
+//! workers and the sender; drain, check safety, and measure.
+//!
+//! ```text
+//!  workers ──signed queue──▶ sender ──sendrawtransaction──▶ nodes
+//!     ▲                        │ Sent / Answer                │ /events
+//!     └── pool ◀── coins ── tracker ◀────── Event ── streams ◀┘
+//!                              ▲
+//!                  health ─────┘ (sampled every second, summarised at the end)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use client::Wallet;
+
+use crate::accounting::Accounting;
+use crate::config::RunConfig;
+use crate::diagnosis::{self, CpuMeter, Diagnosis};
+use crate::error::{EXIT_OK, EXIT_SAFETY, EXIT_SLO_VIOLATED, LoadgenError};
+use crate::faults::{self, Fault};
+use crate::health::{self, HealthReport};
+use crate::metrics::{METRICS, Metrics, PERCENTILES, STAGES};
+use crate::nodes::NodeSet;
+use crate::pool::{self, CoinPool, Plan, PlanCheck, SharedPool};
+use crate::progress::Progress;
+use crate::recorder::{Recorder, micros, quantile_ms};
+use crate::report;
+use crate::report::metadata::{self, ClusterMeta, Options, RunMeta};
+use crate::safety::{self, SafetyReport};
+use crate::schedule::{Pacer, Schedule, SystemClock};
+use crate::sender::{self, SenderReport, SenderSetup};
+use crate::slo::SloResult;
+use crate::streams;
+use crate::target::{self, Resolved};
+use crate::tracker::{LiveStats, RunEvent, Tracker, TrackerMsg, TrackerSetup, TxRecord};
+use crate::workers::{self, BuildSpec};
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The metric table.
+    pub metrics: Metrics,
+    /// Fates.
+    pub accounting: Accounting,
+    /// Consensus health.
+    pub health: HealthReport,
+    /// The safety checks.
+    pub safety: SafetyReport,
+    /// Why the rate was not kept, if it was not.
+    pub diagnosis: Diagnosis,
+    /// The plan check.
+    pub plan: PlanCheck,
+    /// How sending went.
+    pub sender: SenderReport,
+    /// The SLO's verdict, when one was given.
+    pub slo: Option<SloResult>,
+    /// Run metadata.
+    pub meta: RunMeta,
+    /// Every transaction.
+    pub records: Vec<TxRecord>,
+    /// Histograms and series.
+    pub recorder: Recorder,
+    /// Stream troubles and nodes that stopped answering.
+    pub events: Vec<RunEvent>,
+    /// Faults of the cluster's fault log during the run.
+    pub faults: Vec<Fault>,
+    /// Node names.
+    pub nodes: Vec<String>,
+    /// Where the files went.
+    pub out_dir: Option<PathBuf>,
+}
+
+impl RunOutcome {
+    /// The exit code: safety first, then the SLO.
+    pub fn exit_code(&self) -> i32 {
+        if !self.safety.ok || !self.accounting.closes() {
+            EXIT_SAFETY
+        } else if self.slo.as_ref().is_some_and(|s| !s.ok) {
+            EXIT_SLO_VIOLATED
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+/// Time between resolving the target and the first slot: the workers sign
+/// a head start meanwhile.
+const PREFILL: Duration = Duration::from_millis(300);
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs `config` until done or `stop` (which ends sending early; the run
+/// still drains, checks and reports).
+pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutcome, LoadgenError> {
+    config.validate()?;
+    let request_timeout = config.timeout.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let resolved = target::resolve(&config.target, config.keys, request_timeout).await?;
+    let network = resolved.network();
+    let wallet = Wallet::load(network, &resolved.key_files)
+        .map_err(|e| LoadgenError::Keys(e.to_string()))?;
+    if wallet.is_empty() {
+        return Err(LoadgenError::Keys("no key files to pay from".into()));
+    }
+    let addresses = wallet.addresses();
+    let params = resolved.params().clone();
+
+    // The pool, from the nodes' view of loadgen's keys.
+    let mut unspent = Vec::new();
+    for chunk in addresses.chunks(16) {
+        let coins = resolved.nodes[0].client.listunspent(chunk).await.map_err(|e| {
+            LoadgenError::Unreachable {
+                node: resolved.nodes[0].name.clone(),
+                url: resolved.nodes[0].url.clone(),
+                reason: format!("listunspent failed: {e}"),
+            }
+        })?;
+        unspent.extend(coins);
+    }
+    let min_value = pool::min_coin_value(&params, config.inputs, config.outputs);
+    let coin_pool = CoinPool::from_unspent(&addresses, &unspent, min_value);
+    let schedule = Schedule {
+        rate: config.tps,
+        warmup_slots: config.warmup_slots(),
+        measured_slots: config.measured_slots(),
+    };
+    let mut plan = pool::check_plan(
+        &coin_pool,
+        &Plan {
+            rate: config.tps,
+            slots: schedule.total(),
+            inputs: config.inputs,
+            outputs: config.outputs,
+            block_interval_ms: params.block_interval_ms,
+        },
+    )
+    .map_err(LoadgenError::TooFewCoins)?;
+    if wallet.len() < config.inputs {
+        plan.note.push_str(&format!(
+            "; only {} keys for {} inputs: inputs of one transaction repeat keys",
+            wallet.len(),
+            config.inputs
+        ));
+    }
+    let mut meta = describe(config, &resolved, wallet.len());
+
+    // Every node's events, subscribed before anything is sent.
+    let mut event_streams = Vec::with_capacity(resolved.nodes.len());
+    for node in &resolved.nodes {
+        let stream = node.client.subscribe().await.map_err(|e| LoadgenError::Unreachable {
+            node: node.name.clone(),
+            url: node.url.clone(),
+            reason: format!("cannot subscribe to its events: {e}"),
+        })?;
+        event_streams.push(stream);
+    }
+
+    let origin = Instant::now() + PREFILL;
+    let origin_unix_ms = unix_ms(SystemTime::now()) + micros(PREFILL) / 1_000;
+    meta.started_unix_ms = origin_unix_ms;
+    let nodes = NodeSet::new(&resolved.nodes, target::client_options(request_timeout));
+    let names: Vec<String> = nodes.names().to_vec();
+    let shared_pool = Arc::new(SharedPool::new(coin_pool));
+    let live = Arc::new(LiveStats::default());
+    let background = CancellationToken::new();
+
+    let (tracker_inbox, tracker_receiver) = mpsc::channel(1 << 16);
+    let mut tracker = Tracker::new(
+        TrackerSetup {
+            origin,
+            nodes: nodes.clone(),
+            timeout_us: micros(config.timeout),
+            measure_start_us: micros(schedule.measure_start()),
+            last_slot_us: micros(schedule.last()),
+            pool: shared_pool.clone(),
+            live: live.clone(),
+        },
+        tracker_inbox.clone(),
+    );
+    let progress = Progress::start(config, live.clone(), shared_pool.clone(), schedule, origin);
+    tracker.on_violation(progress.violation_printer());
+    let tracker_task = tokio::spawn(tracker.run(tracker_receiver));
+    let stream_tasks: Vec<_> = event_streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            tokio::spawn(streams::follow(
+                i as u8,
+                nodes.clone(),
+                stream,
+                tracker_inbox.clone(),
+                origin,
+                background.clone(),
+            ))
+        })
+        .collect();
+    let health_task = tokio::spawn(health::sample(nodes.clone(), origin, background.clone()));
+    let moves = tracker_inbox.clone();
+    let watcher = tokio::spawn(nodes.clone().watch(background.clone(), move |i, url| {
+        let what = format!("restarted: RPC now at {url}");
+        let at_us = micros(origin.elapsed());
+        let _ = moves.try_send(TrackerMsg::StreamTrouble { node: i as u8, at_us, what });
+    }));
+
+    // About 0.2 s of signed transactions ahead, in batches.
+    let queue_batches = ((config.tps * 0.2) as usize / workers::BATCH as usize).clamp(4, 256);
+    let (queue_sender, queue) = mpsc::channel(queue_batches);
+    let spec = Arc::new(BuildSpec {
+        wallet: Arc::new(wallet),
+        payloads: addresses.iter().map(|a| a.payload).collect(),
+        chain: resolved.genesis.chain_id,
+        params: params.clone(),
+        inputs: config.inputs,
+        outputs: config.outputs,
+        double_spend_pct: config.double_spend_pct,
+        seed: config.seed,
+        items: schedule.total(),
+    });
+    let worker_tasks = workers::spawn_workers(
+        spec,
+        shared_pool.clone(),
+        queue_sender,
+        config.workers,
+        background.clone(),
+    );
+
+    // Send.
+    tokio::time::sleep_until(tokio::time::Instant::from_std(origin)).await;
+    let cpu = CpuMeter::start();
+    let pacer = Pacer::new(SystemClock::new(origin), schedule, 1_024);
+    let failovers = Arc::new(AtomicU64::new(0));
+    let mut sender_report = sender::run_sender(
+        pacer,
+        queue,
+        SenderSetup {
+            nodes: nodes.clone(),
+            failovers: failovers.clone(),
+            tracker: tracker_inbox.clone(),
+            inflight: config.inflight.map(|n| Arc::new(Semaphore::new(n))),
+            origin,
+            starvation_limit: config.timeout,
+            stop: stop.clone(),
+        },
+    )
+    .await;
+    let cpu_percent = cpu.percent();
+    progress.set_phase("draining");
+
+    // Drain: every transaction gets a fate (the timeout bounds this), then
+    // a grace period for the slowest nodes, then ask the nodes that never
+    // said "final" for what others finalized.
+    let (ack, flushed) = oneshot::channel();
+    if tracker_inbox.send(TrackerMsg::Flush(ack)).await.is_ok() {
+        // Until the tracker has registered the last sends, "nothing
+        // pending" means nothing.
+        let _ = flushed.await;
+    }
+    let drain_deadline = Instant::now() + config.timeout + Duration::from_secs(5);
+    while (live.pending.load(Ordering::Relaxed) > 0 || live.resolving.load(Ordering::Relaxed) > 0)
+        && Instant::now() < drain_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let grace = Instant::now() + config.timeout.min(Duration::from_secs(5));
+    while live.awaiting_all.load(Ordering::Relaxed) > 0 && Instant::now() < grace {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ack, acked) = oneshot::channel();
+    if tracker_inbox.send(TrackerMsg::ResolveMissing(ack)).await.is_ok() {
+        let _ = acked.await;
+        let resolve_deadline = Instant::now() + Duration::from_secs(10);
+        while live.resolving.load(Ordering::Relaxed) > 0 && Instant::now() < resolve_deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (reply, report) = oneshot::channel();
+    tracker_inbox
+        .send(TrackerMsg::Finish(reply))
+        .await
+        .map_err(|_| LoadgenError::Run("the tracker stopped unexpectedly".into()))?;
+    let tracker_report =
+        report.await.map_err(|_| LoadgenError::Run("the tracker stopped unexpectedly".into()))?;
+    background.cancel();
+    let health = health_task.await.unwrap_or_default();
+    let _ = watcher.await;
+    sender_report.failovers = failovers.load(Ordering::Relaxed);
+    for task in stream_tasks {
+        let _ = task.await;
+    }
+    for task in worker_tasks {
+        let _ = task.await;
+    }
+    let _ = tracker_task.await;
+    progress.finish();
+    let ended_unix_ms = unix_ms(SystemTime::now());
+    meta.ended_unix_ms = ended_unix_ms;
+
+    // A node restarted during the drain is checked where it is now.
+    nodes.refresh();
+    let safety = safety::check(&nodes, &tracker_report.records, &tracker_report.violations).await;
+    let accounting = Accounting::of(&tracker_report.records);
+    let mut events = tracker_report.events;
+    events.extend(health.events.iter().cloned());
+    events.sort_by_key(|e| e.at_ms);
+    let faults = resolved
+        .faults_log
+        .as_deref()
+        .map(|path| {
+            faults::read(
+                path,
+                origin_unix_ms.saturating_sub(micros(PREFILL) / 1_000),
+                ended_unix_ms,
+            )
+        })
+        .unwrap_or_default();
+
+    let recorder = tracker_report.recorder;
+    let measured_s = config.measured_duration().as_secs_f64();
+    let lag = lag_trend(&recorder, &schedule);
+    let mut metrics = measure(MeasureInputs {
+        config,
+        recorder: &recorder,
+        accounting: &accounting,
+        health: &health,
+        measured_s,
+        max_no_block_us: tracker_report.max_no_block_us,
+        max_no_final_us: tracker_report.max_no_final_us,
+        cpu_percent,
+    });
+    let diagnosis = diagnosis::diagnose(&diagnosis::Inputs {
+        offered_tps: config.tps,
+        achieved_tps: metrics.get("achieved_tps").unwrap_or(0.0),
+        final_ratio: metrics.get("final_ratio"),
+        lag_p99_ms: metrics.get("send_lag.p99"),
+        lag_early_ms: lag.0,
+        lag_late_ms: lag.1,
+        interval_ms: 1_000.0 / config.tps,
+        cpu_percent,
+        cores: meta.machine.cpus,
+        starved_s: shared_pool.stats.starved_us.load(Ordering::Relaxed) as f64 / 1e6,
+        queue_empty: sender_report.queue_empty,
+        queue_wait_s: sender_report.queue_wait_us as f64 / 1e6,
+        inflight_wait_s: sender_report.inflight_wait_us as f64 / 1e6,
+        inflight: config.inflight,
+        busy: accounting.rejected_by_reason.get("busy").copied().unwrap_or(0),
+        sent: accounting.regular.sent,
+        timed_out: accounting.regular.timed_out,
+        stopped_early: sender_report.stopped_early.clone(),
+        duration_s: measured_s,
+    });
+    metrics.set("double_spend_pairs", Some(accounting.pairs.pairs as f64));
+    metrics.set("double_spend_both_final", Some(accounting.pairs.both_final as f64));
+    let slo = config.slo.as_ref().map(|slo| slo.evaluate(&metrics));
+    let outcome = RunOutcome {
+        metrics,
+        accounting,
+        health,
+        safety,
+        diagnosis,
+        plan,
+        sender: sender_report,
+        slo,
+        meta,
+        records: tracker_report.records,
+        recorder,
+        events,
+        faults,
+        nodes: names,
+        out_dir: config.out.clone(),
+    };
+    if let Some(dir) = &config.out {
+        report::write_all(&outcome, dir)?;
+    }
+    Ok(outcome)
+}
+
+fn describe(config: &RunConfig, resolved: &Resolved, keys_used: usize) -> RunMeta {
+    RunMeta {
+        loadgen_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_hash: metadata::git_hash(),
+        binary_sha256: metadata::binary_sha256(),
+        machine: metadata::machine(),
+        cluster: ClusterMeta {
+            nodes: resolved.nodes.iter().map(|n| n.name.clone()).collect(),
+            genesis_hash: resolved.genesis_hash.to_string(),
+            chain_id: resolved.genesis.chain_id.0,
+            block_interval_ms: resolved.genesis.params.block_interval_ms,
+            dir: resolved.cluster.as_ref().map(|c| c.dir.display().to_string()),
+            committee: resolved.genesis.committee.len(),
+        },
+        seed: config.seed,
+        command_line: config.command_line.clone(),
+        options: Options {
+            tps: config.tps,
+            duration_s: config.measured_duration().as_secs_f64(),
+            slots: config.measured_slots(),
+            warmup_s: config.warmup.as_secs_f64(),
+            inputs: config.inputs,
+            outputs: config.outputs,
+            inflight: config.inflight,
+            double_spend_pct: config.double_spend_pct,
+            timeout_s: config.timeout.as_secs_f64(),
+            keys: config.keys.to_string(),
+            keys_used,
+            slo: config.slo.as_ref().map(ToString::to_string),
+        },
+        started_unix_ms: 0,
+        ended_unix_ms: 0,
+    }
+}
+
+/// The largest send lag in the first and the last quarter of the
+/// schedule, ms.
+fn lag_trend(recorder: &Recorder, schedule: &Schedule) -> (f64, f64) {
+    let seconds = recorder.seconds();
+    let end = ((micros(schedule.last()) / 1_000_000) as usize + 1).min(seconds.len());
+    if end == 0 {
+        return (0.0, 0.0);
+    }
+    let quarter = end.div_ceil(4);
+    let max_in = |range: std::ops::Range<usize>| {
+        seconds[range].iter().map(|s| s.lag_max_us).max().unwrap_or(0) as f64 / 1_000.0
+    };
+    (max_in(0..quarter), max_in(end - quarter..end))
+}
+
+struct MeasureInputs<'a> {
+    config: &'a RunConfig,
+    recorder: &'a Recorder,
+    accounting: &'a Accounting,
+    health: &'a HealthReport,
+    measured_s: f64,
+    max_no_block_us: Option<u64>,
+    max_no_final_us: Option<u64>,
+    cpu_percent: Option<f64>,
+}
+
+fn measure(i: MeasureInputs<'_>) -> Metrics {
+    let mut m = Metrics::default();
+    for def in METRICS {
+        m.set(def.name, None);
+    }
+    let a = i.accounting;
+    let finals = a.regular.r#final + a.pairs.fates.r#final;
+    let sent = a.regular.sent + a.pairs.fates.sent;
+    let seconds = i.measured_s.max(1e-9);
+    m.set("offered_tps", Some(i.config.tps));
+    m.set("achieved_tps", Some(finals as f64 / seconds));
+    m.set("send_tps", Some(sent as f64 / seconds));
+    m.set(
+        "final_ratio",
+        (a.regular.sent > 0).then(|| a.regular.r#final as f64 / a.regular.sent as f64),
+    );
+    for stage in STAGES {
+        if let Some(h) = i.recorder.stage(stage) {
+            for (suffix, percentile) in PERCENTILES {
+                m.set(&format!("{stage}.{suffix}"), quantile_ms(h, percentile / 100.0));
+            }
+        }
+    }
+    m.set("send_lag.p99", quantile_ms(i.recorder.send_lag(), 0.99));
+    m.set("send_lag.max", quantile_ms(i.recorder.send_lag(), 1.0));
+    m.set("sent", Some(a.regular.sent as f64));
+    m.set("final", Some(a.regular.r#final as f64));
+    m.set("rejected", Some(a.regular.rejected as f64));
+    m.set("conflicted", Some(a.regular.conflicted as f64));
+    m.set("lost", Some(a.regular.lost as f64));
+    m.set("timed_out", Some(a.regular.timed_out as f64));
+    m.set("warmup_excluded", Some(a.warmup_excluded as f64));
+    m.set("view_changes", Some(i.health.view_changes as f64));
+    m.set("rounds_per_block", i.health.rounds_per_block);
+    m.set("max_height_spread", Some(i.health.max_height_spread as f64));
+    m.set("max_no_block_s", i.max_no_block_us.map(|us| us as f64 / 1e6));
+    m.set("max_no_final_s", i.max_no_final_us.map(|us| us as f64 / 1e6));
+    m.set("cpu_percent", i.cpu_percent);
+    m
+}

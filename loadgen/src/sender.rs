@@ -1,0 +1,301 @@
+//! The sender: takes each due slot from the [`Pacer`], the next signed
+//! transaction from the workers' queue, registers it with the tracker and
+//! issues its `sendrawtransaction` on its own task (open loop: a slow
+//! answer never holds back the next send). Nodes are used round robin; a
+//! conflicting pair goes to two different nodes at the same intended time.
+//! A node that refuses the connection (down) is skipped for the next one,
+//! as a client with several endpoints would; the latency still counts from
+//! the intended time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use client::ClientError;
+use protocol::rpc::codes;
+
+use crate::nodes::NodeSet;
+
+use crate::recorder::micros;
+use crate::schedule::{Clock, Pacer};
+use crate::tracker::{Role, SendOutcome, SentTx, TrackerMsg};
+use crate::workers::{Item, SignedTx};
+
+/// What the sender needs besides the pacer and the queue.
+#[derive(Debug)]
+pub struct SenderSetup {
+    /// The nodes.
+    pub nodes: Arc<NodeSet>,
+    /// The tracker's inbox.
+    pub tracker: mpsc::Sender<TrackerMsg>,
+    /// The in-flight cap (closed-loop mode).
+    pub inflight: Option<Arc<Semaphore>>,
+    /// The run's time origin.
+    pub origin: Instant,
+    /// How long to wait for a signed transaction before giving up.
+    pub starvation_limit: Duration,
+    /// Stops sending early (Ctrl-C).
+    pub stop: CancellationToken,
+    /// Sends that went to another node because theirs refused the
+    /// connection.
+    pub failovers: Arc<AtomicU64>,
+}
+
+/// How sending went.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SenderReport {
+    /// Slots used.
+    pub slots: u64,
+    /// Transactions sent (a pair is two).
+    pub sent: u64,
+    /// Why sending stopped before the schedule's end, if it did.
+    pub stopped_early: Option<String>,
+    /// Times the queue of signed transactions was empty when a slot was due.
+    pub queue_empty: u64,
+    /// Time spent waiting for signed transactions, µs.
+    pub queue_wait_us: u64,
+    /// Time spent waiting for an in-flight slot, µs.
+    pub inflight_wait_us: u64,
+    /// When the last send happened, µs since the origin.
+    pub last_send_us: u64,
+    /// Sends that went to another node because theirs was down.
+    pub failovers: u64,
+}
+
+/// Maps an RPC failure to the fate it implies.
+pub fn classify(e: &ClientError) -> SendOutcome {
+    if let Some(rejection) = e.rejection() {
+        return SendOutcome::Rejected(rejection.kind().into());
+    }
+    if e.is_busy() {
+        return SendOutcome::Rejected("busy".into());
+    }
+    match e {
+        ClientError::Transport { reason, timed_out: false, .. }
+            if reason.to_ascii_lowercase().contains("refused") =>
+        {
+            SendOutcome::Rejected("unreachable".into())
+        }
+        ClientError::Rpc { code, .. } if *code == codes::MISC_ERROR => {
+            SendOutcome::Rejected("node_unavailable".into())
+        }
+        ClientError::Rpc { code, .. } => {
+            SendOutcome::Rejected(format!("rpc_error_{}", -code).into())
+        }
+        other => SendOutcome::Failed(other.to_string().into()),
+    }
+}
+
+/// Sends every slot of `pacer`'s schedule.
+pub async fn run_sender<C: Clock>(
+    mut pacer: Pacer<C>,
+    mut queue: mpsc::Receiver<Vec<Item>>,
+    setup: SenderSetup,
+) -> SenderReport {
+    let mut report = SenderReport::default();
+    let mut ready: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    let nodes = setup.nodes.len().max(1);
+    let mut seq: u32 = 0;
+    let schedule = *pacer.schedule();
+    'schedule: loop {
+        let due = tokio::select! {
+            _ = setup.stop.cancelled() => {
+                report.stopped_early = Some("stopped by the user".into());
+                break;
+            }
+            due = pacer.next_due() => due,
+        };
+        let Some(due) = due else { break };
+        for slot in due {
+            let intended_us = micros(schedule.intended(slot));
+            let measured = !schedule.is_warmup(slot);
+            let permit = match &setup.inflight {
+                None => None,
+                Some(semaphore) => match semaphore.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        let started = Instant::now();
+                        let permit = tokio::select! {
+                            _ = setup.stop.cancelled() => {
+                                report.stopped_early = Some("stopped by the user".into());
+                                break 'schedule;
+                            }
+                            permit = semaphore.clone().acquire_owned() => permit.ok(),
+                        };
+                        report.inflight_wait_us += micros(started.elapsed());
+                        permit
+                    }
+                },
+            };
+            while ready.is_empty() {
+                match queue.try_recv() {
+                    Ok(batch) => ready.extend(batch),
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        report.stopped_early =
+                            Some("the signing workers ran out of coins they could spend".into());
+                        break 'schedule;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        report.queue_empty += 1;
+                        let started = Instant::now();
+                        let next = tokio::select! {
+                            _ = setup.stop.cancelled() => {
+                                report.stopped_early = Some("stopped by the user".into());
+                                break 'schedule;
+                            }
+                            next = tokio::time::timeout(setup.starvation_limit, queue.recv()) => next,
+                        };
+                        report.queue_wait_us += micros(started.elapsed());
+                        match next {
+                            Ok(Some(batch)) => ready.extend(batch),
+                            Ok(None) => {
+                                report.stopped_early = Some(
+                                    "the signing workers ran out of coins they could spend".into(),
+                                );
+                                break 'schedule;
+                            }
+                            Err(_) => {
+                                report.stopped_early = Some(format!(
+                                    "no signed transaction for {:?}: the coin pool ran dry (coins come back only once final; see the fates)",
+                                    setup.starvation_limit
+                                ));
+                                break 'schedule;
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(item) = ready.pop_front() else { break 'schedule };
+            let node = (slot % nodes as u64) as u8;
+            report.slots += 1;
+            match item {
+                Item::Single(tx) => {
+                    let send = Send { seq, tx, node, intended_us, measured, role: Role::Regular };
+                    if !send.go(pacer.clock(), &setup, permit).await {
+                        break 'schedule;
+                    }
+                    seq += 1;
+                    report.sent += 1;
+                }
+                Item::Pair(first, second) => {
+                    let other = ((slot + 1) % nodes as u64) as u8;
+                    let a =
+                        Send { seq, tx: first, node, intended_us, measured, role: Role::PairFirst };
+                    if !a.go(pacer.clock(), &setup, permit).await {
+                        break 'schedule;
+                    }
+                    let b = Send {
+                        seq: seq + 1,
+                        tx: second,
+                        node: other,
+                        intended_us,
+                        measured,
+                        role: Role::PairSecond,
+                    };
+                    if !b.go(pacer.clock(), &setup, None).await {
+                        break 'schedule;
+                    }
+                    seq += 2;
+                    report.sent += 2;
+                }
+            }
+            report.last_send_us = micros(pacer.clock().now());
+        }
+    }
+    report.failovers = setup.failovers.load(Ordering::Relaxed);
+    report
+}
+
+/// One transaction about to be sent.
+struct Send {
+    seq: u32,
+    tx: SignedTx,
+    node: u8,
+    intended_us: u64,
+    measured: bool,
+    role: Role,
+}
+
+impl Send {
+    /// Registers the transaction and issues its RPC; false when the
+    /// tracker is gone.
+    async fn go<C: Clock>(
+        self,
+        clock: &C,
+        setup: &SenderSetup,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> bool {
+        let SignedTx { txid, hex, inputs, outputs } = self.tx;
+        let sent_us = micros(clock.now());
+        let registration = SentTx {
+            seq: self.seq,
+            txid,
+            intended_us: self.intended_us,
+            sent_us,
+            node: self.node,
+            measured: self.measured,
+            role: self.role,
+            inputs,
+            outputs,
+            permit,
+        };
+        if setup.tracker.send(TrackerMsg::Sent(Box::new(registration))).await.is_err() {
+            return false;
+        }
+        let tracker = setup.tracker.clone();
+        let (nodes, failovers) = (setup.nodes.clone(), setup.failovers.clone());
+        let (seq, first, origin) = (self.seq, self.node, setup.origin);
+        tokio::spawn(async move {
+            let n = nodes.len().max(1);
+            let mut node = first;
+            let mut outcome = SendOutcome::Rejected("unreachable".into());
+            for k in 0..n {
+                node = ((usize::from(first) + k) % n) as u8;
+                let Some(client) = nodes.client(usize::from(node)) else { break };
+                outcome = match client.send_raw_hex(&hex).await {
+                    Ok(_) => SendOutcome::Accepted,
+                    Err(e) => classify(&e),
+                };
+                if !matches!(&outcome, SendOutcome::Rejected(kind) if &**kind == "unreachable") {
+                    if k > 0 {
+                        failovers.fetch_add(1, Ordering::Relaxed);
+                    }
+                    break;
+                }
+            }
+            let at_us = micros(origin.elapsed());
+            let _ = tracker.send(TrackerMsg::Answer { seq, at_us, node, outcome }).await;
+        });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rpc_failures_map_to_fates() {
+        let rejected = ClientError::Rpc {
+            code: codes::VERIFY_REJECTED,
+            message: "fee too low".into(),
+            data: Some(json!({"reason": "fee_too_low", "fee": 900, "required": 1200})),
+        };
+        assert!(matches!(classify(&rejected), SendOutcome::Rejected(k) if &*k == "fee_too_low"));
+        let busy = ClientError::Rpc { code: codes::BUSY, message: "full".into(), data: None };
+        assert!(matches!(classify(&busy), SendOutcome::Rejected(k) if &*k == "busy"));
+        let refused = ClientError::Transport {
+            url: "u".into(),
+            reason: "tcp connect error: Connection refused (os error 111)".into(),
+            timed_out: false,
+        };
+        assert!(matches!(classify(&refused), SendOutcome::Rejected(k) if &*k == "unreachable"));
+        let timeout =
+            ClientError::Transport { url: "u".into(), reason: "timed out".into(), timed_out: true };
+        assert!(matches!(classify(&timeout), SendOutcome::Failed(_)));
+    }
+}

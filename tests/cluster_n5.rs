@@ -34,7 +34,7 @@ async fn n5_restart_all_resume_from_disk_nothing_lost() {
         t.cluster.kill_node(i).await.unwrap();
     }
     t.cluster.start_all().await.unwrap();
-    cluster::wait_ready(&t.cluster, &ALL, WAIT).await.expect("ready again");
+    cluster::wait_ready(&t.cluster.view(), &ALL, WAIT).await.expect("ready again");
     for txid in &finals {
         wait_final(&t.cluster, &ALL, txid, WAIT).await;
     }

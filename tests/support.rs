@@ -26,7 +26,7 @@ pub async fn start(n: usize) -> TestCluster {
     let mut cluster = Cluster::create(&dir.path().join("c"), &spec).await.expect("create cluster");
     cluster.start_all().await.expect("start nodes");
     let live: Vec<usize> = (0..n).collect();
-    let ready = match wait_ready(&cluster, &live, Duration::from_secs(60)).await {
+    let ready = match wait_ready(&cluster.view(), &live, Duration::from_secs(60)).await {
         Ok(report) => report,
         Err(e) => panic!("cluster not ready: {e}"),
     };
@@ -142,4 +142,20 @@ pub async fn send(cluster: &Cluster, i: usize, tx: &Transaction) -> Result<TxId,
 /// An RPC client of node `i`.
 pub fn rpc(cluster: &Cluster, i: usize) -> RpcClient {
     cluster.rpc(i).expect("node.json")
+}
+
+/// Starts a cluster made to `spec` (e.g. a larger coin pool for load
+/// generation) and waits until it is ready.
+pub async fn start_with(spec: ClusterSpec) -> TestCluster {
+    let lock = exclusive().expect("cluster test lock");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = spec.nodes;
+    let mut cluster = Cluster::create(&dir.path().join("c"), &spec).await.expect("create cluster");
+    cluster.start_all().await.expect("start nodes");
+    let live: Vec<usize> = (0..n).collect();
+    let ready = match wait_ready(&cluster.view(), &live, Duration::from_secs(60)).await {
+        Ok(report) => report,
+        Err(e) => panic!("cluster not ready: {e}"),
+    };
+    TestCluster { cluster, ready, _dir: dir, _lock: lock }
 }

@@ -1,0 +1,65 @@
+//! loadgen against four real masternodes (q = 3, f = 1), through its
+//! library API: a short open-loop run whose accounting closes, whose
+//! transactions are final on every node, and whose safety checks pass; then
+//! a second run on the same cluster, which must find its coins again from
+//! `listunspent` (change of the first run included).
+
+use std::time::Duration;
+
+use cluster::ClusterSpec;
+use e2e::*;
+use loadgen::{RunConfig, Stop, Target};
+
+fn config(dir: &std::path::Path) -> RunConfig {
+    let mut config =
+        RunConfig::new(Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false });
+    config.tps = 100.0;
+    config.stop = Stop::Duration(Duration::from_secs(5));
+    config.timeout = Duration::from_secs(20);
+    config.seed = 7;
+    config
+}
+
+fn check(outcome: &loadgen::RunOutcome, what: &str, logs: impl Fn() -> String) {
+    let summary = loadgen::report::summary::text(outcome);
+    let a = &outcome.accounting;
+    assert!(a.closes(), "{what}: the accounting does not close\n{summary}");
+    assert_eq!(a.regular.sent + a.pairs.pairs, 500, "{what}: every slot sent\n{summary}");
+    let ratio = outcome.metrics.get("final_ratio").unwrap_or(0.0);
+    assert!(ratio >= 0.99, "{what}: final_ratio {ratio}\n{summary}\n{}", logs());
+    assert!(outcome.safety.ok, "{what}: safety {:?}\n{summary}", outcome.safety.violations);
+    assert_eq!(outcome.accounting.pairs.both_final, 0, "{what}\n{summary}");
+    assert!(outcome.safety.blocks_compared > 0, "{what}: blocks compared\n{summary}");
+    assert_eq!(outcome.exit_code(), 0, "{what}\n{summary}");
+    assert!(outcome.metrics.get("final_first.p50").is_some(), "{what}\n{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety() {
+    let spec =
+        ClusterSpec { nodes: 4, pool_keys: 8, pool_coins_per_key: 100, ..ClusterSpec::default() };
+    let t = start_with(spec).await;
+    let dir = t.cluster.layout().dir().to_path_buf();
+    let out = tempfile::tempdir().expect("temp dir");
+
+    let mut first = config(&dir);
+    first.out = Some(out.path().join("first"));
+    first.slo = Some("final_ratio>=0.99".parse().expect("slo"));
+    let outcome = loadgen::run(&first, Default::default()).await.expect("first run");
+    check(&outcome, "first run", || t.cluster.logs(20));
+    assert!(outcome.plan.relies_on_reuse, "1,000 inputs from 800 coins reuse change");
+    for file in loadgen::report::FILES {
+        assert!(out.path().join("first").join(file).is_file(), "{file} written");
+    }
+
+    // The same cluster again: the pool is rebuilt from listunspent, with
+    // a warm-up and some conflicting pairs this time.
+    let mut second = config(&dir);
+    second.warmup = Duration::from_secs(1);
+    second.double_spend_pct = 5.0;
+    let outcome = loadgen::run(&second, Default::default()).await.expect("second run finds coins");
+    check(&outcome, "second run", || t.cluster.logs(20));
+    assert!(outcome.accounting.warmup_excluded >= 100, "one second of warm-up, excluded");
+    assert!(outcome.accounting.pairs.pairs > 0, "some conflicting pairs were sent");
+    t.cluster.shutdown().await.expect("shutdown");
+}

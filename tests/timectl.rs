@@ -1,0 +1,233 @@
+//! `timectl` end to end: the real binary, its agent, real `timed`
+//! processes, in a temp dir.
+
+// Test helpers: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use client::wallet::Wallet;
+use cluster::layout::Layout;
+use cluster::testing::exclusive;
+use cluster::{ClusterView, binaries};
+use protocol::rpc::TxState;
+use protocol::{Amount, Network, OutPoint, TxId, TxOut};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn timectl(dir: &Path, args: &[&str]) -> Output {
+    let exe = binaries::find("timectl").expect("timectl binary");
+    std::process::Command::new(exe).arg("--dir").arg(dir).args(args).output().expect("run timectl")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = timectl(dir, args);
+    assert!(
+        out.status.success(),
+        "timectl {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn status(dir: &Path) -> serde_json::Value {
+    let out = timectl(dir, &["--json", "status"]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn node_field<'a>(status: &'a serde_json::Value, node: &str, field: &str) -> &'a serde_json::Value {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == node)
+        .map(|n| &n[field])
+        .unwrap()
+}
+
+async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A one-input spend of the `k`-th coin of pool key `key`, to itself.
+async fn spend(view: &ClusterView, wallet: &Wallet, key: usize, k: usize) -> protocol::Transaction {
+    let address = wallet.addresses()[key];
+    let coins = view.rpc(0).unwrap().listunspent(&[address]).await.unwrap();
+    let coin = &coins[k];
+    let params = &view.genesis().params;
+    let fee = params.required_fee(1, Amount::from_sat(coin.value_sat)).unwrap().sat();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    wallet
+        .build_and_sign(
+            view.genesis().chain_id,
+            &[(
+                OutPoint { txid: coin.txid, vout: coin.vout },
+                TxOut { value: Amount::from_sat(coin.value_sat), address: address.payload },
+            )],
+            vec![TxOut { value: Amount::from_sat(coin.value_sat - fee), address: address.payload }],
+            now,
+        )
+        .unwrap()
+}
+
+async fn state(view: &ClusterView, i: usize, txid: &TxId) -> Option<TxState> {
+    view.rpc(i).ok()?.gettransactionfinality(txid).await.ok().map(|f| f.state)
+}
+
+async fn is_final(view: &ClusterView, i: usize, txid: &TxId) -> bool {
+    state(view, i, txid).await.is_some_and(TxState::is_final)
+}
+
+async fn height(view: &ClusterView, i: usize) -> u64 {
+    view.rpc(i).unwrap().getblockcount().await.unwrap_or(0)
+}
+
+fn pid_alive(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timectl_up_status_faults_partitions_and_down() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c4");
+    let dir = dir.as_path();
+
+    // Bad input first: a node count of 0 and a foreign directory.
+    let zero = timectl(dir, &["up", "--nodes", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let refused = timectl(&foreign, &["up", "--nodes", "4"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(foreign.join("notes.txt").exists());
+
+    // up, and up again (idempotent).
+    let up: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["--json", "up", "--nodes", "4"])).unwrap();
+    assert_eq!(up["nodes"].as_array().unwrap().len(), 4);
+    ok(dir, &["up"]);
+    let s = status(dir);
+    assert_eq!(s["verdict"], "healthy", "{s}");
+    assert!(
+        s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["alive"] == true && n["rpc_url"].is_string())
+    );
+
+    let view = ClusterView::load(&Layout::new(dir)).unwrap();
+    let keys: Vec<_> =
+        view.file().pool.key_files.iter().map(|f| view.layout().resolve(f)).collect();
+    let wallet = Wallet::load(Network::Dev, &keys).unwrap();
+
+    // kill and start.
+    ok(dir, &["kill", "node3"]);
+    let s = status(dir);
+    assert_eq!(node_field(&s, "node3", "alive"), false);
+    assert_eq!(s["verdict"], "degraded");
+    assert_eq!(node_field(&s, "node1", "alive"), true);
+    ok(dir, &["start", "node3"]);
+    let tip = height(&view, 0).await;
+    wait_for("node3 back at the tip", async || height(&view, 2).await >= tip).await;
+
+    // pause and resume.
+    ok(dir, &["pause", "node2"]);
+    assert_eq!(node_field(&status(dir), "node2", "state"), "paused");
+    ok(dir, &["resume", "node2"]);
+    wait_for("node2 answering again", async || node_field(&status(dir), "node2", "alive") == true)
+        .await;
+
+    // 1 | 3: the three keep finalizing, the one does not; after heal it catches up.
+    ok(dir, &["partition", "node1", "/", "node2,node3,node4"]);
+    let majority = spend(&view, &wallet, 0, 0).await;
+    let majority_id = view.rpc(1).unwrap().sendrawtransaction(&majority).await.unwrap().txid;
+    let lonely = spend(&view, &wallet, 1, 0).await;
+    let lonely_id = view.rpc(0).unwrap().sendrawtransaction(&lonely).await.unwrap().txid;
+    for i in 1..4 {
+        wait_for("final on the majority side", async || is_final(&view, i, &majority_id).await)
+            .await;
+    }
+    assert!(!is_final(&view, 0, &lonely_id).await, "the lone node finalized alone");
+    assert!(
+        !is_final(&view, 0, &majority_id).await,
+        "the lone node saw the majority's finality through a cut link"
+    );
+    ok(dir, &["heal"]);
+    for i in 0..4 {
+        wait_for("everything final everywhere after heal", async || {
+            is_final(&view, i, &majority_id).await && is_final(&view, i, &lonely_id).await
+        })
+        .await;
+    }
+    let tip = height(&view, 1).await;
+    wait_for("node1 caught up", async || height(&view, 0).await >= tip).await;
+
+    // 2 | 2: nothing finalizes (q = 3); after heal, what was sent finalizes.
+    ok(dir, &["partition", "node1,node2", "/", "node3,node4"]);
+    let left = spend(&view, &wallet, 2, 0).await;
+    let right = spend(&view, &wallet, 3, 0).await;
+    let left_id = view.rpc(0).unwrap().sendrawtransaction(&left).await.unwrap().txid;
+    let right_id = view.rpc(2).unwrap().sendrawtransaction(&right).await.unwrap().txid;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for i in 0..4 {
+            assert!(
+                !is_final(&view, i, &left_id).await && !is_final(&view, i, &right_id).await,
+                "finality without a quorum"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ok(dir, &["heal"]);
+    for i in 0..4 {
+        wait_for("transactions sent during the 2|2 partition final after heal", async || {
+            is_final(&view, i, &left_id).await && is_final(&view, i, &right_id).await
+        })
+        .await;
+    }
+
+    // The fault log has what happened, with timestamps.
+    let faults = std::fs::read_to_string(dir.join("faults.log")).unwrap();
+    assert!(
+        faults.contains("kill node3")
+            && faults.contains("partition node1 / node2,node3,node4")
+            && faults.contains("heal"),
+        "{faults}"
+    );
+
+    // down leaves no process.
+    let pids: Vec<u64> = view
+        .names()
+        .iter()
+        .filter_map(|n| cluster::read_node_info(view.layout(), n).map(|i| u64::from(i.pid)))
+        .chain(
+            std::fs::read_to_string(dir.join("agent.pid")).ok().and_then(|s| s.trim().parse().ok()),
+        )
+        .collect();
+    assert_eq!(pids.len(), 5, "four nodes and the agent");
+    ok(dir, &["down"]);
+    for pid in pids {
+        assert!(!pid_alive(pid), "pid {pid} still running after down");
+    }
+    let after = timectl(dir, &["status"]);
+    assert_ne!(after.status.code(), Some(0), "status of a cluster that is down is not healthy");
+}

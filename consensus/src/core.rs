@@ -101,6 +101,10 @@ pub struct ConsensusInfo {
     pub syncing: bool,
     /// Equivocations seen.
     pub equivocations: u64,
+    /// Transactions that became final here since the core started.
+    pub final_count: u64,
+    /// When the last one did (0 if none yet).
+    pub last_final_at: Millis,
 }
 
 /// Pool sizes for `getmempoolinfo` and metrics.
@@ -170,6 +174,8 @@ pub struct Core {
     pub(crate) final_requested_at: Millis,
     pub(crate) deferred_votes: Vec<TxId>,
     pub(crate) pending_final: Vec<(Transaction, FinalityCertificate)>,
+    pub(crate) final_count: u64,
+    pub(crate) last_final_at: Millis,
     pub(crate) rejected_bodies: HashMap<TxId, Transaction>,
     /// When each missing body was last asked for, and how many times.
     pub(crate) body_requests: HashMap<TxId, (Millis, usize)>,
@@ -227,6 +233,8 @@ impl Core {
             final_requested_at: 0,
             deferred_votes: Vec::new(),
             pending_final: Vec::new(),
+            final_count: 0,
+            last_final_at: 0,
             rejected_bodies: HashMap::new(),
             body_requests: HashMap::new(),
             rejected_order: VecDeque::new(),
@@ -334,6 +342,8 @@ impl Core {
         if !self.pending_final.is_empty() {
             let finals = std::mem::take(&mut self.pending_final);
             let txids: Vec<TxId> = finals.iter().map(|(_, c)| c.txid).collect();
+            self.final_count += txids.len() as u64;
+            self.last_final_at = self.now;
             self.out.push(Output::Persist(crate::io::PersistOp::Final(finals)));
             for txid in txids {
                 self.event_state(txid, TxState::Final);
@@ -500,6 +510,8 @@ impl Core {
                 .collect(),
             syncing: self.syncing,
             equivocations: self.equivocations,
+            final_count: self.final_count,
+            last_final_at: self.last_final_at,
         }
     }
 

@@ -335,6 +335,12 @@ pub struct ConsensusInfo {
     pub quorum: u64,
     /// W.
     pub total_weight: u64,
+    /// Transactions that became final at this node since it started.
+    #[serde(default)]
+    pub final_count: u64,
+    /// When the last one did (ms since the Unix epoch; 0 if none yet).
+    #[serde(default)]
+    pub last_final_ms: u64,
 }
 
 /// Rounds used at one height.

@@ -16,7 +16,7 @@ use protocol::merkle::merkle_root;
 use protocol::{Amount, BlockHash, MemberIndex, NodeId, OutPoint, TxId, TxOut};
 
 use crate::core::Core;
-use crate::io::{Event, Evidence, Output, PersistOp, Timer, TxState};
+use crate::io::{Event, Evidence, Millis, Output, PersistOp, Timer, TxState};
 use crate::ledger::CheckedBlock;
 use crate::message::Message;
 
@@ -92,6 +92,7 @@ pub(crate) struct HeightState {
     line36_done: BTreeSet<u32>,
     decided: bool,
     bodies_requested: bool,
+    proposals_resent_at: Millis,
 }
 
 impl HeightState {
@@ -112,6 +113,7 @@ impl HeightState {
             line36_done: BTreeSet::new(),
             decided: false,
             bodies_requested: false,
+            proposals_resent_at: 0,
         }
     }
 
@@ -148,7 +150,50 @@ impl HeightState {
     }
 }
 
+/// A certificate's share of [`Block::size`].
+fn certificate_bytes(certificate: &protocol::finality::FinalityCertificate) -> u64 {
+    certificate.votes.iter().map(|v| (2 + 8 + 64 + 4 + 32 * v.proof.siblings.len()) as u64).sum()
+}
+
+/// How often full proposals are re-sent (votes are re-sent every tick).
+const PROPOSAL_RESEND_MS: u64 = 2_000;
+
 impl Core {
+    /// A one-line account of the height being agreed: per round, the
+    /// proposal and the prevote / precommit tallies (for diagnostics).
+    pub fn describe_height(&self) -> String {
+        let mut out = format!(
+            "h{} r{} {} locked={:?} valid={:?} decided={}",
+            self.hs.height,
+            self.hs.round,
+            self.hs.step.as_str(),
+            self.hs.locked.map(|(r, h)| (r, h.to_hex()[..6].to_string())),
+            self.hs.valid.map(|(r, h)| (r, h.to_hex()[..6].to_string())),
+            self.hs.decided
+        );
+        for (round, votes) in &self.hs.votes {
+            let tally = |m: &BTreeMap<MemberIndex, BlockVote>| {
+                m.values()
+                    .map(|v| {
+                        format!(
+                            "{}:{}",
+                            v.voter,
+                            v.block.map_or("nil".to_string(), |b| b.to_hex()[..6].to_string())
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let proposal = self.hs.proposals.get(round).map(|(h, _)| h.to_hex()[..6].to_string());
+            out.push_str(&format!(
+                " | r{round} prop={proposal:?} pv[{}] pc[{}]",
+                tally(&votes.prevotes),
+                tally(&votes.precommits)
+            ));
+        }
+        out
+    }
+
     fn timeout(&self, base: u64, round: u32) -> u64 {
         // Grows linearly per round (the paper's timeout(r) = base + r·Δ),
         // capped so a long partition does not leave minute-long rounds.
@@ -170,7 +215,7 @@ impl Core {
         self.hs.step = Step::Propose;
         let height = self.hs.height;
         let proposer = self.committee.proposer(height, round);
-        if Some(proposer) == self.my_index && !self.syncing {
+        if Some(proposer) == self.my_index {
             // Line 14-19: re-propose validValue, or a new block.
             let proposal = if let Some(own) = self.hs.own_proposals.get(&round) {
                 own.clone()
@@ -223,8 +268,9 @@ impl Core {
                 let Some(entry) = self.pool.entries.get(txid) else { continue };
                 let Some(certificate) = &entry.certificate else { continue };
                 let tx = &entry.tx;
+                let cost = tx.size() as u64 + certificate_bytes(certificate);
                 if txs.len() + 2 > params.max_block_txs as usize
-                    || bytes + tx.size() as u64 > params.max_block_bytes
+                    || bytes + cost > params.max_block_bytes
                 {
                     continue;
                 }
@@ -244,7 +290,7 @@ impl Core {
                 for (vout, output) in tx.outputs.iter().enumerate() {
                     created.insert(OutPoint { txid: *txid, vout: vout as u32 }, *output);
                 }
-                bytes += tx.size() as u64;
+                bytes += cost;
                 txs.push(tx.clone());
                 certificates.push(certificate.clone());
                 included.insert(*txid);
@@ -616,10 +662,11 @@ impl Core {
             VoteKind::Prevote => Step::Prevote,
             VoteKind::Precommit => Step::Precommit,
         };
+        // Block votes are cast while catching up too: they are for this
+        // node's next height, which peers ahead of it ignore, and skipping
+        // one would leave the node in a step it never voted in (a stall when
+        // its vote is needed). Transaction votes do wait for catch-up.
         let Some(me) = self.my_index else { return };
-        if self.syncing {
-            return;
-        }
         let vote = match self.hs.own_votes.get(&(round, kind)) {
             Some(existing) => existing.clone(),
             None => {
@@ -683,10 +730,17 @@ impl Core {
         if self.hs.step == Step::NewHeight || self.hs.decided {
             return;
         }
+        // Proposals are big: re-send them only every PROPOSAL_RESEND_MS.
+        let resend_proposals = self.now >= self.hs.proposals_resent_at + PROPOSAL_RESEND_MS;
+        if resend_proposals {
+            self.hs.proposals_resent_at = self.now;
+        }
         if let Some((valid_round, hash)) = self.hs.valid
             && let Some((_, proposal)) = self.hs.proposals.get(&valid_round).cloned()
         {
-            self.broadcast(Message::Proposal(Box::new(proposal)));
+            if resend_proposals {
+                self.broadcast(Message::Proposal(Box::new(proposal)));
+            }
             let prevotes: Vec<BlockVote> = self
                 .hs
                 .votes
@@ -698,7 +752,7 @@ impl Core {
             }
         }
         let round = self.hs.round;
-        if let Some(proposal) = self.hs.own_proposals.get(&round).cloned() {
+        if resend_proposals && let Some(proposal) = self.hs.own_proposals.get(&round).cloned() {
             self.broadcast(Message::Proposal(Box::new(proposal)));
         }
         for kind in [VoteKind::Prevote, VoteKind::Precommit] {

@@ -43,6 +43,10 @@ pub struct CoreConfig {
     pub status_pending_max: usize,
     /// Most batches answered per request.
     pub batches_per_reply: usize,
+    /// Own votes are sealed into a batch at most this often (a batch also
+    /// seals when full). Every batch costs each peer a signature check, so
+    /// a few milliseconds of waiting divide that work by the batch size.
+    pub seal_interval_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -58,6 +62,7 @@ impl Default for CoreConfig {
             verify_strategy: VerifyStrategy::Strict,
             status_pending_max: 1_024,
             batches_per_reply: 256,
+            seal_interval_ms: 5,
         }
     }
 }
@@ -183,6 +188,8 @@ pub struct Core {
     pub(crate) pending_lost: Vec<TxId>,
     pub(crate) out: Vec<Output>,
     pub(crate) now: Millis,
+    pub(crate) last_seal: Millis,
+    pub(crate) seal_timer_set: bool,
     pub(crate) started: bool,
 }
 
@@ -241,6 +248,8 @@ impl Core {
             pending_lost: Vec::new(),
             out: Vec::new(),
             now: 0,
+            last_seal: 0,
+            seal_timer_set: false,
             started: false,
         };
         core.restore_pool(restored);
@@ -281,10 +290,23 @@ impl Core {
     }
 
     /// Signs this node's pending votes into batches (persist, then
-    /// broadcast), counts them, and returns the outputs.
+    /// broadcast) and counts them, unless the last batch was sealed less than
+    /// [`CoreConfig::seal_interval_ms`] ago and the pending votes do not fill
+    /// a batch: then it sets a [`Timer::Seal`] for when they are due. Call it
+    /// after each batch of inputs (that is the group commit).
     pub fn seal(&mut self, now: Millis) -> Vec<Output> {
         self.now = self.now.max(now);
-        self.seal_own_votes();
+        if !self.own_pending.is_empty() {
+            let due = self.last_seal + self.config.seal_interval_ms;
+            let full = self.own_pending.len() >= self.params.max_vote_batch_txids as usize;
+            if self.now >= due || full {
+                self.last_seal = self.now;
+                self.seal_own_votes();
+            } else if !self.seal_timer_set {
+                self.seal_timer_set = true;
+                self.out.push(Output::SetTimer { timer: Timer::Seal, at: due });
+            }
+        }
         self.flush_settlements();
         std::mem::take(&mut self.out)
     }
@@ -321,6 +343,11 @@ impl Core {
                     timer: Timer::Tick,
                     at: self.now + self.config.tick_interval_ms,
                 });
+            }
+            Timer::Seal => {
+                self.seal_timer_set = false;
+                self.last_seal = self.now;
+                self.seal_own_votes();
             }
             Timer::StartHeight(height) => self.on_start_height(height),
             Timer::Propose(height, round) => self.on_timeout_propose(height, round),

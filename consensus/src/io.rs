@@ -69,6 +69,8 @@ pub enum Timer {
     Precommit(u64, u32),
     /// Periodic housekeeping: anti-entropy status, re-sends, orphan expiry.
     Tick,
+    /// Own votes waiting to be sealed into a batch are due.
+    Seal,
 }
 
 /// A state change the driver must make durable (one atomic batch per

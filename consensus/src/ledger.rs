@@ -356,7 +356,7 @@ impl Ledger {
                 max,
             });
         }
-        let bytes = block.tx_bytes();
+        let bytes = block.size();
         if block.txs.len() > self.params.max_block_txs as usize
             || bytes > self.params.max_block_bytes
         {
@@ -571,10 +571,14 @@ impl Ledger {
     /// store must persist.
     pub fn apply(
         &mut self,
-        block: Block,
+        mut block: Block,
         checked: CheckedBlock,
         certificate: CommitCertificate,
     ) -> CommittedBlock {
+        // A committed block is vouched for by its commit certificate (catch-up
+        // applies it without re-checking transactions): its transactions'
+        // finality certificates, most of its bytes, are not kept or stored.
+        block.certificates.clear();
         let txids = block.txids(self.chain);
         for (outpoint, spender) in block
             .txs

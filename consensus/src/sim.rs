@@ -740,6 +740,11 @@ impl Sim {
             })
             .collect();
         eprintln!("[{}] probe {states:?}", self.now);
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(core) = &node.core {
+                eprintln!("    node {i}: {}", core.describe_height());
+            }
+        }
     }
 
     /// Runs until `condition` holds or `deadline` passes; true if it held.

@@ -107,9 +107,24 @@ impl Block {
         self.txs.iter().map(|tx| tx.txid(chain)).collect()
     }
 
-    /// Bytes of transactions (full encodings): what `max_block_bytes` limits.
+    /// Bytes of transactions (full encodings).
     pub fn tx_bytes(&self) -> u64 {
         self.txs.iter().map(|tx| tx.size() as u64).sum()
+    }
+
+    /// What `max_block_bytes` limits: the transactions' full encodings plus
+    /// the certificates' votes, each counted as voter u16 + seq u64 +
+    /// signature [64] + proof index u32 + 32 per proof sibling. A proposal
+    /// must fit a frame and be checked within a round's timeout, and
+    /// certificates are most of its bytes.
+    pub fn size(&self) -> u64 {
+        let certificates: u64 = self
+            .certificates
+            .iter()
+            .flat_map(|c| &c.votes)
+            .map(|v| (2 + 8 + 64 + 4 + 32 * v.proof.siblings.len()) as u64)
+            .sum();
+        self.tx_bytes() + certificates
     }
 
     /// Block 0 of the chain `genesis` defines.

@@ -254,7 +254,8 @@ pub struct VerifiedVotes {
 
 impl Default for VerifiedVotes {
     fn default() -> Self {
-        VerifiedVotes::with_capacity(1 << 18)
+        // ~10 MB when full; enough for every batch of several minutes.
+        VerifiedVotes::with_capacity(1 << 16)
     }
 }
 

@@ -165,6 +165,10 @@ impl Metrics {
             "store_flush_max_seconds",
             stats.flush_max_micros.load(Ordering::Relaxed) as f64 / 1e6,
         );
+        self.set(
+            "store_persist_seconds_total",
+            stats.persist_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        );
         self.set("store_size_bytes", node.store().size_on_disk().unwrap_or(0) as f64);
         self.set("driver_cycles_total", stats.cycles.load(Ordering::Relaxed) as f64);
         self.set("process_resident_memory_bytes", resident_memory_bytes() as f64);

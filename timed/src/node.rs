@@ -126,6 +126,9 @@ pub struct NodeStats {
     pub flush_micros: AtomicU64,
     /// Longest flush, microseconds.
     pub flush_max_micros: AtomicU64,
+    /// Total time of whole persists (building and applying the batch, and
+    /// the flush), microseconds.
+    pub persist_micros: AtomicU64,
     /// Store errors (the node stops on one).
     pub store_errors: AtomicU64,
     /// Blocks served to catching-up peers.
@@ -528,17 +531,25 @@ impl Driver {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let outputs = std::mem::take(&mut self.pending);
-        let ops: Vec<PersistOp> = outputs
-            .iter()
+        // Persists go to the store (moved, not copied: commits carry whole
+        // blocks); everything else waits for the flush, in order.
+        let (persists, outputs): (Vec<Output>, Vec<Output>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|o| matches!(o, Output::Persist(_)));
+        let ops: Vec<PersistOp> = persists
+            .into_iter()
             .filter_map(|o| match o {
-                Output::Persist(op) => Some(op.clone()),
+                Output::Persist(op) => Some(op),
                 _ => None,
             })
             .collect();
         if !ops.is_empty() {
             let store = self.store.clone();
+            let started = Instant::now();
             let flushed = tokio::task::spawn_blocking(move || store.persist(&ops)).await;
+            self.stats
+                .persist_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match flushed {
                 Ok(Ok(took)) => {
                     let micros = took.as_micros() as u64;

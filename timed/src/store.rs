@@ -31,7 +31,6 @@
 //! | `h` | block_index | block hash | height u64 |
 //! | `t` | tx_index | txid | height u64 ‖ index u32 |
 //! | `u` | utxos | outpoint | `TxOut` |
-//! | `a` | address_index | address payload (20 bytes) ‖ outpoint | `TxOut` (a copy, so a listing is one scan) |
 //! | `f` | final | txid | `(final seq u64, Transaction, FinalityCertificate)` |
 //! | `l` | locked | txid | `Transaction` |
 //! | `z` | frozen | outpoint | txid (32 bytes) of the lost transaction that keeps it locked |
@@ -81,12 +80,12 @@ use consensus::restore::Restored;
 use protocol::bft::{BlockVote, CommitCertificate, Proposal};
 use protocol::finality::{FinalityCertificate, VoteBatch};
 use protocol::{
-    AddressPayload, Amount, Block, BlockHash, BlockHeader, ChainId, Genesis, Hash256, OutPoint,
-    Transaction, TxId, TxOut,
+    Amount, Block, BlockHash, BlockHeader, ChainId, Genesis, Hash256, OutPoint, Transaction, TxId,
+    TxOut,
 };
 
 /// The layout version of the data dir; a dir with another one is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// sled's own directory inside the data dir.
 const DB_DIR: &str = "db";
@@ -333,7 +332,6 @@ enum Space {
     BlockIndex,
     TxIndex,
     Utxos,
-    AddressIndex,
     Final,
     Locked,
     Frozen,
@@ -349,7 +347,6 @@ impl Space {
             Space::BlockIndex => b'h',
             Space::TxIndex => b't',
             Space::Utxos => b'u',
-            Space::AddressIndex => b'a',
             Space::Final => b'f',
             Space::Locked => b'l',
             Space::Frozen => b'z',
@@ -365,7 +362,6 @@ impl Space {
             Space::BlockIndex => "block_index",
             Space::TxIndex => "tx_index",
             Space::Utxos => "utxos",
-            Space::AddressIndex => "address_index",
             Space::Final => "final",
             Space::Locked => "locked",
             Space::Frozen => "frozen",
@@ -785,22 +781,6 @@ impl Store {
         Ok(Some((tx.clone(), height)))
     }
 
-    /// The committed unspent outputs paying `address`, in outpoint order
-    /// (one scan: each index entry carries its output).
-    pub fn utxos_of(&self, address: &AddressPayload) -> Result<Vec<(OutPoint, TxOut)>, StoreError> {
-        let inner = &*self.inner;
-        let mut out = Vec::new();
-        for entry in inner.scan(Space::AddressIndex, &address.0) {
-            let (key, value) = entry?;
-            let outpoint =
-                parse_outpoint(&key, 21).filter(|_| key.len() == 57).ok_or_else(|| {
-                    inner.corrupt(Space::AddressIndex, &key, "not an outpoint".into())
-                })?;
-            out.push((outpoint, inner.decode(Space::AddressIndex, &key, &value)?));
-        }
-        Ok(out)
-    }
-
     /// The number of committed unspent outputs and their total value (kept
     /// as counters, not scanned).
     pub fn utxo_count_and_total(&self) -> Result<(u64, Amount), StoreError> {
@@ -1128,7 +1108,6 @@ impl<'a> Pending<'a> {
         let Some(bytes) = self.get(&key)? else { return Ok(()) };
         let output: TxOut = self.inner.decode(Space::Utxos, &key, &bytes)?;
         self.delete(key);
-        self.delete(Space::AddressIndex.key(&[&output.address.0, &op]));
         self.state.utxo_count = self
             .state
             .utxo_count
@@ -1147,7 +1126,6 @@ impl<'a> Pending<'a> {
         self.remove_utxo(outpoint)?;
         let op = outpoint_bytes(outpoint);
         let value = encode("output", output)?;
-        self.put(Space::AddressIndex.key(&[&output.address.0, &op]), value.clone());
         self.put(Space::Utxos.key(&[&op]), value);
         self.state.utxo_count = self
             .state

@@ -119,9 +119,16 @@ async fn timectl_up_status_faults_partitions_and_down() {
     );
     assert!(foreign.join("notes.txt").exists());
 
-    // up, and up again (idempotent).
-    let up: serde_json::Value =
-        serde_json::from_str(&ok(dir, &["--json", "up", "--nodes", "4"])).unwrap();
+    // up with a relative --dir (as `timectl up` with the default `.timecluster`
+    // is), and up again (idempotent).
+    let exe = binaries::find("timectl").unwrap();
+    let first = std::process::Command::new(exe)
+        .current_dir(tmp.path())
+        .args(["--dir", "c4", "--json", "up", "--nodes", "4"])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let up: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(up["nodes"].as_array().unwrap().len(), 4);
     ok(dir, &["up"]);
     let s = status(dir);

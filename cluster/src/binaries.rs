@@ -32,7 +32,10 @@ pub struct MissingBinary {
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
-        dirs.push(PathBuf::from(dir));
+        // Absolute, so that processes started elsewhere (the agent, whose
+        // working directory differs) find the same binaries.
+        let dir = PathBuf::from(dir);
+        dirs.push(std::path::absolute(&dir).unwrap_or(dir));
     }
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()

@@ -101,9 +101,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of the cluster in `dir`.
+    /// The layout of the cluster in `dir`, made absolute against the current
+    /// directory: nodes run with their own directory as the working directory,
+    /// so a relative path (the default `.timecluster`) would point elsewhere.
     pub fn new(dir: impl Into<PathBuf>) -> Layout {
-        Layout { dir: dir.into() }
+        let dir = dir.into();
+        Layout { dir: std::path::absolute(&dir).unwrap_or(dir) }
     }
 
     /// The cluster directory.

@@ -82,6 +82,23 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Linux reports process times in ticks of 1/100 s (USER_HZ is 100 on
+/// every architecture Linux exposes it).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system) used so far by a process: `entry` is a pid or
+/// `"self"`; `None` off Linux or when the process is gone.
+pub fn cpu_time_of(entry: &str) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{entry}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'. Then: state(0) ... utime(11) stime(12).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(std::time::Duration::from_secs_f64((utime + stime) as f64 / TICKS_PER_SECOND))
+}
+
 /// Resident memory of `pid` from /proc.
 pub fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -7,21 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// Linux reports process times in ticks of 1/100 s (USER_HZ is 100 on
-/// every architecture Linux exposes it).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-/// The process's CPU time (user + system) so far, from `/proc/self/stat`;
-/// None off Linux.
+/// The process's CPU time (user + system) so far; None off Linux.
 pub fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces and parentheses: fields start after
-    // the last ')'. Then: state(0) ... utime(11) stime(12).
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / TICKS_PER_SECOND))
+    cluster::status::cpu_time_of("self")
 }
 
 /// CPU use over an interval.

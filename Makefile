@@ -8,10 +8,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export TIMECOIN_BIN_DIR ?= $(CARGO_TARGET_DIR)/debug
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt fuzz sim bench demo doc clean
+.PHONY: help build test lint fmt fuzz sim bench bench-fns demo doc clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 build: ## build every crate and binary (dev profile, optimised dependencies)
 	$(CARGO) build --workspace --all-targets
@@ -40,10 +40,22 @@ SEEDS ?= 100000
 sim: ## long simulator campaign: SEEDS per mode (100000); SIM_SEED=n SIM_MODE=safety|liveness make sim replays one
 	SEEDS=$(SEEDS) $(CARGO) test --release -p consensus --test sim_seeds -- --nocapture
 
-demo: ## build, start a 5-node cluster, run 1,000 tx/s for 30 s
-	@echo "make demo: not yet available (needs timectl and loadgen, issues [7/8] and [8/8])"
+RELEASE := $(CARGO_TARGET_DIR)/release
+DEMO_DIR ?= .timecluster
+demo: ## build (release), start 5 masternodes in .timecluster, run 1,000 tx/s for 30 s, print the summary
+	$(CARGO) build --release -p timed -p timectl -p loadgen
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/timectl up --nodes 5 --dir $(DEMO_DIR)
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/loadgen --dir $(DEMO_DIR) --tps 1000 --duration 30s --out $(CARGO_TARGET_DIR)/demo
+	@echo
+	@echo "report: $(CARGO_TARGET_DIR)/demo/report.html (summary.json, CSVs and histograms beside it)"
+	@echo "the cluster is still up:  $(RELEASE)/timectl status --dir $(DEMO_DIR)   (logs, kill, partition: timectl --help)"
+	@echo "stop it with:             $(RELEASE)/timectl down --dir $(DEMO_DIR)"
 
-bench: ## cluster benchmark table (criterion benches: cargo bench -p protocol)
+bench: ## cluster benchmark: fresh 5 nodes, timectl up time, 1,000 tx/s for 60 s, saturation sweep, RSS, verify rate
+	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --examples
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/cluster_bench --out $(CARGO_TARGET_DIR)/bench
+
+bench-fns: ## criterion benchmarks of the hot functions (signatures, encodings, certificates, commitment)
 	$(CARGO) bench -p protocol
 
 doc: ## build the API docs

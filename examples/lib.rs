@@ -3,4 +3,81 @@
 //! | example | what it shows |
 //! |---|---|
 //! | `cluster_tx` | start a 4-node cluster with the `cluster` library, send a two-key transaction, print where and when it became final, stop the cluster |
-//! | `verify_rate` | this machine's ed25519 verification rate (strict, exact batch, one and two threads), as `make bench` reports it |
+//! | `verify_rate` | this machine's ed25519 verification rate (strict, exact batch, one and all threads), as `make bench` reports it |
+//! | `cluster_bench` | `make bench`: a fresh cluster, `timectl up` time, a fixed-rate run, a saturation sweep, RSS and CPU per node, the verification rate, as one table |
+//!
+//! The library holds what more than one example measures.
+
+use std::time::{Duration, Instant};
+
+use protocol::keys::{KeyCache, SigCheck, VerifyStrategy, verify_many};
+use protocol::{PublicKey, SecretKey, Signature};
+use serde::Serialize;
+
+/// This machine's signature-verification rates, signatures per second.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct VerifyRates {
+    /// Threads used for `strict_all_threads`.
+    pub threads: usize,
+    /// `verify_strict` (the definition of validity) on one thread.
+    pub strict_1_thread: f64,
+    /// The exact batch path (same decisions as strict) on one thread.
+    pub exact_batch_1_thread: f64,
+    /// `verify_strict` on every core at once.
+    pub strict_all_threads: f64,
+}
+
+fn signed(n: usize) -> Vec<(PublicKey, Vec<u8>, Signature)> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = SecretKey::from_seed(seed);
+            let message = format!("timecoin verify rate {i}").into_bytes();
+            let signature = key.sign(&message);
+            (key.public(), message, signature)
+        })
+        .collect()
+}
+
+/// Signatures verified per second by one thread for about `run`, in chunks
+/// of 64 (how the node verifies a batch of inputs). Returns `None` if a
+/// valid signature failed to verify (a broken build, not a slow machine).
+fn rate(
+    items: &[(PublicKey, Vec<u8>, Signature)],
+    strategy: VerifyStrategy,
+    run: Duration,
+) -> Option<f64> {
+    let mut cache = KeyCache::default();
+    let checks: Vec<SigCheck<'_>> =
+        items.iter().map(|(k, m, s)| SigCheck { key: k, message: m, signature: s }).collect();
+    let started = Instant::now();
+    let mut done = 0usize;
+    while started.elapsed() < run {
+        for chunk in checks.chunks(64) {
+            if !verify_many(chunk, &mut cache, strategy).iter().all(|ok| *ok) {
+                return None;
+            }
+            done += chunk.len();
+        }
+    }
+    Some(done as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Measures the verification rates, each for about `run` (1,024 distinct
+/// keys and messages, so key decompression is cached as in a node).
+pub fn verify_rates(run: Duration) -> Result<VerifyRates, String> {
+    let items = signed(1_024);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let failed = || "a valid signature failed to verify".to_string();
+    let strict_1_thread = rate(&items, VerifyStrategy::Strict, run).ok_or_else(failed)?;
+    let exact_batch_1_thread = rate(&items, VerifyStrategy::Batch, run).ok_or_else(failed)?;
+    let per_thread: Vec<Option<f64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| rate(&items, VerifyStrategy::Strict, run)))
+            .collect();
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    });
+    let strict_all_threads = per_thread.into_iter().sum::<Option<f64>>().ok_or_else(failed)?;
+    Ok(VerifyRates { threads, strict_1_thread, exact_batch_1_thread, strict_all_threads })
+}

@@ -68,7 +68,8 @@ struct Args {
     #[arg(long)]
     generate_config: bool,
     /// Check a config file (and the genesis and key files it names), print
-    /// every problem, and exit 0 (none) or 3.
+    /// every problem, and exit 0 (none) or 3. A named file that does not
+    /// exist yet is a warning, not a problem.
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
     /// Log format: pretty or json (overrides logging.format).
@@ -116,23 +117,49 @@ fn run(args: Args) -> Result<(), Failure> {
     runtime.block_on(serve(args))
 }
 
+/// Checks the config file itself (syntax, every key, every value: errors,
+/// exit 3) and the files it names. A named file that exists but is not valid
+/// is an error; one that does not exist yet is a warning (a freshly generated
+/// config names `genesis.json` beside it before the operator has placed it),
+/// printed so the operator knows `timed --config` will refuse to start
+/// without it.
 fn check_config(path: &Path) -> Result<(), Failure> {
     let config = Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
     let mut problems = Vec::new();
-    if let Err(e) = load_genesis(&config.node.genesis_file) {
+    let mut warnings = Vec::new();
+    let genesis = &config.node.genesis_file;
+    if !genesis.exists() {
+        warnings.push(format!(
+            "node.genesis_file: {} does not exist yet; timed will not start until it does",
+            genesis.display()
+        ));
+    } else if let Err(e) = load_genesis(genesis) {
         problems.push(format!("{e:#}"));
     }
-    if let Some(key_file) = &config.masternode.key_file
-        && let Err(e) = read_key_file(key_file)
-    {
-        problems.push(format!("masternode.key_file: {e}"));
+    if let Some(key_file) = &config.masternode.key_file {
+        if !key_file.exists() {
+            warnings.push(format!(
+                "masternode.key_file: {} does not exist yet; timed will not start until it does",
+                key_file.display()
+            ));
+        } else if let Err(e) = read_key_file(key_file) {
+            problems.push(format!("masternode.key_file: {e}"));
+        }
     }
-    if problems.is_empty() {
-        println!("{}: ok", path.display());
-        Ok(())
-    } else {
-        Err(Failure { code: 3, error: anyhow!("{}: {}", path.display(), problems.join("\n")) })
+    if !problems.is_empty() {
+        return Err(Failure {
+            code: 3,
+            error: anyhow!("{}: {}", path.display(), problems.join("\n")),
+        });
     }
+    for warning in &warnings {
+        eprintln!("timed: warning: {}: {warning}", path.display());
+    }
+    match warnings.len() {
+        0 => println!("{}: ok", path.display()),
+        n => println!("{}: ok (the file is valid; {n} warning(s) above)", path.display()),
+    }
+    Ok(())
 }
 
 fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {

@@ -97,6 +97,19 @@ fn pid_alive(pid: u64) -> bool {
             .is_ok_and(|s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z')))
 }
 
+/// The pids of the cluster's nodes (from `node.json`) and of its agent.
+fn cluster_pids(view: &ClusterView) -> Vec<u64> {
+    view.names()
+        .iter()
+        .filter_map(|n| cluster::read_node_info(view.layout(), n).map(|i| u64::from(i.pid)))
+        .chain(
+            std::fs::read_to_string(view.layout().dir().join("agent.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+        )
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timectl_up_status_faults_partitions_and_down() {
     let _lock = exclusive().unwrap();
@@ -222,14 +235,7 @@ async fn timectl_up_status_faults_partitions_and_down() {
     );
 
     // down leaves no process.
-    let pids: Vec<u64> = view
-        .names()
-        .iter()
-        .filter_map(|n| cluster::read_node_info(view.layout(), n).map(|i| u64::from(i.pid)))
-        .chain(
-            std::fs::read_to_string(dir.join("agent.pid")).ok().and_then(|s| s.trim().parse().ok()),
-        )
-        .collect();
+    let pids = cluster_pids(&view);
     assert_eq!(pids.len(), 5, "four nodes and the agent");
     ok(dir, &["down"]);
     for pid in pids {
@@ -237,4 +243,16 @@ async fn timectl_up_status_faults_partitions_and_down() {
     }
     let after = timectl(dir, &["status"]);
     assert_ne!(after.status.code(), Some(0), "status of a cluster that is down is not healthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_cluster_dir_stops_its_agent_and_nodes() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c1");
+    ok(&dir, &["up", "--nodes", "1"]);
+    let pids = cluster_pids(&ClusterView::load(&Layout::new(&dir)).unwrap());
+    assert_eq!(pids.len(), 2, "one node and the agent");
+    std::fs::remove_dir_all(&dir).unwrap();
+    wait_for("the agent and its node to exit", async || !pids.iter().any(|p| pid_alive(*p))).await;
 }

@@ -238,25 +238,7 @@ impl Agent {
 }
 
 fn describe_faults(links: &[(String, String)], faults: &LinkFaults) -> String {
-    let what = if faults.is_clear() {
-        "clear".to_string()
-    } else {
-        let mut parts = Vec::new();
-        if faults.cut {
-            parts.push("cut".to_string());
-        }
-        if faults.delay_ms > 0 || faults.jitter_ms > 0 {
-            parts.push(format!("delay {}ms jitter {}ms", faults.delay_ms, faults.jitter_ms));
-        }
-        if faults.loss_pct > 0.0 {
-            parts.push(format!("loss {}%", faults.loss_pct));
-        }
-        if let Some(bps) = faults.bandwidth_bps {
-            parts.push(format!("bandwidth {bps} B/s"));
-        }
-        parts.join(", ")
-    };
-    format!("{what} on {} link(s)", links.len())
+    format!("{faults} on {} link(s)", links.len())
 }
 
 type Job = (Request, oneshot::Sender<Response>);
@@ -326,6 +308,14 @@ pub async fn run_agent(dir: &Path, create: Option<ClusterSpec>) -> Result<(), Cl
                 }
             }
             _ = reap.tick() => {
+                // The cluster directory was removed under us (`rm -rf`):
+                // nothing can reach this agent any more, so it stops its
+                // nodes and exits instead of living on as an orphan.
+                if !layout.cluster_file().exists() {
+                    warn!(dir = %dir.display(), "cluster directory removed: stopping the nodes");
+                    let _ = agent.handle(Request::Down).await;
+                    break;
+                }
                 for (i, status) in agent.cluster.reap() {
                     agent.record_exit(i, Some(status), "itself");
                 }

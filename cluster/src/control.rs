@@ -120,6 +120,17 @@ pub struct ExitRecord {
     pub cause: String,
 }
 
+/// `exit 1 (itself)`, `signal 9 (agent)`.
+impl std::fmt::Display for ExitRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exit {code} ({})", self.cause),
+            (None, Some(signal)) => write!(f, "signal {signal} ({})", self.cause),
+            _ => write!(f, "gone ({})", self.cause),
+        }
+    }
+}
+
 /// One link's faults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkState {
@@ -189,4 +200,32 @@ pub async fn request(
 
 fn agent_gone(path: &Path, e: std::io::Error) -> ClusterError {
     ClusterError::AgentGone { socket: path.to_path_buf(), reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_faults_and_exits_read_as_words() {
+        assert_eq!(LinkFaults::default().to_string(), "clear");
+        let faults = LinkFaults {
+            cut: true,
+            delay_ms: 50,
+            jitter_ms: 10,
+            loss_pct: 5.0,
+            bandwidth_bps: Some(1000),
+        };
+        assert_eq!(faults.to_string(), "cut, delay 50ms jitter 10ms, loss 5%, bandwidth 1000 B/s");
+        let exit = |code, signal| ExitRecord {
+            node: "node3".into(),
+            code,
+            signal,
+            at_ms: 0,
+            cause: "agent".into(),
+        };
+        assert_eq!(exit(None, Some(9)).to_string(), "signal 9 (agent)");
+        assert_eq!(exit(Some(1), None).to_string(), "exit 1 (agent)");
+        assert_eq!(exit(None, None).to_string(), "gone (agent)");
+    }
 }

@@ -53,6 +53,29 @@ impl LinkFaults {
     }
 }
 
+/// `clear`, or what is applied: `cut, delay 50ms jitter 10ms, loss 5%`.
+impl std::fmt::Display for LinkFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_clear() {
+            return f.write_str("clear");
+        }
+        let mut parts = Vec::new();
+        if self.cut {
+            parts.push("cut".to_string());
+        }
+        if self.delay_ms > 0 || self.jitter_ms > 0 {
+            parts.push(format!("delay {}ms jitter {}ms", self.delay_ms, self.jitter_ms));
+        }
+        if self.loss_pct > 0.0 {
+            parts.push(format!("loss {}%", self.loss_pct));
+        }
+        if let Some(bps) = self.bandwidth_bps {
+            parts.push(format!("bandwidth {bps} B/s"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
 /// Finds the current address of a link's target (None when it is down).
 pub type Resolver = Arc<dyn Fn() -> Option<SocketAddr> + Send + Sync>;
 

@@ -127,11 +127,7 @@ async fn node_status(view: &ClusterView, i: usize, agent: Option<&AgentNode>) ->
         since_final_s: None,
         since_block_s: None,
         rss_bytes: None,
-        last_exit: agent.and_then(|a| a.last_exit.as_ref()).map(|e| match (e.code, e.signal) {
-            (Some(code), _) => format!("exit {code} ({})", e.cause),
-            (None, Some(signal)) => format!("signal {signal} ({})", e.cause),
-            _ => format!("gone ({})", e.cause),
-        }),
+        last_exit: agent.and_then(|a| a.last_exit.as_ref()).map(ToString::to_string),
         error: None,
     };
     let pid = status.pid.or_else(|| info.as_ref().map(|i| i.pid));

@@ -707,11 +707,8 @@ async fn node_action(layout: &Layout, request: Request, json: bool) -> Outcome {
     if json {
         println!("{}", serde_json::to_string(&node).map_err(|e| failure(1, e.into()))?);
     } else if let Some(node) = node {
-        let exit = node
-            .last_exit
-            .as_ref()
-            .map(|e| format!(" (last exit: code {:?} signal {:?})", e.code, e.signal))
-            .unwrap_or_default();
+        let exit =
+            node.last_exit.as_ref().map(|e| format!(" (last exit: {e})")).unwrap_or_default();
         println!(
             "{} is {}{}{}",
             node.name,
@@ -738,7 +735,7 @@ fn print_links(links: &[LinkState], json: bool) -> Outcome {
         println!("all {} links clear", links.len());
     }
     for link in faulty {
-        println!("{} -> {}: {:?}", link.from, link.to, link.faults);
+        println!("{} -> {}: {}", link.from, link.to, link.faults);
     }
     Ok(0)
 }

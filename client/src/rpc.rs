@@ -434,6 +434,11 @@ impl RpcClient {
             // environment-configured proxy.
             .no_proxy()
             .tcp_nodelay(true)
+            // timed closes a keep-alive connection that stays idle longer
+            // than its header-read timeout (5 s by default); dropping idle
+            // connections sooner keeps requests off connections the node
+            // is closing.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(RpcClient {

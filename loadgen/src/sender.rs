@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use client::ClientError;
-use protocol::rpc::codes;
+use client::{ClientError, RpcClient};
+use protocol::rpc::{TxSubmission, codes};
 
 use crate::nodes::NodeSet;
 
@@ -86,6 +86,18 @@ pub fn classify(e: &ClientError) -> SendOutcome {
             SendOutcome::Rejected(format!("rpc_error_{}", -code).into())
         }
         other => SendOutcome::Failed(other.to_string().into()),
+    }
+}
+
+/// `sendrawtransaction` of `hex` to one node. A pooled connection the node
+/// closed just as the request went out fails with a reset or an early close,
+/// the request unprocessed; resubmission is idempotent (a node that did get
+/// it answers with its state), so the same node is asked once more before
+/// the failure counts.
+pub async fn submit(client: &RpcClient, hex: &str) -> Result<TxSubmission, ClientError> {
+    match client.send_raw_hex(hex).await {
+        Err(ClientError::Transport { timed_out: false, .. }) => client.send_raw_hex(hex).await,
+        answer => answer,
     }
 }
 
@@ -255,7 +267,7 @@ impl Send {
             for k in 0..n {
                 node = ((usize::from(first) + k) % n) as u8;
                 let Some(client) = nodes.client(usize::from(node)) else { break };
-                outcome = match client.send_raw_hex(&hex).await {
+                outcome = match submit(&client, &hex).await {
                     Ok(_) => SendOutcome::Accepted,
                     Err(e) => classify(&e),
                 };
@@ -297,5 +309,38 @@ mod tests {
         let timeout =
             ClientError::Transport { url: "u".into(), reason: "timed out".into(), timed_out: true };
         assert!(matches!(classify(&timeout), SendOutcome::Failed(_)));
+    }
+
+    /// A node that drops the first connection after reading the request
+    /// (as it does to a keep-alive connection it is closing) and answers
+    /// the second: `submit` asks again and gets the answer.
+    #[tokio::test]
+    async fn a_connection_closed_under_the_request_is_retried_once() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let txid = "ab".repeat(32);
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"txid":"{txid}","state":"pending","already_known":true}}}}"#
+        );
+        let server = tokio::spawn(async move {
+            for answer in [false, true] {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = stream.read(&mut buf).await.unwrap();
+                if answer {
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.write_all(response.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        let client = RpcClient::new(&url, client::RpcAuth::None).unwrap();
+        let submission = submit(&client, "00").await.unwrap();
+        assert_eq!(submission.txid.to_string(), txid);
+        assert!(submission.already_known);
+        server.await.unwrap();
     }
 }

@@ -465,7 +465,16 @@ async fn up(
     let response = ask(layout, Request::Nodes).await?;
     for node in response.nodes.iter().filter(|n| n.state == "stopped") {
         bar.set_message(format!("starting {}", node.name));
-        ask(layout, Request::Start { node: node.name.clone() }).await?;
+        if let Err(mut failed) = ask(layout, Request::Start { node: node.name.clone() }).await {
+            bar.finish_and_clear();
+            failed.error = anyhow!(
+                "{:#}\n(the agent keeps running so `timectl --dir {dir} logs` and `status` can show \
+                 why; fix the cause and run `timectl up` again, or `timectl --dir {dir} down`)",
+                failed.error,
+                dir = layout.dir().display()
+            );
+            return Err(failed);
+        }
     }
     for node in response.nodes.iter().filter(|n| n.state == "paused") {
         ask(layout, Request::Resume { node: node.name.clone() }).await?;

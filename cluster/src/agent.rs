@@ -121,7 +121,7 @@ impl Agent {
 
     async fn handle(&mut self, request: Request) -> (Response, bool) {
         let result = self.apply(&request).await;
-        let stop = matches!(request, Request::Down) && result.is_ok();
+        let stop = matches!(request, Request::Down);
         let response = match result {
             Ok(mut response) => {
                 if response.nodes.is_empty() {
@@ -222,16 +222,29 @@ impl Agent {
                 Ok(self.ok())
             }
             Request::Down => {
+                // Every node gets its stop even when one cannot be stopped
+                // (a pid that is not our timed); the agent exits either way
+                // and the answer names what it could not stop.
+                let mut problems = Vec::new();
                 for i in 0..self.cluster.len() {
                     if self.paused.remove(&i) {
                         let _ = self.cluster.resume_node(i);
                     }
-                    if let Some(status) = self.cluster.stop_node(i).await? {
-                        self.record_exit(i, Some(status), "agent");
+                    match self.cluster.stop_node(i).await {
+                        Ok(Some(status)) => self.record_exit(i, Some(status), "agent"),
+                        Ok(None) => {}
+                        Err(e) => problems.push(e.to_string()),
                     }
                 }
                 self.fault("down");
-                Ok(self.ok())
+                if problems.is_empty() {
+                    Ok(self.ok())
+                } else {
+                    Err(ClusterError::Process(format!(
+                        "down: the agent stopped, but {}",
+                        problems.join("; ")
+                    )))
+                }
             }
         }
     }

@@ -485,22 +485,30 @@ impl Core {
         }
     }
 
-    /// Spendable outputs paying `address`: committed ones not spent by a
-    /// final transaction, and outputs of final transactions not yet in a
-    /// block (`false` in the third field).
+    /// Spendable outputs paying `address`: committed ones, and outputs of
+    /// final transactions not yet in a block (`false` in the third field),
+    /// leaving out every output a known transaction spends (final, pending,
+    /// contested or conflicted) and every output locked or frozen here:
+    /// spending one of those would only make a conflict, as bitcoind's
+    /// `listunspent` leaves out what the mempool spends.
     pub fn spendable(&self, address: &AddressPayload) -> Vec<(OutPoint, TxOut, bool)> {
+        let free = |op: &OutPoint| {
+            !self.pool.final_spent.contains_key(op)
+                && !self.pool.locks.contains_key(op)
+                && self.pool.spenders.get(op).is_none_or(Vec::is_empty)
+        };
         let mut out: Vec<(OutPoint, TxOut, bool)> = self
             .ledger
             .utxos_of(address)
             .into_iter()
-            .filter(|(op, _)| !self.pool.final_spent.contains_key(op))
+            .filter(|(op, _)| free(op))
             .map(|(op, o)| (op, o, true))
             .collect();
         let mut overlay: Vec<(OutPoint, TxOut, bool)> = self
             .pool
             .final_outputs
             .iter()
-            .filter(|(op, o)| o.address == *address && !self.pool.final_spent.contains_key(op))
+            .filter(|(op, o)| o.address == *address && free(op))
             .map(|(op, o)| (*op, *o, false))
             .collect();
         overlay.sort_by_key(|(op, _, _)| *op);

@@ -2,7 +2,8 @@
 //! library API: a short open-loop run whose accounting closes, whose
 //! transactions are final on every node, and whose safety checks pass; then
 //! a second run on the same cluster, which must find its coins again from
-//! `listunspent` (change of the first run included).
+//! `listunspent` (change of the first run included); then a two-step sweep,
+//! each step starting on a settled cluster.
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ fn check(outcome: &loadgen::RunOutcome, what: &str, logs: impl Fn() -> String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety() {
+async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety_then_sweeps() {
     let spec =
         ClusterSpec { nodes: 4, pool_keys: 8, pool_coins_per_key: 100, ..ClusterSpec::default() };
     let t = start_with(spec).await;
@@ -61,5 +62,22 @@ async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety
     check(&outcome, "second run", || t.cluster.logs(20));
     assert!(outcome.accounting.warmup_excluded >= 100, "one second of warm-up, excluded");
     assert!(outcome.accounting.pairs.pairs > 0, "some conflicting pairs were sent");
+
+    let sweep = loadgen::SweepConfig {
+        base: config(&dir),
+        slo: "final_ratio>=0.99".parse().expect("slo"),
+        from: 50.0,
+        step: 50.0,
+        max: 100.0,
+        duration: Duration::from_secs(2),
+        out: Some(out.path().join("sweep")),
+    };
+    let outcome = loadgen::sweep(&sweep, Default::default()).await.expect("sweep");
+    let table = loadgen::sweep::table(&outcome);
+    assert_eq!(outcome.steps.len(), 2, "{table}\n{:?}", outcome.steps[0].metrics);
+    assert_eq!(outcome.highest_held_tps, Some(100.0), "{table}\n{}", t.cluster.logs(20));
+    assert!(outcome.steps.iter().all(|s| s.settle_seconds < 120.0), "every step settled: {table}");
+    assert!(table.contains("settled_s"), "{table}");
+    assert!(out.path().join("sweep").join("sweep.json").is_file());
     t.cluster.shutdown().await.expect("shutdown");
 }

@@ -1,12 +1,15 @@
 //! `loadgen sweep --slo ...`: runs steps at increasing rates on the same
 //! cluster until the SLO fails (or a step cannot run, or safety fails), and
-//! reports the highest rate that held with the table of steps. With
+//! reports the highest rate that held with the table of steps. Before each
+//! step the cluster settles (every mempool empty, everything final
+//! committed), so a step never measures the backlog of what ran before it
+//! (a preceding overload takes the cluster many seconds to digest). With
 //! `--out DIR`, each step's files go to `DIR/step-<rate>/` and the sweep's
 //! own result to `DIR/sweep.json`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::report::summary::format_value;
 use crate::run::run;
 use crate::slo::{Slo, SloResult};
+use crate::target;
 
 /// A sweep.
 #[derive(Clone, Debug)]
@@ -52,6 +56,8 @@ pub struct Step {
     pub metrics: Metrics,
     /// Why it could not run, if it could not.
     pub error: Option<String>,
+    /// How long the cluster took to settle before the step (seconds).
+    pub settle_seconds: f64,
 }
 
 /// The result.
@@ -77,6 +83,51 @@ const COLUMNS: [&str; 6] = [
     "timed_out",
 ];
 
+/// The longest wait for the cluster to settle before a step.
+const SETTLE_MAX: Duration = Duration::from_secs(120);
+
+/// Waits until every node has nothing final waiting for a block and a
+/// mempool that no longer changes (size, orphans and bodiless txids the same
+/// over two half-second intervals; a mempool holding transactions that can
+/// never become final, such as conflicted double spends, is settled too);
+/// returns how long that took. A cluster that does not settle within [`SETTLE_MAX`] (or
+/// cannot be asked) gets a warning and the step runs anyway: the step's own
+/// checks then report what is wrong.
+async fn settle(base: &RunConfig, stop: &CancellationToken) -> f64 {
+    let started = Instant::now();
+    let resolved = match target::resolve(&base.target, base.keys, Duration::from_secs(5)).await {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            eprintln!("loadgen sweep: cannot check that the cluster settled: {e}");
+            return 0.0;
+        }
+    };
+    let mut quiet = 0;
+    let mut previous = Vec::new();
+    while started.elapsed() < SETTLE_MAX && !stop.is_cancelled() {
+        let mut now = Vec::with_capacity(resolved.nodes.len());
+        for node in &resolved.nodes {
+            now.push(match node.client.getmempoolinfo().await {
+                Ok(info) if info.final_not_in_block == 0 => {
+                    Some((info.size, info.orphans, info.bodiless))
+                }
+                _ => None,
+            });
+        }
+        let busy = now.iter().any(Option::is_none) || now != previous;
+        previous = now;
+        quiet = if busy { 0 } else { quiet + 1 };
+        if quiet >= 2 {
+            return started.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "loadgen sweep: the cluster did not settle within {SETTLE_MAX:?} (mempools changing or final transactions waiting for a block); running the step anyway"
+    );
+    started.elapsed().as_secs_f64()
+}
+
 /// Runs the sweep.
 pub async fn sweep(
     config: &SweepConfig,
@@ -101,6 +152,7 @@ pub async fn sweep(
         step_config.stop = Stop::Duration(config.duration);
         step_config.slo = Some(config.slo.clone());
         step_config.out = config.out.as_ref().map(|dir| dir.join(format!("step-{tps}")));
+        let settle_seconds = settle(&config.base, &stop).await;
         eprintln!("loadgen sweep: {tps} tx/s for {:?}", config.duration);
         match run(&step_config, stop.clone()).await {
             Ok(result) => {
@@ -114,6 +166,7 @@ pub async fn sweep(
                     safety_ok: result.safety.ok,
                     metrics: result.metrics,
                     error: None,
+                    settle_seconds,
                 });
                 if !held {
                     break;
@@ -130,6 +183,7 @@ pub async fn sweep(
                     safety_ok: true,
                     metrics: Metrics::default(),
                     error: Some(e.to_string()),
+                    settle_seconds,
                 });
                 break;
             }
@@ -153,12 +207,13 @@ pub fn table(outcome: &SweepOutcome) -> String {
     for c in COLUMNS {
         let _ = write!(out, " {c:>16}");
     }
-    out.push_str("  SLO\n");
+    out.push_str("  settled_s  SLO\n");
     for step in &outcome.steps {
         let _ = write!(out, "{:>10}", step.tps);
         for c in COLUMNS {
             let _ = write!(out, " {:>16}", format_value(c, step.metrics.get(c)));
         }
+        let _ = write!(out, " {:>10.1}", step.settle_seconds);
         let verdict = match (&step.error, step.held, step.safety_ok) {
             (Some(e), _, _) => format!("could not run: {e}"),
             (None, true, _) => "held".into(),

@@ -148,6 +148,10 @@ async fn replayed_handshake_is_refused() {
     let recorded_hello = first.sent_hello().unwrap().clone();
     let recorded_auth = first.sent_auth().unwrap().clone();
     let first_nonce = first.received_hello().unwrap().nonce;
+    // The node finishes its side of the handshake at its own moment: wait
+    // for its peer-up before ending the session, or the session could end
+    // before the node ever counted it.
+    wait_until("session 1 is up at the node", SOON, || a.ups_of(&identity.id()) == 1).await;
     drop(first);
     wait_until("session 1 is over", SOON, || a.handle.peers().is_empty()).await;
 

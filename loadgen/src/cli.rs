@@ -93,6 +93,10 @@ pub enum Command {
         json: bool,
     },
     /// Run steps at increasing rates until the SLO fails; print the highest rate that held.
+    ///
+    /// Before each step loadgen waits (up to 2 minutes) until the cluster has
+    /// settled: nothing final waiting for a block and mempools no longer
+    /// changing, so a step does not measure the backlog of the one before.
     Sweep(Box<SweepArgs>),
 }
 

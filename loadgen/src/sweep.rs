@@ -1,8 +1,8 @@
 //! `loadgen sweep --slo ...`: runs steps at increasing rates on the same
 //! cluster until the SLO fails (or a step cannot run, or safety fails), and
 //! reports the highest rate that held with the table of steps. Before each
-//! step the cluster settles (every mempool empty, everything final
-//! committed), so a step never measures the backlog of what ran before it
+//! step the cluster settles (everything final committed, mempools no longer
+//! changing), so a step never measures the backlog of what ran before it
 //! (a preceding overload takes the cluster many seconds to digest). With
 //! `--out DIR`, each step's files go to `DIR/step-<rate>/` and the sweep's
 //! own result to `DIR/sweep.json`.
@@ -90,9 +90,9 @@ const SETTLE_MAX: Duration = Duration::from_secs(120);
 /// mempool that no longer changes (size, orphans and bodiless txids the same
 /// over two half-second intervals; a mempool holding transactions that can
 /// never become final, such as conflicted double spends, is settled too);
-/// returns how long that took. A cluster that does not settle within [`SETTLE_MAX`] (or
-/// cannot be asked) gets a warning and the step runs anyway: the step's own
-/// checks then report what is wrong.
+/// returns how long that took. A cluster that does not settle within
+/// [`SETTLE_MAX`] (or cannot be asked) gets a warning and the step runs
+/// anyway: the step's own checks then report what is wrong.
 async fn settle(base: &RunConfig, stop: &CancellationToken) -> f64 {
     let started = Instant::now();
     let resolved = match target::resolve(&base.target, base.keys, Duration::from_secs(5)).await {

@@ -108,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let slo: Slo = args.slo.parse().map_err(|e| anyhow::anyhow!("--slo: {e}"))?;
     if args.nodes < 4 {
-        bail!("--nodes must be at least 4 (a cluster needs 4 masternodes)");
+        bail!(
+            "--nodes must be at least 4 (with fewer masternodes no fault is tolerated, which is not what this benchmark measures)"
+        );
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -17,7 +17,7 @@ use crate::blocks::HeightState;
 use crate::io::{Event, Input, Millis, Output, Timer, TxState};
 use crate::ledger::Ledger;
 use crate::message::Message;
-use crate::pool::{Pool, TxEntry};
+use crate::pool::Pool;
 use crate::restore::Restored;
 
 /// Local limits and pacing (not consensus rules: nodes may differ).
@@ -563,27 +563,11 @@ impl Core {
             self.insert_final_entry(txid, tx, certificate);
         }
         for (txid, tx) in restored.locked {
-            let size = tx.size();
-            self.pool.index_spender(txid, &tx);
             for input in &tx.inputs {
                 self.pool.locks.insert(input.prev, txid);
             }
-            self.pool.pending_count += 1;
-            self.pool.pending_bytes += size;
-            self.pool.entries.insert(
-                txid,
-                TxEntry {
-                    tx,
-                    state: TxState::Pending,
-                    size,
-                    seen_at: 0,
-                    locked: true,
-                    certificate: None,
-                    final_seq: None,
-                    waiting_for: Vec::new(),
-                    expires_at: 0,
-                },
-            );
+            let size = tx.size();
+            self.pool.insert_pending(txid, tx, size, 0, true);
         }
         // Frozen locks of lost transactions: never vote for another spender.
         for (outpoint, txid) in restored.frozen {

@@ -28,6 +28,24 @@ pub(crate) struct TxEntry {
     pub(crate) expires_at: Millis,
 }
 
+impl TxEntry {
+    /// An entry in `state`, first seen at `seen_at`: not locked here, no
+    /// certificate, not waiting for parents (callers set what differs).
+    pub(crate) fn new(tx: Transaction, state: TxState, size: usize, seen_at: Millis) -> TxEntry {
+        TxEntry {
+            tx,
+            state,
+            size,
+            seen_at,
+            locked: false,
+            certificate: None,
+            final_seq: None,
+            waiting_for: Vec::new(),
+            expires_at: 0,
+        }
+    }
+}
+
 /// Votes seen for one txid (the body may not be known yet).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Tally {
@@ -81,6 +99,23 @@ impl Pool {
                 self.settled.remove(&old);
             }
         }
+    }
+
+    /// Adds a valid, pending transaction: indexed as a spender, counted
+    /// against the limits; `locked` when this node's locks are on it.
+    pub(crate) fn insert_pending(
+        &mut self,
+        txid: TxId,
+        tx: Transaction,
+        size: usize,
+        seen_at: Millis,
+        locked: bool,
+    ) {
+        self.index_spender(txid, &tx);
+        self.pending_count += 1;
+        self.pending_bytes += size;
+        self.entries
+            .insert(txid, TxEntry { locked, ..TxEntry::new(tx, TxState::Pending, size, seen_at) });
     }
 
     /// Adds `txid` as a spender of each input.

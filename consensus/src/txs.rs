@@ -190,23 +190,7 @@ impl Core {
     }
 
     fn insert_valid(&mut self, txid: TxId, tx: Transaction, size: usize) {
-        self.pool.index_spender(txid, &tx);
-        self.pool.pending_count += 1;
-        self.pool.pending_bytes += size;
-        self.pool.entries.insert(
-            txid,
-            TxEntry {
-                tx,
-                state: TxState::Pending,
-                size,
-                seen_at: self.now,
-                locked: false,
-                certificate: None,
-                final_seq: None,
-                waiting_for: Vec::new(),
-                expires_at: 0,
-            },
-        );
+        self.pool.insert_pending(txid, tx, size, self.now, false);
         self.try_lock(txid);
         self.refresh_conflict_set(&txid);
         if self.certified(&txid) {
@@ -593,15 +577,9 @@ impl Core {
         self.pool.entries.insert(
             txid,
             TxEntry {
-                tx,
-                state: TxState::Final,
-                size,
-                seen_at: self.now,
-                locked: false,
                 certificate: Some(certificate),
                 final_seq: Some(seq),
-                waiting_for: Vec::new(),
-                expires_at: 0,
+                ..TxEntry::new(tx, TxState::Final, size, self.now)
             },
         );
     }
@@ -682,15 +660,9 @@ impl Core {
         self.pool.entries.insert(
             txid,
             TxEntry {
-                tx,
-                state: TxState::WaitingForParent,
-                size,
-                seen_at: self.now,
-                locked: false,
-                certificate: None,
-                final_seq: None,
                 waiting_for: parents,
                 expires_at: self.now + self.config.orphan_ttl_ms,
+                ..TxEntry::new(tx, TxState::WaitingForParent, size, self.now)
             },
         );
         self.event_state(txid, TxState::WaitingForParent);

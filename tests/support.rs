@@ -1,10 +1,14 @@
 //! Shared helpers for the end-to-end scenarios: a cluster in a temp dir,
 //! one at a time, with log tails on failure.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use client::wallet::Wallet;
+use client::{ClientError, RpcClient};
 use cluster::testing::{ClusterLock, exclusive};
 use cluster::{Cluster, ClusterSpec, ReadyReport, wait_ready};
+use protocol::rpc::{TxState, Unspent};
+use protocol::{Address, Amount, Network, OutPoint, Transaction, TxId, TxOut};
 
 /// A running cluster for one test, stopped (and its dir removed) on drop.
 #[derive(Debug)]
@@ -19,26 +23,14 @@ pub struct TestCluster {
 
 /// Starts an `n`-node cluster and waits until it is ready.
 pub async fn start(n: usize) -> TestCluster {
-    let lock = exclusive().expect("cluster test lock");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let spec =
-        ClusterSpec { nodes: n, pool_keys: 4, pool_coins_per_key: 20, ..ClusterSpec::default() };
-    let mut cluster = Cluster::create(&dir.path().join("c"), &spec).await.expect("create cluster");
-    cluster.start_all().await.expect("start nodes");
-    let live: Vec<usize> = (0..n).collect();
-    let ready = match wait_ready(&cluster.view(), &live, Duration::from_secs(60)).await {
-        Ok(report) => report,
-        Err(e) => panic!("cluster not ready: {e}"),
-    };
-    TestCluster { cluster, ready, _dir: dir, _lock: lock }
+    start_with(ClusterSpec {
+        nodes: n,
+        pool_keys: 4,
+        pool_coins_per_key: 20,
+        ..ClusterSpec::default()
+    })
+    .await
 }
-
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use client::wallet::Wallet;
-use client::{ClientError, RpcClient};
-use protocol::rpc::{TxState, Unspent};
-use protocol::{Address, Amount, Network, OutPoint, Transaction, TxId, TxOut};
 
 /// The cluster's load-generation pool keys as one wallet.
 pub fn pool_wallet(cluster: &Cluster) -> Wallet {

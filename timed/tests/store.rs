@@ -378,7 +378,15 @@ fn assert_same(loaded: &Restored, expected: &Restored, context: &str) {
     assert_eq!(loaded.own_block_votes, expected.own_block_votes, "{context}: own_block_votes");
 }
 
-/// What RPC reads from the store agrees with `expected`'s UTXO set.
+/// The outputs of `utxos` paying `address`, in outpoint order.
+fn paying(utxos: &HashMap<OutPoint, TxOut>, address: &AddressPayload) -> Vec<(OutPoint, TxOut)> {
+    let mut out: Vec<(OutPoint, TxOut)> =
+        utxos.iter().filter(|(_, o)| o.address == *address).map(|(op, o)| (*op, *o)).collect();
+    out.sort_by_key(|(op, _)| *op);
+    out
+}
+
+/// The store's UTXO counters and per-address outputs agree with `expected`.
 fn assert_indexes_follow(store: &Store, expected: &Restored, addresses: &[AddressPayload]) {
     let total: u64 = expected.utxos.values().map(|o| o.value.sat()).sum();
     assert_eq!(
@@ -387,21 +395,8 @@ fn assert_indexes_follow(store: &Store, expected: &Restored, addresses: &[Addres
         "utxo counters"
     );
     for address in addresses {
-        let mut want: Vec<(OutPoint, TxOut)> = expected
-            .utxos
-            .iter()
-            .filter(|(_, o)| o.address == *address)
-            .map(|(op, o)| (*op, *o))
-            .collect();
-        want.sort_by_key(|(op, _)| *op);
-        let loaded = store.load().expect("load");
-        let mut got: Vec<(OutPoint, TxOut)> = loaded
-            .utxos
-            .iter()
-            .filter(|(_, o)| o.address == *address)
-            .map(|(op, o)| (*op, *o))
-            .collect();
-        got.sort_by_key(|(op, _)| *op);
+        let want = paying(&expected.utxos, address);
+        let got = paying(&store.load().expect("load").utxos, address);
         assert_eq!(got, want, "utxos of {address}");
     }
 }
@@ -849,14 +844,7 @@ fn utxo_set_and_counters_follow_commits() {
         for address in &addresses {
             let mut want = ledger.utxos_of(address);
             want.sort_by_key(|(op, _)| *op);
-            let loaded = store.load().expect("load");
-            let mut got: Vec<(OutPoint, TxOut)> = loaded
-                .utxos
-                .iter()
-                .filter(|(_, o)| o.address == *address)
-                .map(|(op, o)| (*op, *o))
-                .collect();
-            got.sort_by_key(|(op, _)| *op);
+            let got = paying(&store.load().expect("load").utxos, address);
             assert_eq!(got, want, "utxos of {address}");
         }
     };

@@ -10,9 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use protocol::bft::{BlockVote, CommitCertificate, Proposal, VoteKind};
-use protocol::block::{BLOCK_VERSION, Block, BlockHeader};
+use protocol::block::Block;
 use protocol::coinbase::expected_coinbase;
-use protocol::merkle::merkle_root;
 use protocol::{Amount, BlockHash, MemberIndex, NodeId, OutPoint, TxId, TxOut};
 
 use crate::core::Core;
@@ -312,23 +311,7 @@ impl Core {
         )
         .unwrap_or_else(|| protocol::Transaction::coinbase(height, timestamp, Vec::new()));
         txs.insert(0, coinbase);
-        let txids: Vec<TxId> = txs.iter().map(|t| t.txid(self.chain)).collect();
-        let mut block = Block {
-            header: BlockHeader {
-                version: BLOCK_VERSION,
-                height,
-                prev_hash: self.ledger.tip(),
-                merkle_root: merkle_root(&txids),
-                utxo_commitment: protocol::Hash256::ZERO,
-                timestamp,
-                proposer: self.me,
-                round,
-            },
-            txs,
-            certificates,
-        };
-        block.header.utxo_commitment = self.ledger.commitment_after(&block).unwrap_or_default();
-        block
+        self.ledger.assemble(height, txs, certificates, timestamp, self.me, round)
     }
 
     /// A proposal arrived (or this node made one).

@@ -13,13 +13,13 @@ use protocol::bft::{BftError, CommitCertificate};
 use protocol::block::{BLOCK_VERSION, Block, BlockHeader};
 use protocol::coinbase::expected_coinbase;
 use protocol::commitment::UtxoCommitment;
-use protocol::finality::{CertificateError, VerifiedVotes};
+use protocol::finality::{CertificateError, FinalityCertificate, VerifiedVotes};
 use protocol::keys::KeyCache;
 use protocol::merkle::merkle_root;
 use protocol::validate::check_shape;
 use protocol::{
-    AddressPayload, Amount, BlockHash, ChainId, Committee, ConsensusParams, Genesis, OutPoint,
-    TxId, TxOut,
+    AddressPayload, Amount, BlockHash, ChainId, Committee, ConsensusParams, Genesis, NodeId,
+    OutPoint, Transaction, TxId, TxOut,
 };
 
 use crate::io::{CommittedBlock, Millis};
@@ -508,9 +508,39 @@ impl Ledger {
         Ok(self.changes(block, &txids, spent, created))
     }
 
-    /// The UTXO commitment after `block` (for building a proposal).
-    pub fn commitment_after(&self, block: &Block) -> Option<protocol::Hash256> {
-        self.compute_changes(block).ok().map(|c| c.commitment.to_hash())
+    /// A block at `height` over the tip with `txs` (coinbase first) and
+    /// their `certificates`, its merkle root and the UTXO commitment after
+    /// it filled in (for a proposal). When the transactions do not apply to
+    /// the committed set the commitment stays zero, and `check_block`
+    /// rejects the block.
+    pub fn assemble(
+        &self,
+        height: u64,
+        txs: Vec<Transaction>,
+        certificates: Vec<FinalityCertificate>,
+        timestamp: i64,
+        proposer: NodeId,
+        round: u32,
+    ) -> Block {
+        let txids: Vec<TxId> = txs.iter().map(|t| t.txid(self.chain)).collect();
+        let mut block = Block {
+            header: BlockHeader {
+                version: BLOCK_VERSION,
+                height,
+                prev_hash: self.tip,
+                merkle_root: merkle_root(&txids),
+                utxo_commitment: protocol::Hash256::ZERO,
+                timestamp,
+                proposer,
+                round,
+            },
+            txs,
+            certificates,
+        };
+        if let Ok(changes) = self.compute_changes(&block) {
+            block.header.utxo_commitment = changes.commitment.to_hash();
+        }
+        block
     }
 
     /// The changes of a certified block during catch-up: no certificate or

@@ -260,23 +260,14 @@ impl Chain {
         .expect("a coinbase");
         let mut txs = vec![coinbase];
         txs.extend(finals.iter().map(|(tx, _)| tx.clone()));
-        let txids: Vec<_> = txs.iter().map(|tx| tx.txid(chain)).collect();
-        let mut block = Block {
-            header: BlockHeader {
-                version: BLOCK_VERSION,
-                height,
-                prev_hash: self.ledger.tip(),
-                merkle_root: merkle_root(&txids),
-                utxo_commitment: Hash256::ZERO,
-                timestamp: self.time,
-                proposer: self.committee.member(proposer).expect("a member").id,
-                round,
-            },
+        let block = self.ledger.assemble(
+            height,
             txs,
-            certificates: finals.iter().map(|(_, c)| c.clone()).collect(),
-        };
-        block.header.utxo_commitment =
-            self.ledger.commitment_after(&block).expect("inputs are available");
+            finals.iter().map(|(_, c)| c.clone()).collect(),
+            self.time,
+            self.committee.member(proposer).expect("a member").id,
+            round,
+        );
         let checked = self
             .ledger
             .check_block(&block, &self.committee, self.time as u64, &mut VerifiedVotes::default())

@@ -118,6 +118,11 @@ impl Pool {
             .insert(txid, TxEntry { locked, ..TxEntry::new(tx, TxState::Pending, size, seen_at) });
     }
 
+    /// The tally of `txid`, started at `now` if it has none yet.
+    pub(crate) fn tally(&mut self, txid: TxId, now: Millis) -> &mut Tally {
+        self.tallies.entry(txid).or_insert_with(|| Tally { first_vote_at: now, ..Tally::default() })
+    }
+
     /// Adds `txid` as a spender of each input.
     pub(crate) fn index_spender(&mut self, txid: TxId, tx: &Transaction) {
         for input in &tx.inputs {

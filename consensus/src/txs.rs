@@ -10,7 +10,7 @@ use protocol::{MemberIndex, NodeId, OutPoint, Transaction, TxId};
 use crate::core::Core;
 use crate::io::{Event, Evidence, Origin, Output, PersistOp, SubmitOutcome, TxState};
 use crate::message::{MAX_ITEMS_PER_MESSAGE, Message};
-use crate::pool::{AvailableView, Tally, TxEntry};
+use crate::pool::{AvailableView, TxEntry};
 
 /// Bodies of rejected transactions kept in case a certificate for them
 /// arrives (a node behind the others rejects what it cannot see yet).
@@ -319,12 +319,7 @@ impl Core {
     /// Counts one vote, once per (voter, txid).
     pub(crate) fn add_vote(&mut self, txid: TxId, voter: MemberIndex, vote: CertVote) {
         let weight = self.committee.weight(voter);
-        let now = self.now;
-        let tally = self
-            .pool
-            .tallies
-            .entry(txid)
-            .or_insert_with(|| Tally { first_vote_at: now, ..Tally::default() });
+        let tally = self.pool.tally(txid, self.now);
         if tally.votes.contains_key(&voter) {
             return;
         }
@@ -786,17 +781,11 @@ impl Core {
         if certificate.verify(self.chain, &self.committee, &mut self.verified_votes).is_err() {
             return;
         }
-        let weight_of = |c: &Self, v: MemberIndex| c.committee.weight(v);
         for vote in &certificate.votes {
-            let w = weight_of(self, vote.voter);
-            let now = self.now;
-            let tally = self
-                .pool
-                .tallies
-                .entry(txid)
-                .or_insert_with(|| Tally { first_vote_at: now, ..Tally::default() });
+            let weight = self.committee.weight(vote.voter);
+            let tally = self.pool.tally(txid, self.now);
             if tally.votes.insert(vote.voter, vote.clone()).is_none() {
-                tally.weight += w;
+                tally.weight += weight;
             }
         }
         self.finalize_certified(txid, tx);

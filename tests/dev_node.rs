@@ -2095,3 +2095,30 @@ async fn timed_version_includes_the_git_hash() {
         assert_eq!(hash, head, "timed was built from another commit than HEAD (rebuild it)");
     }
 }
+
+/// `timed --generate-config | head` and `time-cli … | head`: a reader that
+/// has gone away ends the program quietly (exit 0), never with a panic.
+#[test]
+fn a_closed_stdout_ends_the_tools_quietly() {
+    let scratch = Scratch::new();
+    let time_cli = cluster::binaries::find("time-cli").unwrap_or_else(|e| panic!("{e}"));
+    let key = scratch.path("k.json");
+    let runs: [(PathBuf, Vec<&std::ffi::OsStr>); 2] = [
+        (timed_binary(), vec!["--generate-config".as_ref()]),
+        (time_cli, vec!["keygen".as_ref(), "--out".as_ref(), key.as_os_str()]),
+    ];
+    for (program, args) in runs {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let output = std::process::Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{} {args:?}: {stderr}", program.display());
+        assert_eq!(output.status.code(), Some(0), "{} {args:?}: {stderr}", program.display());
+    }
+}

@@ -23,6 +23,7 @@
 pub mod events;
 pub mod finality;
 pub mod rpc;
+pub mod stdout;
 pub mod wallet;
 
 pub use events::{EventStream, EventStreamOptions};

@@ -289,11 +289,11 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
             let rows = compare::compare(&ma, &mb);
             if json {
                 match serde_json::to_string_pretty(&rows) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => client::outln!("{text}"),
                     Err(e) => return fail(&LoadgenError::Run(e.to_string())),
                 }
             } else {
-                print!(
+                client::out!(
                     "{}",
                     compare::table(&rows, &a.display().to_string(), &b.display().to_string())
                 );
@@ -322,7 +322,7 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
             };
             match sweep::sweep(&config, stop).await {
                 Ok(outcome) => {
-                    print!("{}", sweep::table(&outcome));
+                    client::out!("{}", sweep::table(&outcome));
                     if outcome.safety_failed {
                         EXIT_SAFETY
                     } else if outcome.highest_held_tps.is_none() {
@@ -343,11 +343,11 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
                 Ok(outcome) => {
                     if cli.run.json {
                         match serde_json::to_string_pretty(&report::json::summary(&outcome)) {
-                            Ok(text) => println!("{text}"),
+                            Ok(text) => client::outln!("{text}"),
                             Err(e) => return fail(&LoadgenError::Run(e.to_string())),
                         }
                     } else {
-                        print!("{}", report::summary::text(&outcome));
+                        client::out!("{}", report::summary::text(&outcome));
                     }
                     outcome.exit_code()
                 }

@@ -504,27 +504,27 @@ async fn up(
             "nodes": node_rows(&view, &nodes),
             "dev_wallet": view.file.dev_wallet,
         });
-        println!("{value}");
+        client::outln!("{value}");
         return Ok(0);
     }
     print_node_table(&view, &nodes);
-    println!();
-    println!(
+    client::outln!();
+    client::outln!(
         "ready in {:.2} s ({} nodes; probe {} final everywhere)",
         elapsed.as_secs_f64(),
         view.file.nodes.len(),
         report.probe
     );
     let dir = layout.dir().display();
-    println!("next:");
-    println!("  timectl --dir {dir} status");
-    println!("  loadgen --dir {dir} --tps 1000 --duration 30s");
-    println!(
+    client::outln!("next:");
+    client::outln!("  timectl --dir {dir} status");
+    client::outln!("  loadgen --dir {dir} --tps 1000 --duration 30s");
+    client::outln!(
         "  dev wallet: {} (key {})",
         view.file.dev_wallet.address,
         layout.resolve(&view.file.dev_wallet.key_file).display()
     );
-    println!("  timectl --dir {dir} down");
+    client::outln!("  timectl --dir {dir} down");
     Ok(0)
 }
 
@@ -548,11 +548,11 @@ fn node_rows(view: &ClusterView, nodes: &[AgentNode]) -> Vec<serde_json::Value> 
 }
 
 fn print_node_table(view: &ClusterView, nodes: &[AgentNode]) {
-    println!("{:<7} {:<10} {:<24} {:<21} {:>8}  STATE", "NODE", "ID", "RPC", "P2P", "PID");
+    client::outln!("{:<7} {:<10} {:<24} {:<21} {:>8}  STATE", "NODE", "ID", "RPC", "P2P", "PID");
     for entry in &view.file.nodes {
         let info = cluster::read_node_info(&view.layout, &entry.name);
         let agent = nodes.iter().find(|n| n.name == entry.name);
-        println!(
+        client::outln!(
             "{:<7} {:<10} {:<24} {:<21} {:>8}  {}",
             entry.name,
             entry.id.short(),
@@ -575,13 +575,22 @@ async fn collect_status(layout: &Layout) -> Result<ClusterStatus, Failure> {
 }
 
 fn print_status(status: &ClusterStatus) {
-    println!(
+    client::outln!(
         "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  NOTE",
-        "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPL", "FINAL", "LASTFIN", "LASTBLK", "RSS"
+        "NODE",
+        "STATE",
+        "HEIGHT",
+        "ROUND",
+        "PEERS",
+        "MEMPL",
+        "FINAL",
+        "LASTFIN",
+        "LASTBLK",
+        "RSS"
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for n in &status.nodes {
-        println!(
+        client::outln!(
             "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  {}",
             n.name,
             if n.alive { "up".to_string() } else { n.state.clone() },
@@ -601,9 +610,9 @@ fn print_status(status: &ClusterStatus) {
         Verdict::Degraded => "degraded",
         Verdict::Stalled => "stalled",
     };
-    println!("\n{verdict}{}", if status.agent { "" } else { " (agent not running)" });
+    client::outln!("\n{verdict}{}", if status.agent { "" } else { " (agent not running)" });
     for reason in &status.reasons {
-        println!("  - {reason}");
+        client::outln!("  - {reason}");
     }
 }
 
@@ -619,10 +628,10 @@ async fn status(layout: &Layout, watch: bool, json: bool) -> Outcome {
     loop {
         let status = collect_status(layout).await?;
         if json {
-            println!("{}", serde_json::to_string(&status).map_err(|e| failure(1, e.into()))?);
+            client::outln!("{}", serde_json::to_string(&status).map_err(|e| failure(1, e.into()))?);
         } else {
             if watch {
-                print!("\x1b[2J\x1b[H");
+                client::out!("\x1b[2J\x1b[H");
             }
             print_status(&status);
         }
@@ -714,11 +723,11 @@ async fn node_action(layout: &Layout, request: Request, json: bool) -> Outcome {
     let response = ask(layout, request).await?;
     let node = response.nodes.iter().find(|n| n.name == name);
     if json {
-        println!("{}", serde_json::to_string(&node).map_err(|e| failure(1, e.into()))?);
+        client::outln!("{}", serde_json::to_string(&node).map_err(|e| failure(1, e.into()))?);
     } else if let Some(node) = node {
         let exit =
             node.last_exit.as_ref().map(|e| format!(" (last exit: {e})")).unwrap_or_default();
-        println!(
+        client::outln!(
             "{} is {}{}{}",
             node.name,
             node.state,
@@ -736,15 +745,15 @@ async fn link_action(layout: &Layout, request: Request, json: bool) -> Outcome {
 
 fn print_links(links: &[LinkState], json: bool) -> Outcome {
     if json {
-        println!("{}", serde_json::to_string(links).map_err(|e| failure(1, e.into()))?);
+        client::outln!("{}", serde_json::to_string(links).map_err(|e| failure(1, e.into()))?);
         return Ok(0);
     }
     let faulty: Vec<&LinkState> = links.iter().filter(|l| !l.faults.is_clear()).collect();
     if faulty.is_empty() {
-        println!("all {} links clear", links.len());
+        client::outln!("all {} links clear", links.len());
     }
     for link in faulty {
-        println!("{} -> {}: {}", link.from, link.to, link.faults);
+        client::outln!("{} -> {}: {}", link.from, link.to, link.faults);
     }
     Ok(0)
 }
@@ -767,9 +776,9 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let steps = faults::parse_schedule(&text, &view.names(), seed)
         .map_err(|e| failure(2, anyhow!("{}: {e}", file.display())))?;
-    println!("schedule ({} steps, seed {seed}):", steps.len());
+    client::outln!("schedule ({} steps, seed {seed}):", steps.len());
     for step in &steps {
-        println!("  {}", faults::describe(step));
+        client::outln!("  {}", faults::describe(step));
     }
     let start = Instant::now();
     for step in steps {
@@ -791,14 +800,18 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
         };
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
         match ask(layout, request).await {
-            Ok(_) if json => println!(
+            Ok(_) if json => client::outln!(
                 "{}",
                 serde_json::json!({"at_ms": now_ms, "step": faults::describe(&step), "ok": true})
             ),
             Ok(_) => {
-                println!("[{:>7.2}s] {}", start.elapsed().as_secs_f64(), faults::describe(&step))
+                client::outln!(
+                    "[{:>7.2}s] {}",
+                    start.elapsed().as_secs_f64(),
+                    faults::describe(&step)
+                )
             }
-            Err(f) => println!(
+            Err(f) => client::outln!(
                 "[{:>7.2}s] {} FAILED: {:#}",
                 start.elapsed().as_secs_f64(),
                 faults::describe(&step),
@@ -825,7 +838,7 @@ async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Ou
     let params = serde_json::Value::Array(params.iter().map(|p| param_value(p)).collect());
     match client.call(method, params).await {
         Ok(value) => {
-            println!(
+            client::outln!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
             );
@@ -869,9 +882,9 @@ async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outco
             }
         };
         if json {
-            println!("{}", serde_json::json!({"txid": txid, "state": state}));
+            client::outln!("{}", serde_json::json!({"txid": txid, "state": state}));
         } else {
-            println!("{txid}");
+            client::outln!("{txid}");
             eprintln!("{state}");
         }
         return Ok(if matches!(outcome, client::finality::WaitOutcome::Settled(_)) {
@@ -948,9 +961,9 @@ async fn down(layout: &Layout, wipe: bool, json: bool) -> Outcome {
             .with_context(|| format!("cannot delete {}", layout.dir().display()))?;
     }
     if json {
-        println!("{}", serde_json::json!({"down": true, "wiped": wipe}));
+        client::outln!("{}", serde_json::json!({"down": true, "wiped": wipe}));
     } else {
-        println!(
+        client::outln!(
             "cluster in {} is down{}",
             layout.dir().display(),
             if wipe { " and deleted" } else { "" }
@@ -1084,15 +1097,18 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
             "problems": problems.iter().map(|(p, f)| serde_json::json!({"problem": p, "fix": f})).collect::<Vec<_>>(),
             "notes": notes,
         });
-        println!("{value}");
+        client::outln!("{value}");
     } else {
         for note in &notes {
-            println!("  ok   {note}");
+            client::outln!("  ok   {note}");
         }
         for (problem, fix) in &problems {
-            println!("  FAIL {problem}\n       fix: {fix}");
+            client::outln!("  FAIL {problem}\n       fix: {fix}");
         }
-        println!("{}", if problems.is_empty() { "no problems found" } else { "problems found" });
+        client::outln!(
+            "{}",
+            if problems.is_empty() { "no problems found" } else { "problems found" }
+        );
     }
     Ok(if problems.is_empty() { 0 } else { 5 })
 }

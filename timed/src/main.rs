@@ -102,8 +102,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), Failure> {
     if args.generate_config {
-        print!("{}", Config::default_toml());
-        return Ok(());
+        // A reader that stops early (`| head`) is not an error.
+        use std::io::Write as _;
+        return match std::io::stdout().write_all(Config::default_toml().as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Failure { code: 1, error: anyhow!("cannot write the config to stdout: {e}") })
+            }
+            _ => Ok(()),
+        };
     }
     if let Some(path) = &args.check_config {
         return check_config(path);

@@ -329,11 +329,11 @@ fn connect(cli: &Cli) -> anyhow::Result<RpcClient> {
 /// with --json, everything as JSON.
 fn print_value(value: &Value, as_json: bool) {
     match value {
-        _ if as_json => println!("{value}"),
-        Value::String(text) => println!("{text}"),
+        _ if as_json => client::outln!("{value}"),
+        Value::String(text) => client::outln!("{text}"),
         Value::Null => {}
-        Value::Bool(_) | Value::Number(_) => println!("{value}"),
-        Value::Array(_) | Value::Object(_) => println!("{value:#}"),
+        Value::Bool(_) | Value::Number(_) => client::outln!("{value}"),
+        Value::Array(_) | Value::Object(_) => client::outln!("{value:#}"),
     }
 }
 
@@ -353,9 +353,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Keygen { out, network } = &cli.command {
         let file = wallet::generate_key_file(out, (*network).into())?;
         if cli.json {
-            println!("{}", json!({ "address": file.address, "key_file": out }));
+            client::outln!("{}", json!({ "address": file.address, "key_file": out }));
         } else {
-            println!("{}", file.address);
+            client::outln!("{}", file.address);
         }
         eprintln!("wrote {} (keep it private: it holds the secret key)", out.display());
         return Ok(ExitCode::SUCCESS);
@@ -372,9 +372,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sendrawtransaction { hex } => {
             let submission = node.send_raw_hex(hex).await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&submission)?);
+                client::outln!("{}", serde_json::to_string(&submission)?);
             } else {
-                println!("{}", submission.txid);
+                client::outln!("{}", submission.txid);
                 let known = if submission.already_known { ", already known" } else { "" };
                 eprintln!("state: {}{known}", submission.state);
             }
@@ -449,9 +449,9 @@ async fn send_to_address(
         .await
         .with_context(|| format!("submitting transaction {}", tx.txid(chain.id)))?;
     if as_json {
-        println!("{}", serde_json::to_string(&submission)?);
+        client::outln!("{}", serde_json::to_string(&submission)?);
     } else {
-        println!("{}", submission.txid);
+        client::outln!("{}", submission.txid);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -470,9 +470,9 @@ async fn wait(
             // A committed transaction is final.
             let name = if settled.state.is_final() { "final" } else { settled.state.as_str() };
             if as_json {
-                println!("{}", serde_json::to_string(&settled)?);
+                client::outln!("{}", serde_json::to_string(&settled)?);
             } else {
-                println!("{name}");
+                client::outln!("{name}");
             }
             if settled.state.is_final() {
                 return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,43 @@
+//! A command's output on stdout. `println!` panics when stdout is a pipe
+//! whose reader has gone (`time-cli getblock … | head`); [`outln!`] and
+//! [`out!`] end the program quietly instead, as command-line tools do.
+//!
+//! [`outln!`]: crate::outln
+//! [`out!`]: crate::out
+
+use std::io::{self, Write};
+
+/// Writes `args` to stdout and flushes. A closed pipe ends the program with
+/// exit code 0; any other write error ends it with exit code 1 and the
+/// reason on stderr.
+pub fn write(args: std::fmt::Arguments<'_>) {
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` for a command's output: a closed stdout ends the program
+/// quietly (see [`write`]).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::stdout::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for a command's output: a closed stdout ends the program
+/// quietly (see [`write`]).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::stdout::write(format_args!($($arg)*))
+    };
+}

@@ -28,6 +28,9 @@ pub(crate) enum Offence {
     Malformed,
     /// A frame longer than the limit (the connection is closed anyway).
     Oversized,
+    /// A message the application found hostile (a bad signature, an
+    /// impossible range): as costly as a malformed frame.
+    Application,
 }
 
 impl Offence {
@@ -37,7 +40,7 @@ impl Offence {
             Offence::RateLimited => 1.0,
             Offence::UnsolicitedResponse => 2.0,
             Offence::ConsensusFromNonMember => 10.0,
-            Offence::Malformed => 20.0,
+            Offence::Malformed | Offence::Application => 20.0,
             Offence::Oversized => 50.0,
         }
     }
@@ -86,7 +89,16 @@ impl Score {
 pub(crate) struct BanList {
     ids: HashMap<NodeId, Instant>,
     ips: HashMap<IpAddr, Instant>,
+    /// IPs whose observers are banned (loopback too: members from there
+    /// still get in, by their keys).
+    observer_ips: HashMap<IpAddr, Instant>,
+    /// Observers' scores by IP: an observer's key costs nothing, so a fresh
+    /// key per connection must not reset its score.
+    observer_scores: HashMap<IpAddr, Score>,
 }
+
+/// Most IPs whose observer scores are kept (the oldest-forgiven go first).
+const MAX_OBSERVER_SCORES: usize = 4_096;
 
 impl BanList {
     /// Bans `id` (and `ip` when given) until `now + duration`.
@@ -102,6 +114,30 @@ impl BanList {
     pub(crate) fn id_banned_until(&mut self, id: &NodeId, now: Instant) -> Option<Instant> {
         self.ids.retain(|_, until| *until > now);
         self.ids.get(id).copied()
+    }
+
+    /// Charges an observer's offence to its IP; returns the IP's score.
+    pub(crate) fn observer_offend(&mut self, ip: IpAddr, offence: Offence, now: Instant) -> f64 {
+        if self.observer_scores.len() >= MAX_OBSERVER_SCORES
+            && !self.observer_scores.contains_key(&ip)
+        {
+            self.observer_scores.retain(|_, score| score.current(now) > 0.0);
+            if self.observer_scores.len() >= MAX_OBSERVER_SCORES {
+                return Score::new(now).add(offence, now);
+            }
+        }
+        self.observer_scores.entry(ip).or_insert_with(|| Score::new(now)).add(offence, now)
+    }
+
+    /// Bans observers from `ip` until `now + duration`.
+    pub(crate) fn ban_observers(&mut self, ip: IpAddr, now: Instant, duration: Duration) {
+        self.observer_ips.insert(ip, now + duration);
+    }
+
+    /// Whether observers from `ip` are banned at `now`.
+    pub(crate) fn observers_banned(&mut self, ip: &IpAddr, now: Instant) -> bool {
+        self.observer_ips.retain(|_, until| *until > now);
+        self.observer_ips.contains_key(ip)
     }
 
     /// Whether `ip` is banned at `now`.

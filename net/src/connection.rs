@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::bans::Offence;
+use crate::config::Role;
 use crate::dialer;
 use crate::endpoint::{Endpoint, MAX_SHARED_PEERS, queue};
 use crate::frame::{FrameCodec, FrameError, LENGTH_PREFIX_BYTES};
@@ -118,7 +119,7 @@ async fn serve<M: WireMessage>(
 
     let handshake = tokio::time::timeout(
         endpoint.limits.handshake_timeout,
-        handshake(&endpoint, &mut reader, &mut writer, side, expected),
+        handshake(&endpoint, &mut reader, &mut writer, side, expected, addr),
     );
     let authenticated = tokio::select! {
         _ = endpoint.shutdown.cancelled() => {
@@ -201,6 +202,7 @@ async fn handshake<M: WireMessage>(
     writer: &mut Writer,
     side: Side,
     expected: Option<NodeId>,
+    addr: SocketAddr,
 ) -> Result<Authenticated, HandshakeError> {
     let mut machine = Handshake::new(&endpoint.identity, side, expected, rand::random());
     let hello = endpoint
@@ -221,9 +223,16 @@ async fn handshake<M: WireMessage>(
             Step::SendAuth(auth) => {
                 // A banned id is refused before we sign anything for it.
                 if let Some(theirs) = machine.peer_hello()
-                    && endpoint.is_banned(&theirs.node_id)
+                    && (endpoint.is_banned(&theirs.node_id)
+                        || (theirs.role == Role::Observer && endpoint.observers_banned(&addr.ip())))
                 {
                     return Err(HandshakeError::Banned { peer: theirs.node_id });
+                }
+                if let Some(theirs) = machine.peer_hello()
+                    && theirs.role == Role::Observer
+                    && endpoint.observers_full()
+                {
+                    return Err(HandshakeError::ObserversFull);
                 }
                 let auth = endpoint
                     .encode(&Envelope::Auth(auth))
@@ -315,7 +324,9 @@ async fn read_loop<M: WireMessage>(
                 }
             }
             Envelope::Peers(peers) => {
-                if endpoint.peer_exchange {
+                // Only a member's list: an observer must not choose whom
+                // this node dials (nor use up its connections that way).
+                if endpoint.peer_exchange && state.may_send_consensus() {
                     for known in peers.into_iter().take(MAX_SHARED_PEERS) {
                         dialer::learn(endpoint, known);
                     }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bans::{BanList, Offence};
-use crate::config::NetLimits;
+use crate::config::{NetLimits, Role};
 use crate::dialer::DialTargets;
 use crate::error::SendError;
 use crate::handle::{NetEvent, QueuedEvent};
@@ -194,13 +194,22 @@ impl<M: WireMessage> Endpoint<M> {
     /// Charges `offence` to the peer; true if that crossed the ban threshold,
     /// in which case the peer is now banned and must be disconnected.
     pub(crate) fn penalize(&self, peer: &PeerState, offence: Offence) -> bool {
-        let score = peer.offend(offence, Instant::now());
+        let now = Instant::now();
+        let ip = peer.addr.ip().to_canonical();
+        let mut score = peer.offend(offence, now);
+        if peer.role == Role::Observer {
+            score = score.max(lock(&self.bans).observer_offend(ip, offence, now));
+        }
         if score < f64::from(self.limits.ban_score_threshold) {
             return false;
         }
-        let ip = peer.addr.ip().to_canonical();
         let ban_ip = (!ip.is_loopback() || self.limits.ban_loopback_ips).then_some(ip);
-        lock(&self.bans).ban(peer.id, ban_ip, Instant::now(), self.limits.ban_duration);
+        let mut bans = lock(&self.bans);
+        bans.ban(peer.id, ban_ip, now, self.limits.ban_duration);
+        if peer.role == Role::Observer {
+            bans.ban_observers(ip, now, self.limits.ban_duration);
+        }
+        drop(bans);
         Counters::bump(&self.counters.bans);
         tracing::warn!(
             peer = %peer.addr,
@@ -211,6 +220,18 @@ impl<M: WireMessage> Endpoint<M> {
             "banning peer for misbehaviour"
         );
         true
+    }
+
+    /// Whether observers hold their share (half) of `max_connections`.
+    pub(crate) fn observers_full(&self) -> bool {
+        let observers =
+            self.registry.links().iter().filter(|l| l.state.role == Role::Observer).count();
+        observers >= self.limits.max_connections / 2
+    }
+
+    /// Whether observers from `ip` are banned now.
+    pub(crate) fn observers_banned(&self, ip: &std::net::IpAddr) -> bool {
+        lock(&self.bans).observers_banned(&ip.to_canonical(), Instant::now())
     }
 
     /// Whether `id` is banned now.

@@ -252,6 +252,19 @@ impl<M: WireMessage> NetHandle<M> {
         self.request(peer, msg, self.endpoint.limits.request_timeout).await
     }
 
+    /// Charges `peer` for a message the application found hostile (a bad
+    /// signature, an impossible range), as a malformed frame is charged: at
+    /// the ban threshold the peer is disconnected and banned. True if that
+    /// happened now; false too when `peer` is not connected.
+    pub fn penalize(&self, peer: &NodeId) -> bool {
+        let Some(link) = self.endpoint.registry.link(peer) else { return false };
+        let banned = self.endpoint.penalize(&link.state, crate::bans::Offence::Application);
+        if banned {
+            link.cancel.cancel();
+        }
+        banned
+    }
+
     /// The connected peers.
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.endpoint.registry.links().iter().map(|link| link.state.info()).collect()

@@ -109,6 +109,8 @@ pub fn transcript(
         out.extend_from_slice(&hello.node_id.0);
         out.push(hello.role.transcript_byte());
         out.extend_from_slice(&hello.nonce);
+        // Signed too: a relay must not redirect where peers dial it.
+        out.extend_from_slice(&hello.listen_port.unwrap_or(0).to_le_bytes());
     }
     out
 }
@@ -171,6 +173,9 @@ pub enum HandshakeError {
         /// The banned id.
         peer: NodeId,
     },
+    /// An observer, and observers already hold their share of connections.
+    #[error("too many observers connected; try later")]
+    ObserversFull,
     /// An undecodable frame or a message out of order.
     #[error("malformed handshake: {0}")]
     Malformed(String),
@@ -399,6 +404,33 @@ mod tests {
         assert!(matches!(done_a, Step::Done(Authenticated { peer, .. }) if peer == b.id()));
         assert!(matches!(done_b, Step::Done(Authenticated { peer, .. }) if peer == a.id()));
         assert!(dialer.on_frame::<()>(&frame(Envelope::GetPeers)).is_err());
+    }
+
+    #[test]
+    fn a_relayed_hello_with_another_listen_port_fails_the_signature() {
+        // A man in the middle rewrites the dialer's listen port (where
+        // peers would dial it) but cannot re-sign: the listener refuses.
+        let committee = vec![id(1), id(2)];
+        let a = identity(1, Role::Masternode, committee.clone());
+        let b = identity(2, Role::Masternode, committee);
+        let mut dialer = Handshake::new(&a, Side::Dialer, Some(b.id()), [10; 32]);
+        let mut listener = Handshake::new(&b, Side::Listener, None, [20; 32]);
+        let Step::SendAuth(auth_a) =
+            dialer.on_frame::<()>(&frame(Envelope::Hello(listener.hello().clone()))).unwrap()
+        else {
+            panic!("expected auth")
+        };
+        let mut rewritten = dialer.hello().clone();
+        rewritten.listen_port = Some(6666);
+        let Step::SendAuth(_) =
+            listener.on_frame::<()>(&frame(Envelope::Hello(rewritten))).unwrap()
+        else {
+            panic!("expected auth")
+        };
+        assert_eq!(
+            listener.on_frame::<()>(&frame(Envelope::Auth(auth_a))),
+            Err(HandshakeError::BadSignature { peer: a.id() })
+        );
     }
 
     #[test]

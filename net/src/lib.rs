@@ -38,17 +38,18 @@
 //! ```text
 //! "timecoin/handshake" 0x00 ‖ chain_id (u32 LE) ‖ genesis_hash (32)
 //!   ‖ protocol_version (u32 LE)
-//!   ‖ dialer id (32) ‖ dialer role (1) ‖ dialer nonce (32)
-//!   ‖ listener id (32) ‖ listener role (1) ‖ listener nonce (32)
+//!   ‖ dialer id (32) ‖ dialer role (1) ‖ dialer nonce (32) ‖ dialer listen port (u16 LE)
+//!   ‖ listener id (32) ‖ listener role (1) ‖ listener nonce (32) ‖ listener listen port (u16 LE)
 //! ```
 //!
-//! with roles as `0` masternode, `1` observer. Both fresh nonces are signed,
+//! with roles as `0` masternode, `1` observer, and a listen port of `0` for
+//! none (the port is signed: a relay cannot change where peers dial). Both fresh nonces are signed,
 //! so an `Auth` recorded in one session fails in any other. Each refusal is
 //! logged (warn, with the peer's address and the reason) and counted in
 //! [`NetStats`] (`handshake_bad_chain`, `handshake_bad_genesis`,
 //! `handshake_bad_version`, `handshake_bad_signature`, `handshake_timeout`,
 //! `handshake_self_connection`, `handshake_unexpected_id`,
-//! `handshake_not_member`, `handshake_banned`, `handshake_malformed`,
+//! `handshake_not_member`, `handshake_banned`, `handshake_observers_full`, `handshake_malformed`,
 //! `handshake_io`). Observers may connect, but a consensus message
 //! ([`WireMessage::is_consensus`]) from any peer that is not an
 //! authenticated committee masternode is dropped, counted
@@ -70,7 +71,10 @@
 //! and scored), a misbehaviour score (decaying; malformed frames cost more
 //! than excess messages) that at `ban_score_threshold` disconnects and bans
 //! the peer's id (and its IP unless loopback, see
-//! [`NetLimits::ban_loopback_ips`]) for `ban_duration`, ping / pong with RTT,
+//! [`NetLimits::ban_loopback_ips`]) for `ban_duration`. An observer's keys
+//! cost nothing, so its score is kept per IP across connections and keys,
+//! and its ban shuts out observers from that IP (loopback included; members
+//! still authenticate by their keys); ping / pong with RTT,
 //! and an idle timeout. Per endpoint: limits on connections in total and per
 //! IP, checked at accept before the handshake. Nothing read from the network
 //! can panic.

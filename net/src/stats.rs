@@ -66,8 +66,11 @@ counters! {
     handshake_unexpected_id,
     /// Handshake failures: the masternode role claimed by a non-member.
     handshake_not_member,
-    /// Handshake failures: the peer's id is banned.
+    /// Handshake failures: the peer's id is banned (or, for an observer, its IP).
     handshake_banned,
+    /// Handshake failures: an observer while observers hold half of
+    /// `max_connections` (the rest is kept for members).
+    handshake_observers_full,
     /// Authenticated connections closed because another connection to the
     /// same peer won the tie-break.
     handshake_duplicate,
@@ -120,6 +123,7 @@ impl NetStats {
             + self.handshake_unexpected_id
             + self.handshake_not_member
             + self.handshake_banned
+            + self.handshake_observers_full
             + self.handshake_malformed
             + self.handshake_io
     }
@@ -147,6 +151,7 @@ impl Counters {
             HandshakeError::UnexpectedId { .. } => &self.handshake_unexpected_id,
             HandshakeError::NotMember { .. } => &self.handshake_not_member,
             HandshakeError::Banned { .. } => &self.handshake_banned,
+            HandshakeError::ObserversFull => &self.handshake_observers_full,
             HandshakeError::Malformed(_) | HandshakeError::Oversized { .. } => {
                 &self.handshake_malformed
             }

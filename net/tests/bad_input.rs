@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Answer, CHAIN, GENESIS, Node, SOON, TestMsg, config, hello, key, wait_connected, wait_until,
+    Answer, CHAIN, GENESIS, Node, SOON, TestMsg, config, hello, id, key, wait_connected, wait_until,
 };
 use net::frame::raw_frame;
 use net::testing::{EvilIdentity, EvilPeer};
@@ -372,4 +372,70 @@ async fn connections_beyond_the_per_ip_limit_are_refused_at_accept() {
     let mut third = connect(&a).await;
     assert!(third.closed_within(SOON).await);
     assert_eq!(a.handle.stats().connections_rejected, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_that_changes_its_key_keeps_its_score_and_is_banned_by_ip() {
+    let a = node(config(vec![])).await;
+    // Each connection a fresh key (they cost nothing): two malformed frames
+    // each. Per connection that is 40 points, never the 100 of a ban; per
+    // IP (loopback here) the third connection crosses it.
+    let mut banned = false;
+    for seed in 0..6u8 {
+        let identity = EvilIdentity {
+            role: Role::Observer,
+            ..EvilIdentity::new(key(100 + seed), CHAIN, GENESIS)
+        };
+        let Ok(mut evil) =
+            EvilPeer::<TestMsg>::handshake(a.handle.local_addr(), &identity, SOON).await
+        else {
+            banned = true;
+            break;
+        };
+        for _ in 0..2 {
+            if evil.send_frame(&[1, 250, 250, 250]).await.is_err() {
+                break;
+            }
+        }
+        if evil.closed_within(Duration::from_millis(300)).await && a.handle.stats().bans > 0 {
+            banned = true;
+        }
+    }
+    assert!(banned, "a fresh key reset the observer's score");
+    assert!(a.handle.stats().bans >= 1);
+    // New observers from that IP are refused; a member from it is not.
+    let fresh =
+        EvilIdentity { role: Role::Observer, ..EvilIdentity::new(key(150), CHAIN, GENESIS) };
+    assert!(refused(&a, &fresh).await, "observers from a banned IP are refused");
+    still_serves_honest_peers(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observers_peer_list_is_not_dialled() {
+    let mut cfg = config(vec![]);
+    cfg.peer_exchange = true;
+    let a = node(cfg).await;
+    let identity = outsider(Role::Observer);
+    let mut evil = handshake(&a, &identity).await;
+    // A list of addresses nobody listens on: a node that took it would
+    // dial them (and count the failures).
+    let peers: Vec<net::wire::KnownPeer> = (0..64)
+        .map(|k| net::wire::KnownPeer { id: id(201), address: format!("127.0.0.1:{}", 1 + k) })
+        .collect();
+    evil.send_envelope(&Envelope::Peers(peers)).await.unwrap();
+    // A later message arrives after the list was handled (one reader, in order).
+    evil.send_app(hello("after the list")).await.unwrap();
+    wait_until("the later message", SOON, || {
+        a.received().iter().any(|m| *m == hello("after the list"))
+    })
+    .await;
+    // A dial to a closed port fails within a millisecond; give it far more.
+    let dialled = tokio::time::timeout(Duration::from_millis(500), async {
+        while a.handle.stats().dial_failures == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(dialled.is_err(), "it dialled an observer's addresses");
+    assert_eq!(a.handle.connection_count(), 1);
 }

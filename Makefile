@@ -7,6 +7,11 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The one way end-to-end tests and timectl find timed (cluster::binaries).
 export TIMECOIN_BIN_DIR ?= $(CARGO_TARGET_DIR)/debug
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+# Test builds carry `timed --byzantine` (end-to-end tests of the defences);
+# release builds (`make demo`, `make bench`, the dist profile) never do. Every
+# cargo command of the test path passes the same features, so nothing is
+# rebuilt without them in between.
+TEST_FEATURES := --features timed/byzantine
 
 .PHONY: help build test lint fmt fuzz sim bench bench-fns demo doc clean
 
@@ -14,19 +19,20 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 build: ## build every crate and binary (dev profile, optimised dependencies)
-	$(CARGO) build --workspace --all-targets
+	$(CARGO) build --workspace --all-targets $(TEST_FEATURES)
 
 test: build ## run the whole test suite (what CI runs)
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run --workspace --no-fail-fast $(TEST_FEATURES)
 else
-	$(CARGO) test --workspace --no-fail-fast
+	$(CARGO) test --workspace --no-fail-fast $(TEST_FEATURES)
 endif
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace --doc $(TEST_FEATURES)
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -38,7 +44,7 @@ fuzz: ## long run of the decoder fuzz loops (FUZZ_CASES per target)
 
 SEEDS ?= 100000
 sim: ## long simulator campaign: SEEDS per mode (100000); SIM_SEED=n SIM_MODE=safety|liveness make sim replays one
-	SEEDS=$(SEEDS) $(CARGO) test --release -p consensus --test sim_seeds -- --nocapture
+	SEEDS=$(SEEDS) $(CARGO) test --release -p consensus --features sim --test sim_seeds -- --nocapture
 
 RELEASE := $(CARGO_TARGET_DIR)/release
 DEMO_DIR ?= .timecluster

@@ -1,5 +1,6 @@
 //! Making a cluster directory: keys, genesis, and one config per node.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
@@ -34,6 +35,10 @@ pub struct ClusterSpec {
     pub pool_coin_value_sat: u64,
     /// The nodes' log level.
     pub log_level: String,
+    /// Test builds only: nodes that run as Byzantine masternodes, and the
+    /// mode each runs (`timed --byzantine MODE`; needs a `timed` built with
+    /// the `byzantine` feature, as `make build` does).
+    pub byzantine: BTreeMap<String, String>,
 }
 
 impl Default for ClusterSpec {
@@ -46,6 +51,7 @@ impl Default for ClusterSpec {
             pool_coins_per_key: 250,
             pool_coin_value_sat: 100 * protocol::amount::SAT_PER_TIME,
             log_level: "info".into(),
+            byzantine: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +110,14 @@ pub(crate) fn create_files(
     now_ms: u64,
 ) -> Result<(ClusterFile, Genesis), ClusterError> {
     let n = spec.nodes;
+    if let Some(name) = spec.byzantine.keys().find(|name| !(0..n).any(|i| node_name(i) == **name)) {
+        return Err(ClusterError::Invalid {
+            path: layout.dir().to_path_buf(),
+            reason: format!(
+                "byzantine node {name} is not a node of this cluster (node1 … node{n})"
+            ),
+        });
+    }
     let keys_dir = layout.keys();
     fs::create_dir_all(&keys_dir).map_err(io(&keys_dir))?;
     let mut rng = rand::rng();
@@ -214,6 +228,10 @@ pub(crate) fn create_files(
         let _ = writeln!(config, "[masternode]\nkey_file = \"../{}\"", node.key_file);
         let path = layout.config(&node.name);
         fs::write(&path, config).map_err(io(&path))?;
+        if let Some(mode) = spec.byzantine.get(&node.name) {
+            let path = layout.byzantine_file(&node.name);
+            fs::write(&path, format!("{mode}\n")).map_err(io(&path))?;
+        }
     }
 
     let file = ClusterFile {

@@ -159,6 +159,12 @@ impl Layout {
         self.node_dir(name).join("timed.pid")
     }
 
+    /// Test clusters: the Byzantine mode a node runs (`timed --byzantine`),
+    /// when this file exists.
+    pub fn byzantine_file(&self, name: &str) -> PathBuf {
+        self.node_dir(name).join("byzantine")
+    }
+
     /// A path from `cluster.json` (relative to the cluster dir).
     pub fn resolve(&self, relative: &str) -> PathBuf {
         self.dir.join(relative)

@@ -11,7 +11,8 @@ use tokio::process::{Child, Command};
 use crate::error::ClusterError;
 use crate::layout::Layout;
 
-/// Starts `timed --config <node>/config.toml` for node `name`, logging to
+/// Starts `timed --config <node>/config.toml` for node `name` (with
+/// `--byzantine MODE` when the node's `byzantine` file names one), logging to
 /// `<node>/timed.log` (appended) and writing `<node>/timed.pid`. The node
 /// runs in its own process group, so a Ctrl-C meant for the launcher does
 /// not reach it.
@@ -27,9 +28,11 @@ pub fn spawn_timed(timed: &Path, layout: &Layout, name: &str) -> Result<Child, C
     // node.json of a previous run must not be mistaken for this one's.
     let _ = std::fs::remove_file(layout.node_json(name));
     let mut command = Command::new(timed);
+    command.arg("--config").arg(layout.config(name));
+    if let Ok(mode) = std::fs::read_to_string(layout.byzantine_file(name)) {
+        command.arg("--byzantine").arg(mode.trim());
+    }
     command
-        .arg("--config")
-        .arg(layout.config(name))
         .current_dir(layout.node_dir(name))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

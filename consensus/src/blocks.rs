@@ -15,6 +15,7 @@ use protocol::coinbase::expected_coinbase;
 use protocol::{Amount, BlockHash, MemberIndex, NodeId, OutPoint, TxId, TxOut};
 
 use crate::core::Core;
+use crate::inbound::Refusal;
 use crate::io::{Event, Evidence, Millis, Output, PersistOp, Timer, TxState};
 use crate::ledger::CheckedBlock;
 use crate::message::Message;
@@ -43,22 +44,32 @@ impl Step {
     }
 }
 
-/// Prevotes and precommits of one round, one per voter.
+/// Prevotes and precommits of one round, per voter. An honest voter has one
+/// of each; an equivocator's conflicting votes are kept too (each value
+/// counts the votes for it, as in CometBFT's vote sets), or a proof-of-lock
+/// that others saw with its vote could never be seen here. Kept: a voter's
+/// first vote, and conflicting ones for nil or a block proposed here, so
+/// a voter cannot make this node hold a vote per hash it invents.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RoundVotes {
-    prevotes: BTreeMap<MemberIndex, BlockVote>,
-    precommits: BTreeMap<MemberIndex, BlockVote>,
+    prevotes: BTreeMap<MemberIndex, Vec<BlockVote>>,
+    precommits: BTreeMap<MemberIndex, Vec<BlockVote>>,
+}
+
+/// Every vote in one kind's map.
+fn all_votes(map: &BTreeMap<MemberIndex, Vec<BlockVote>>) -> impl Iterator<Item = &BlockVote> {
+    map.values().flatten()
 }
 
 impl RoundVotes {
-    fn of(&self, kind: VoteKind) -> &BTreeMap<MemberIndex, BlockVote> {
+    fn of(&self, kind: VoteKind) -> &BTreeMap<MemberIndex, Vec<BlockVote>> {
         match kind {
             VoteKind::Prevote => &self.prevotes,
             VoteKind::Precommit => &self.precommits,
         }
     }
 
-    fn of_mut(&mut self, kind: VoteKind) -> &mut BTreeMap<MemberIndex, BlockVote> {
+    fn of_mut(&mut self, kind: VoteKind) -> &mut BTreeMap<MemberIndex, Vec<BlockVote>> {
         match kind {
             VoteKind::Prevote => &mut self.prevotes,
             VoteKind::Precommit => &mut self.precommits,
@@ -71,6 +82,17 @@ impl RoundVotes {
 pub(crate) struct Candidate {
     block: Block,
     checked: Option<Option<CheckedBlock>>,
+}
+
+impl Candidate {
+    /// Takes `block` (another copy, same header) in place of a copy that
+    /// was found invalid; see `Core::offer_body`.
+    fn offer(&mut self, block: &Block) {
+        if matches!(self.checked, Some(None)) && self.block != *block {
+            self.block = block.clone();
+            self.checked = None;
+        }
+    }
 }
 
 /// The state of the height being agreed.
@@ -86,6 +108,8 @@ pub(crate) struct HeightState {
     votes: BTreeMap<u32, RoundVotes>,
     own_votes: BTreeMap<(u32, VoteKind), BlockVote>,
     own_proposals: BTreeMap<u32, Proposal>,
+    /// Each voter's latest votes of a round beyond the next (at most two).
+    far_votes: BTreeMap<MemberIndex, Vec<BlockVote>>,
     prevote_timer: BTreeSet<u32>,
     precommit_timer: BTreeSet<u32>,
     line36_done: BTreeSet<u32>,
@@ -107,6 +131,7 @@ impl HeightState {
             votes: BTreeMap::new(),
             own_votes: BTreeMap::new(),
             own_proposals: BTreeMap::new(),
+            far_votes: BTreeMap::new(),
             prevote_timer: BTreeSet::new(),
             precommit_timer: BTreeSet::new(),
             line36_done: BTreeSet::new(),
@@ -135,6 +160,18 @@ impl HeightState {
         }
     }
 
+    /// (votes of rounds beyond the next, far-round votes, proposals of
+    /// rounds beyond the next): what peers could make this height hold.
+    pub(crate) fn held(&self) -> (usize, usize, usize) {
+        let beyond = self.round.saturating_add(2);
+        let votes = self
+            .votes
+            .range(beyond..)
+            .map(|(_, v)| all_votes(&v.prevotes).count() + all_votes(&v.precommits).count());
+        let far = self.far_votes.values().map(Vec::len).sum();
+        (votes.sum(), far, self.proposals.range(beyond..).count())
+    }
+
     fn weight(
         &self,
         committee: &protocol::Committee,
@@ -144,7 +181,11 @@ impl HeightState {
     ) -> u64 {
         let Some(votes) = self.votes.get(&round) else { return 0 };
         committee.weight_of(
-            votes.of(kind).values().filter(|v| block.is_none_or(|b| v.block == b)).map(|v| v.voter),
+            votes
+                .of(kind)
+                .iter()
+                .filter(|(_, votes)| votes.iter().any(|v| block.is_none_or(|b| v.block == b)))
+                .map(|(voter, _)| *voter),
         )
     }
 }
@@ -156,6 +197,8 @@ fn certificate_bytes(certificate: &protocol::finality::FinalityCertificate) -> u
 
 /// How often full proposals are re-sent (votes are re-sent every tick).
 const PROPOSAL_RESEND_MS: u64 = 2_000;
+/// Rounds of the next height whose messages are kept until it starts.
+pub(crate) const FUTURE_ROUNDS: u32 = 1;
 
 impl Core {
     /// A one-line account of the height being agreed: per round, the
@@ -171,8 +214,8 @@ impl Core {
             self.hs.decided
         );
         for (round, votes) in &self.hs.votes {
-            let tally = |m: &BTreeMap<MemberIndex, BlockVote>| {
-                m.values()
+            let tally = |m: &BTreeMap<MemberIndex, Vec<BlockVote>>| {
+                all_votes(m)
                     .map(|v| {
                         format!(
                             "{}:{}",
@@ -212,6 +255,20 @@ impl Core {
         }
         self.hs.round = round;
         self.hs.step = Step::Propose;
+        // Votes kept as "latest beyond the next round" now fit the window.
+        let window = round.saturating_add(1);
+        let mut promoted = Vec::new();
+        self.hs.far_votes.retain(|_, votes| {
+            if votes.first().is_some_and(|v| v.round <= window) {
+                promoted.append(votes);
+                false
+            } else {
+                true
+            }
+        });
+        for vote in promoted {
+            self.record_vote(vote);
+        }
         let height = self.hs.height;
         let proposer = self.committee.proposer(height, round);
         if Some(proposer) == self.my_index {
@@ -314,13 +371,30 @@ impl Core {
         self.ledger.assemble(height, txs, certificates, timestamp, self.me, round)
     }
 
-    /// A proposal arrived (or this node made one).
+    /// A proposal arrived (or this node made one). Its signature is checked
+    /// before anything else looks at it, whatever its height.
     pub(crate) fn on_proposal(&mut self, from: NodeId, proposal: Proposal) {
-        if proposal.height != self.hs.height {
-            self.on_other_height(from, proposal.height, Message::Proposal(Box::new(proposal)));
+        if proposal.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+            self.refuse(from, Refusal::BadSignature);
             return;
         }
-        if proposal.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+        // A block larger than the rules allow is invalid anywhere: not kept.
+        if proposal.block.size() > self.params.max_block_bytes
+            || proposal.block.txs.len() > self.params.max_block_txs as usize
+        {
+            self.refuse(from, Refusal::BadRange);
+            return;
+        }
+        if proposal.height != self.hs.height {
+            let (height, round) = (proposal.height, proposal.round);
+            self.on_other_height(from, height, round, Message::Proposal(Box::new(proposal)));
+            return;
+        }
+        // Proposals of later rounds wait for their proposer's re-send; only
+        // the next round's is kept (a proposer cannot make this node hold a
+        // block per round it might ever reach).
+        if proposal.round > self.hs.round.saturating_add(1) {
+            self.refuse(from, Refusal::TooFarAhead);
             return;
         }
         self.accept_proposal(proposal);
@@ -333,53 +407,109 @@ impl Core {
             if *existing != hash {
                 // The proposer signed two blocks for one round.
                 self.equivocations += 1;
+            } else {
+                self.offer_body(&hash, &proposal.block);
             }
             return;
         }
-        self.hs
-            .candidates
-            .entry(hash)
-            .or_insert_with(|| Candidate { block: proposal.block.clone(), checked: None });
+        match self.hs.candidates.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                slot.get_mut().offer(&proposal.block)
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Candidate { block: proposal.block.clone(), checked: None });
+            }
+        }
         self.hs.proposals.insert(proposal.round, (hash, proposal));
     }
 
-    /// A prevote or precommit arrived (or this node cast one).
+    /// Another copy of block `hash`. The proposal's signature covers the
+    /// header only, and certificates and input signatures are outside the
+    /// header, so a relayer (or the proposer) can send a body that fails
+    /// where another copy would pass: a copy found invalid is replaced by a
+    /// different one and checked again, instead of condemning the hash.
+    fn offer_body(&mut self, hash: &BlockHash, block: &Block) {
+        if let Some(candidate) = self.hs.candidates.get_mut(hash) {
+            candidate.offer(block);
+        }
+    }
+
+    /// A prevote or precommit arrived (or this node cast one). Its
+    /// signature is checked before anything else looks at it.
     pub(crate) fn on_block_vote(&mut self, from: NodeId, vote: BlockVote) {
-        if vote.height != self.hs.height {
-            self.on_other_height(from, vote.height, Message::BlockVote(vote));
+        if vote.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+            self.refuse(from, Refusal::BadSignature);
             return;
         }
-        if vote.verify(self.chain, &self.committee, &mut self.keys).is_err() {
+        if vote.height != self.hs.height {
+            let (height, round) = (vote.height, vote.round);
+            self.on_other_height(from, height, round, Message::BlockVote(vote));
             return;
         }
         self.record_vote(vote);
         self.progress();
     }
 
+    /// Files a verified vote of this height. Rounds up to the next one are
+    /// kept in full; of later rounds only each voter's latest (what line 55
+    /// needs to follow a committee that moved on), so no voter can make
+    /// this node hold a vote per round.
     fn record_vote(&mut self, vote: BlockVote) {
-        let slot = self.hs.votes.entry(vote.round).or_default().of_mut(vote.kind);
-        match slot.get(&vote.voter) {
-            Some(existing) if existing.block != vote.block => {
-                let evidence = Evidence::BlockVotes(Box::new(existing.clone()), Box::new(vote));
-                self.equivocations += 1;
-                self.out.push(Output::Event(Event::Equivocation(evidence)));
+        if vote.round > self.hs.round.saturating_add(1) {
+            let slot = self.hs.far_votes.entry(vote.voter).or_default();
+            match slot.first() {
+                Some(held) if held.round > vote.round => {}
+                Some(held) if held.round == vote.round => {
+                    if !slot.iter().any(|v| v.kind == vote.kind) {
+                        slot.push(vote);
+                    }
+                }
+                _ => *slot = vec![vote],
             }
-            Some(_) => {}
-            None => {
-                slot.insert(vote.voter, vote);
-            }
+            return;
         }
+        let known = vote.block.is_none_or(|hash| self.hs.candidates.contains_key(&hash));
+        let slot = self
+            .hs
+            .votes
+            .entry(vote.round)
+            .or_default()
+            .of_mut(vote.kind)
+            .entry(vote.voter)
+            .or_default();
+        if slot.iter().any(|v| v.block == vote.block) {
+            return;
+        }
+        let Some(first) = slot.first().cloned() else {
+            slot.push(vote);
+            return;
+        };
+        if known {
+            slot.push(vote.clone());
+        }
+        let evidence = Evidence::BlockVotes(Box::new(first), Box::new(vote));
+        self.equivocations += 1;
+        self.out.push(Output::Event(Event::Equivocation(evidence)));
     }
 
-    /// Messages for a height this node is not at: keep the next height's for
-    /// later, help a peer that is one behind, notice being behind.
-    fn on_other_height(&mut self, from: NodeId, height: u64, message: Message) {
-        if height == self.hs.height + 1 {
-            if self.future.len() < 10_000 {
-                self.future.push((from, message));
+    /// Verified messages for a height this node is not at: keep a bounded
+    /// few of the next height's for later, ask a sender that is ahead for
+    /// blocks (only a hint: a member can sign any height, so this never
+    /// makes the node think it is behind), help a peer that is one behind.
+    fn on_other_height(&mut self, from: NodeId, height: u64, round: u32, message: Message) {
+        if height == self.hs.height.saturating_add(1) {
+            if round > FUTURE_ROUNDS {
+                self.refuse(from, Refusal::TooFarAhead);
+                return;
             }
-        } else if height > self.hs.height + 1 {
-            self.note_peer_height(from, height.saturating_sub(1));
+            let key = match &message {
+                Message::Proposal(p) => (0, self.committee.proposer(p.height, p.round), p.round),
+                Message::BlockVote(v) => (1 + v.kind.code(), v.voter, v.round),
+                _ => return,
+            };
+            self.future.entry(key).or_insert((from, message));
+        } else if height > self.hs.height.saturating_add(1) {
+            self.ask_blocks(from);
         } else if height == self.ledger.height() && height > 0 {
             // The peer still works on the height this node committed last.
             if let Some(commit) = self.ledger.last_commit().cloned() {
@@ -388,19 +518,28 @@ impl Core {
         }
     }
 
-    /// valid(v), computed once per block.
+    /// valid(v), computed once per block body (see `offer_body`). A
+    /// timestamp ahead of this node's clock is not remembered as invalid:
+    /// the block may become valid as time passes.
     fn is_valid(&mut self, hash: &BlockHash) -> bool {
         let Some(candidate) = self.hs.candidates.get(hash) else { return false };
         if let Some(checked) = &candidate.checked {
             return checked.is_some();
         }
-        let header = candidate.block.header.clone();
-        let result = match self.ledger.check_block(
-            &candidate.block,
-            &self.committee,
-            self.now,
-            &mut self.verified_votes,
-        ) {
+        let block = &candidate.block;
+        let pool = &self.pool;
+        // A body held here was checked when it arrived.
+        let held = |txid: &TxId, tx: &protocol::Transaction| {
+            pool.entries.get(txid).is_some_and(|e| e.tx == *tx)
+        };
+        let result = self
+            .ledger
+            .check_block(block, &self.committee, self.now, &mut self.verified_votes)
+            .and_then(|checked| {
+                self.ledger.check_signatures(block, &mut self.verifier, &held).map(|()| checked)
+            });
+        let header = block.header.clone();
+        let result = match result {
             Ok(checked) => Some(checked),
             Err(error) => {
                 self.out.push(Output::Event(Event::ProposalRejected {
@@ -408,6 +547,9 @@ impl Core {
                     round: header.round,
                     reason: error.to_string(),
                 }));
+                if error.is_transient() {
+                    return false;
+                }
                 None
             }
         };
@@ -448,11 +590,9 @@ impl Core {
         for (round, hash) in rounds {
             let weight =
                 self.hs.weight(&self.committee, round, VoteKind::Precommit, Some(Some(hash)));
-            let signers = self
-                .hs
-                .votes
-                .get(&round)
-                .map_or(0, |v| v.precommits.values().filter(|p| p.block == Some(hash)).count());
+            let signers = self.hs.votes.get(&round).map_or(0, |v| {
+                v.precommits.values().filter(|p| p.iter().any(|p| p.block == Some(hash))).count()
+            });
             if weight >= quorum && signers >= self.ledger.min_masternodes() && self.is_valid(&hash)
             {
                 self.decide(round, hash);
@@ -465,15 +605,20 @@ impl Core {
             let mut want = None;
             for (round, votes) in &self.hs.votes {
                 let mut by_block: BTreeMap<BlockHash, Vec<MemberIndex>> = BTreeMap::new();
-                for vote in votes.precommits.values() {
+                for vote in all_votes(&votes.precommits) {
                     if let Some(hash) = vote.block {
                         by_block.entry(hash).or_default().push(vote.voter);
                     }
                 }
                 for (hash, voters) in by_block {
-                    if !self.hs.candidates.contains_key(&hash)
-                        && self.committee.weight_of(voters.iter().copied()) >= quorum
-                    {
+                    // No body, or only one that failed: the signers hold a
+                    // good one (they committed it).
+                    let usable = self
+                        .hs
+                        .candidates
+                        .get(&hash)
+                        .is_some_and(|c| !matches!(c.checked, Some(None)));
+                    if !usable && self.committee.weight_of(voters.iter().copied()) >= quorum {
                         want = voters.first().copied().map(|v| (*round, v));
                     }
                 }
@@ -483,7 +628,7 @@ impl Core {
             {
                 self.hs.bodies_requested = true;
                 let id = member.id;
-                self.send(id, Message::GetBlocks { from: self.hs.height });
+                self.ask_blocks(id);
             }
         }
         false
@@ -496,7 +641,7 @@ impl Core {
             .hs
             .votes
             .get(&round)
-            .map(|v| v.precommits.values().cloned().collect())
+            .map(|v| all_votes(&v.precommits).cloned().collect())
             .unwrap_or_default();
         let certificate = CommitCertificate::from_precommits(
             &self.committee,
@@ -510,20 +655,35 @@ impl Core {
     }
 
     /// Line 55: upon f+1 messages of a round above ours, start that round.
+    /// Generalised to what is kept (each voter's latest round beyond the
+    /// next): the highest round that voters of weight > W − q reached or
+    /// passed, so at least one honest node is there.
     fn try_skip_round(&mut self) -> bool {
         let max_faulty = self.committee.max_faulty();
         let current = self.hs.round;
-        let higher: Vec<u32> = self.hs.votes.range(current + 1..).map(|(r, _)| *r).collect();
-        for round in higher {
-            let mut senders: BTreeSet<MemberIndex> = BTreeSet::new();
-            if let Some(votes) = self.hs.votes.get(&round) {
-                senders.extend(votes.prevotes.keys());
-                senders.extend(votes.precommits.keys());
+        let mut latest: BTreeMap<MemberIndex, u32> = BTreeMap::new();
+        let mut note = |voter: MemberIndex, round: u32| {
+            let entry = latest.entry(voter).or_insert(round);
+            *entry = (*entry).max(round);
+        };
+        for (round, votes) in self.hs.votes.range(current.saturating_add(1)..) {
+            votes.prevotes.keys().chain(votes.precommits.keys()).for_each(|v| note(*v, *round));
+        }
+        for round in self.hs.proposals.range(current.saturating_add(1)..).map(|(r, _)| *r) {
+            note(self.committee.proposer(self.hs.height, round), round);
+        }
+        for (voter, votes) in &self.hs.far_votes {
+            if let Some(vote) = votes.first() {
+                note(*voter, vote.round);
             }
-            if self.hs.proposals.contains_key(&round) {
-                senders.insert(self.committee.proposer(self.hs.height, round));
-            }
-            if self.committee.weight_of(senders.iter().copied()) > max_faulty {
+        }
+        let mut ahead: Vec<(u32, MemberIndex)> =
+            latest.into_iter().filter(|(_, r)| *r > current).map(|(v, r)| (r, v)).collect();
+        ahead.sort_by(|a, b| b.cmp(a));
+        let mut weight = 0;
+        for (round, voter) in ahead {
+            weight += self.committee.weight(voter);
+            if weight > max_faulty {
                 self.start_round(round);
                 return true;
             }
@@ -719,7 +879,7 @@ impl Core {
             self.hs.proposals_resent_at = self.now;
         }
         if let Some((valid_round, hash)) = self.hs.valid
-            && let Some((_, proposal)) = self.hs.proposals.get(&valid_round).cloned()
+            && let Some(proposal) = self.proposal_to_relay(valid_round)
         {
             if resend_proposals {
                 self.broadcast(Message::Proposal(Box::new(proposal)));
@@ -728,7 +888,9 @@ impl Core {
                 .hs
                 .votes
                 .get(&valid_round)
-                .map(|v| v.prevotes.values().filter(|p| p.block == Some(hash)).cloned().collect())
+                .map(|v| {
+                    all_votes(&v.prevotes).filter(|p| p.block == Some(hash)).cloned().collect()
+                })
                 .unwrap_or_default();
             for vote in prevotes {
                 self.broadcast(Message::BlockVote(vote));
@@ -743,6 +905,20 @@ impl Core {
                 self.broadcast(Message::BlockVote(vote));
             }
         }
+    }
+
+    /// The proposal of `round` with the body this node holds for its block
+    /// (the one checked valid, if a first copy failed).
+    fn proposal_to_relay(&self, round: u32) -> Option<Proposal> {
+        let (hash, proposal) = self.hs.proposals.get(&round)?;
+        let block = self.hs.candidates.get(hash).map_or(&proposal.block, |c| &c.block);
+        Some(Proposal {
+            height: proposal.height,
+            round: proposal.round,
+            valid_round: proposal.valid_round,
+            block: block.clone(),
+            signature: proposal.signature,
+        })
     }
 
     /// Commits a block (decided here or certified by peers): ledger, pool,
@@ -821,6 +997,15 @@ impl Core {
                 self.mark_lost(loser);
             }
         }
+        // What was given up on and is now settled on chain needs no account.
+        let mut settled_abandoned = false;
+        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
+            settled_abandoned |= self.pool.abandoned_voters.remove(&input.prev).is_some();
+        }
+        if settled_abandoned {
+            let voters = &self.pool.abandoned_voters;
+            self.pool.abandoned.retain(|_, inputs| inputs.iter().any(|op| voters.contains_key(op)));
+        }
         for txid in &txids {
             self.wake_orphans(*txid);
         }
@@ -835,7 +1020,7 @@ impl Core {
         let at = self.now + self.params.block_interval_ms;
         self.out.push(Output::SetTimer { timer: Timer::StartHeight(height + 1), at });
         let future = std::mem::take(&mut self.future);
-        for (from, message) in future {
+        for (from, message) in future.into_values() {
             match message {
                 Message::Proposal(p) => self.on_proposal(from, *p),
                 Message::BlockVote(v) => self.on_block_vote(from, v),
@@ -852,16 +1037,16 @@ impl Core {
             while let Some((seq, (batch, at))) =
                 self.voters[index].batches.first_key_value().map(|(s, b)| (*s, b.clone()))
             {
+                // A committed transaction's tally went with its block.
                 let settled = batch.txids.iter().all(|t| {
-                    self.ledger.committed_height(t).is_some()
-                        || self.pool.settled.contains_key(t)
-                        || !self.pool.tallies.contains_key(t)
+                    self.pool.settled.contains_key(t) || !self.pool.tallies.contains_key(t)
                 });
                 if !(settled || now > at + 600_000) {
                     break;
                 }
                 let voter = &mut self.voters[index];
                 voter.batches.remove(&seq);
+                voter.held_txids = voter.held_txids.saturating_sub(batch.txids.len());
                 voter.pruned_below = voter.pruned_below.max(seq + 1);
                 voter.contiguous = voter.contiguous.max(seq);
             }

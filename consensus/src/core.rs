@@ -14,6 +14,8 @@ use protocol::{
 };
 
 use crate::blocks::HeightState;
+use crate::inbound::{Refusal, Requests};
+use crate::index::ChainIndex;
 use crate::io::{Event, Input, Millis, Output, Timer, TxState};
 use crate::ledger::Ledger;
 use crate::message::Message;
@@ -47,6 +49,9 @@ pub struct CoreConfig {
     /// seals when full). Every batch costs each peer a signature check, so
     /// a few milliseconds of waiting divide that work by the batch size.
     pub seal_interval_ms: u64,
+    /// Most bytes of transactions, certificates or batches in one reply
+    /// (well under the transport's frame limit, so a reply always fits).
+    pub max_reply_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -57,12 +62,13 @@ impl Default for CoreConfig {
             orphan_max_txs: 10_000,
             orphan_max_bytes: 8 << 20,
             orphan_ttl_ms: 60_000,
-            max_bodiless: 100_000,
+            max_bodiless: 16_384,
             tick_interval_ms: 1_000,
             verify_strategy: VerifyStrategy::Strict,
             status_pending_max: 1_024,
             batches_per_reply: 256,
             seal_interval_ms: 5,
+            max_reply_bytes: 4 << 20,
         }
     }
 }
@@ -73,8 +79,15 @@ pub(crate) struct VoterState {
     pub(crate) batches: BTreeMap<u64, (VoteBatch, Millis)>,
     /// Every seq up to this one is held (or pruned).
     pub(crate) contiguous: u64,
-    /// Seqs below this were pruned (their transactions are settled).
+    /// Seqs below this were pruned here (their transactions are settled).
+    /// Only this node's own pruning sets it, never a peer's claim.
     pub(crate) pruned_below: u64,
+    /// The highest seq of a batch of this voter whose signature verified:
+    /// what the voter provably reached. Claims never move `contiguous`
+    /// past it.
+    pub(crate) verified_high: u64,
+    /// Txids in `batches` (bounds what one voter can make this node hold).
+    pub(crate) held_txids: usize,
     /// The highest seq some peer claims to hold.
     pub(crate) highest_seen: u64,
     /// When this node last asked for a range, to avoid asking twice at once.
@@ -110,6 +123,8 @@ pub struct ConsensusInfo {
     pub final_count: u64,
     /// When the last one did (0 if none yet).
     pub last_final_at: Millis,
+    /// Peer messages refused, per reason.
+    pub refusals: Vec<(Refusal, u64)>,
 }
 
 /// Pool sizes for `getmempoolinfo` and metrics.
@@ -127,6 +142,26 @@ pub struct MempoolInfo {
     pub final_not_in_block: usize,
     /// Txids with votes but no body.
     pub bodiless: usize,
+}
+
+/// How much a core holds of what peers can make it hold. The simulator
+/// checks each against its bound after every step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Block votes of rounds beyond the next one (always 0).
+    pub votes_beyond_next_round: usize,
+    /// Each voter's latest votes of far rounds (at most two per voter).
+    pub far_votes: usize,
+    /// Proposals of rounds beyond the next one (always 0).
+    pub proposals_beyond_next_round: usize,
+    /// Verified messages kept for the next height.
+    pub future: usize,
+    /// Txids asked for and not yet answered.
+    pub body_requests: usize,
+    /// Txids with votes but no body.
+    pub bodiless: usize,
+    /// The most txids one voter's held batches carry.
+    pub max_voter_txids: usize,
 }
 
 /// What the core knows about one transaction.
@@ -167,25 +202,27 @@ pub struct Core {
     pub(crate) own_pending: Vec<TxId>,
     pub(crate) own_batches: BTreeMap<u64, VoteBatch>,
     pub(crate) hs: HeightState,
-    pub(crate) future: Vec<(NodeId, Message)>,
+    /// Verified messages of the next height, at most one per (kind,
+    /// signer, round) for its first rounds.
+    pub(crate) future: BTreeMap<(u8, MemberIndex, u32), (NodeId, Message)>,
     pub(crate) recent_rounds: VecDeque<(u64, u32)>,
     pub(crate) view_changes: u64,
     pub(crate) equivocations: u64,
     pub(crate) reported_equivocations: BTreeSet<(MemberIndex, OutPoint)>,
     pub(crate) syncing: bool,
+    /// Heights peers proved (commit certificates or applied blocks).
     pub(crate) peer_heights: BTreeMap<NodeId, u64>,
-    pub(crate) blocks_requested: (u64, Millis),
-    pub(crate) final_requested: bool,
-    pub(crate) final_requested_at: Millis,
+    pub(crate) requests: Requests,
+    /// When each peer was last served the final set.
+    pub(crate) final_served: HashMap<NodeId, Millis>,
+    pub(crate) refusals: BTreeMap<Refusal, u64>,
     pub(crate) deferred_votes: Vec<TxId>,
     pub(crate) pending_final: Vec<(Transaction, FinalityCertificate)>,
     pub(crate) final_count: u64,
     pub(crate) last_final_at: Millis,
     pub(crate) rejected_bodies: HashMap<TxId, Transaction>,
-    /// When each missing body was last asked for, and how many times.
-    pub(crate) body_requests: HashMap<TxId, (Millis, usize)>,
     pub(crate) rejected_order: VecDeque<TxId>,
-    pub(crate) pending_lost: Vec<TxId>,
+    pub(crate) pending_abandon: Vec<(TxId, TxState)>,
     pub(crate) out: Vec<Output>,
     pub(crate) now: Millis,
     pub(crate) last_seal: Millis,
@@ -195,15 +232,23 @@ pub struct Core {
 
 impl Core {
     /// A core for the chain `genesis` defines, with this node's `key`,
-    /// rebuilt from what it persisted (`Restored::genesis` for a new node).
+    /// rebuilt from what it persisted (`Restored::genesis` for a new node);
+    /// `index` answers from durable state which txids are committed.
     /// Call [`Core::start`] before the first input.
-    pub fn new(config: CoreConfig, genesis: &Genesis, key: SecretKey, restored: Restored) -> Core {
+    pub fn new(
+        config: CoreConfig,
+        genesis: &Genesis,
+        key: SecretKey,
+        restored: Restored,
+        index: Arc<dyn ChainIndex>,
+    ) -> Core {
         let chain = genesis.chain_id;
         let committee = Arc::new(Committee::from_genesis(genesis));
         let me = NodeId::from(key.public());
         let my_index = committee.index_of(&me);
         let ledger = Ledger::restore(
             genesis,
+            index,
             restored.tip_header.clone(),
             restored.utxos.clone(),
             restored.last_commit.clone(),
@@ -228,24 +273,23 @@ impl Core {
             own_pending: Vec::new(),
             own_batches: BTreeMap::new(),
             hs: HeightState::new(height),
-            future: Vec::new(),
+            future: BTreeMap::new(),
             recent_rounds: VecDeque::new(),
             view_changes: 0,
             equivocations: 0,
             reported_equivocations: BTreeSet::new(),
             syncing: false,
             peer_heights: BTreeMap::new(),
-            blocks_requested: (0, 0),
-            final_requested: false,
-            final_requested_at: 0,
+            requests: Requests::default(),
+            final_served: HashMap::new(),
+            refusals: BTreeMap::new(),
             deferred_votes: Vec::new(),
             pending_final: Vec::new(),
             final_count: 0,
             last_final_at: 0,
             rejected_bodies: HashMap::new(),
-            body_requests: HashMap::new(),
             rejected_order: VecDeque::new(),
-            pending_lost: Vec::new(),
+            pending_abandon: Vec::new(),
             out: Vec::new(),
             now: 0,
             last_seal: 0,
@@ -283,6 +327,8 @@ impl Core {
             Input::PeerUp(peer) => self.on_peer_up(peer),
             Input::PeerDown(peer) => {
                 self.peer_heights.remove(&peer);
+                self.requests.forget_peer(&peer);
+                self.final_served.remove(&peer);
             }
         }
         self.flush_settlements();
@@ -311,10 +357,23 @@ impl Core {
         std::mem::take(&mut self.out)
     }
 
+    /// The driver reports every persist up to the commit of `height`
+    /// durable (after its flush): the chain index answers for those blocks
+    /// from then on, and the core stops keeping their txids in memory.
+    pub fn mark_durable(&mut self, height: u64) {
+        self.ledger.mark_durable(height);
+    }
+
     fn on_message(&mut self, from: NodeId, message: Message) {
+        if let Err(reason) = self.check_inbound(&from, &message) {
+            self.refuse(from, reason);
+            return;
+        }
         match message {
             Message::Tx(tx) => self.on_submit(tx, crate::io::Origin::Peer(from)),
-            Message::VoteBatch(batch) => self.on_vote_batch(from, batch),
+            Message::VoteBatch(batch) => {
+                self.on_vote_batch(from, batch);
+            }
             Message::Proposal(proposal) => self.on_proposal(from, *proposal),
             Message::BlockVote(vote) => self.on_block_vote(from, vote),
             Message::Status(status) => self.on_status(from, status),
@@ -359,11 +418,12 @@ impl Core {
     /// Emits the persists and events of transactions that became final or
     /// lost while handling the current input: one atomic write for each kind.
     pub(crate) fn flush_settlements(&mut self) {
-        if !self.pending_lost.is_empty() {
-            let lost = std::mem::take(&mut self.pending_lost);
-            self.out.push(Output::Persist(crate::io::PersistOp::Lost(lost.clone())));
-            for txid in lost {
-                self.event_state(txid, TxState::Lost);
+        if !self.pending_abandon.is_empty() {
+            let abandoned = std::mem::take(&mut self.pending_abandon);
+            let txids = abandoned.iter().map(|(txid, _)| *txid).collect();
+            self.out.push(Output::Persist(crate::io::PersistOp::Abandon(txids)));
+            for (txid, state) in abandoned {
+                self.event_state(txid, state);
             }
         }
         if !self.pending_final.is_empty() {
@@ -437,7 +497,9 @@ impl Core {
                 seen_at: entry.seen_at,
             });
         }
-        if let Some(height) = self.ledger.committed_height(txid) {
+        // A failed read reports nothing: the caller then treats the
+        // transaction as unknown, and validation refuses its spent inputs.
+        if let Ok(Some(height)) = self.ledger.committed_height(txid) {
             return Some(TxStatus {
                 state: TxState::Committed,
                 weight,
@@ -516,6 +578,20 @@ impl Core {
         out
     }
 
+    /// What peers have made this core hold (see [`Held`]).
+    pub fn held(&self) -> Held {
+        let (votes_beyond_next_round, far_votes, proposals_beyond_next_round) = self.hs.held();
+        Held {
+            votes_beyond_next_round,
+            far_votes,
+            proposals_beyond_next_round,
+            future: self.future.len(),
+            body_requests: self.requests.bodies.len(),
+            bodiless: self.pool.bodiless.len(),
+            max_voter_txids: self.voters.iter().map(|v| v.held_txids).max().unwrap_or(0),
+        }
+    }
+
     /// A consensus snapshot.
     pub fn info(&self) -> ConsensusInfo {
         let proposer_index = self.committee.proposer(self.hs.height, self.hs.round);
@@ -547,6 +623,7 @@ impl Core {
             equivocations: self.equivocations,
             final_count: self.final_count,
             last_final_at: self.last_final_at,
+            refusals: self.refusals.iter().map(|(r, n)| (*r, *n)).collect(),
         }
     }
 

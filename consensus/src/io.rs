@@ -15,6 +15,7 @@ use protocol::finality::{FinalityCertificate, VoteBatch};
 use protocol::validate::TxRejection;
 use protocol::{Block, BlockHash, Hash256, NodeId, OutPoint, Transaction, TxId, TxOut};
 
+pub use crate::inbound::Refusal;
 use crate::message::Message;
 
 /// Milliseconds since the Unix epoch (simulated time in the simulator).
@@ -87,9 +88,11 @@ pub enum PersistOp {
     },
     /// Transactions became final (not yet in a block).
     Final(Vec<(Transaction, FinalityCertificate)>),
-    /// Transactions lost to a final conflicting one: their locks (if any)
-    /// are released.
-    Lost(Vec<TxId>),
+    /// Transactions this node gives up on: lost to a final conflicting
+    /// one, or conflicted for good. Their bodies leave the store; the
+    /// outpoints this node locked for them stay frozen (it voted on them,
+    /// so it never votes for another spender).
+    Abandon(Vec<TxId>),
     /// A block was committed: store it, apply its UTXO changes, drop its
     /// transactions from the final-not-in-block set, all in one batch.
     Commit(Box<CommittedBlock>),
@@ -220,6 +223,14 @@ pub enum Output {
     },
     /// Tell observers.
     Event(Event),
+    /// A peer's message (or part of it) was refused; the core counted it.
+    /// The driver charges the peer when [`Refusal::is_offence`].
+    Refused {
+        /// The sender.
+        peer: NodeId,
+        /// Why.
+        reason: Refusal,
+    },
     /// Answer a client.
     Reply {
         /// The id from [`Origin::Client`].

@@ -5,7 +5,8 @@
 //! node's local locks or votes: that is what keeps Tendermint live, since a
 //! correct proposer's block is then valid at every correct node.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -16,12 +17,13 @@ use protocol::commitment::UtxoCommitment;
 use protocol::finality::{CertificateError, FinalityCertificate, VerifiedVotes};
 use protocol::keys::KeyCache;
 use protocol::merkle::merkle_root;
-use protocol::validate::check_shape;
+use protocol::validate::{SigVerifier, check_shape};
 use protocol::{
     AddressPayload, Amount, BlockHash, ChainId, Committee, ConsensusParams, Genesis, NodeId,
     OutPoint, Transaction, TxId, TxOut,
 };
 
+use crate::index::{ChainIndex, IndexError};
 use crate::io::{CommittedBlock, Millis};
 
 /// Why a block is not valid.
@@ -54,15 +56,31 @@ pub enum BlockError {
         /// The round.
         round: u32,
     },
-    /// Timestamp not after the parent or too far ahead.
-    #[error("block timestamp {timestamp} must be after {parent} and at most {max}")]
+    /// Timestamp not after the parent's.
+    #[error("block timestamp {timestamp} must be after its parent's, {parent}")]
     Timestamp {
         /// The block's timestamp.
         timestamp: i64,
         /// The parent's.
         parent: i64,
-        /// The latest accepted.
+    },
+    /// Timestamp further ahead of this node's clock than the rules allow:
+    /// not valid yet, so never remembered as invalid (it may become valid).
+    #[error("block timestamp {timestamp} is ahead of this node's clock: at most {max} for now")]
+    TimestampAhead {
+        /// The block's timestamp.
+        timestamp: i64,
+        /// The latest accepted now.
         max: i64,
+    },
+    /// An input signature does not verify (a certificate binds the txid,
+    /// which excludes signatures).
+    #[error("transaction {index} input {input} has a signature that does not verify")]
+    Signature {
+        /// Position in the block.
+        index: usize,
+        /// The input.
+        input: usize,
     },
     /// Too many transactions or bytes.
     #[error("block exceeds its limits: {txs} transactions, {bytes} bytes")]
@@ -135,6 +153,18 @@ pub enum BlockError {
     /// The commit certificate is invalid.
     #[error("commit certificate: {0}")]
     CommitCertificate(String),
+    /// The chain index could not be read (a local fault, not the block's).
+    #[error("cannot check the block: {0}")]
+    Index(String),
+}
+
+impl BlockError {
+    /// True when the same block may be valid later (its timestamp is ahead
+    /// of this node's clock, or a local read failed): such a result is not
+    /// remembered.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BlockError::TimestampAhead { .. } | BlockError::Index(_))
+    }
 }
 
 /// What checking a block computed, reused when it is committed.
@@ -162,20 +192,20 @@ pub struct Ledger {
     utxos: HashMap<OutPoint, TxOut>,
     by_address: HashMap<AddressPayload, BTreeSet<OutPoint>>,
     commitment: UtxoCommitment,
-    /// Outpoints spent by recent blocks, to tell "spent" from "unknown".
-    recently_spent: HashMap<OutPoint, TxId>,
-    spent_order: std::collections::VecDeque<OutPoint>,
-    /// Txids of recent blocks, to answer "committed" and dedupe.
-    recent_txids: HashMap<TxId, u64>,
-    txid_order: std::collections::VecDeque<TxId>,
+    /// Which txids are committed, durably (see [`crate::index`]).
+    index: Arc<dyn ChainIndex>,
+    /// Txids of blocks committed here whose persist the driver has not yet
+    /// reported durable ([`Ledger::mark_durable`]), by height: the index
+    /// cannot know them yet.
+    unflushed: VecDeque<(u64, Vec<TxId>)>,
+    unflushed_txids: HashMap<TxId, u64>,
     last_commit: Option<(Block, CommitCertificate)>,
 }
 
-const RECENT_CAPACITY: usize = 1 << 20;
-
 impl Ledger {
-    /// The chain at block 0 of `genesis`.
-    pub fn genesis(genesis: &Genesis) -> Ledger {
+    /// The chain at block 0 of `genesis`; `index` answers which txids are
+    /// committed.
+    pub fn genesis(genesis: &Genesis, index: Arc<dyn ChainIndex>) -> Ledger {
         let block0 = Block::genesis(genesis);
         let chain = genesis.chain_id;
         let mut ledger = Ledger {
@@ -188,10 +218,9 @@ impl Ledger {
             utxos: HashMap::new(),
             by_address: HashMap::new(),
             commitment: UtxoCommitment::empty(),
-            recently_spent: HashMap::new(),
-            spent_order: Default::default(),
-            recent_txids: HashMap::new(),
-            txid_order: Default::default(),
+            index,
+            unflushed: VecDeque::new(),
+            unflushed_txids: HashMap::new(),
             last_commit: None,
         };
         let txid = block0.txs[0].txid(chain);
@@ -206,11 +235,12 @@ impl Ledger {
     /// A chain restored from storage.
     pub fn restore(
         genesis: &Genesis,
+        index: Arc<dyn ChainIndex>,
         tip_header: BlockHeader,
         utxos: impl IntoIterator<Item = (OutPoint, TxOut)>,
         last_commit: Option<(Block, CommitCertificate)>,
     ) -> Ledger {
-        let mut ledger = Ledger::genesis(genesis);
+        let mut ledger = Ledger::genesis(genesis, index);
         if tip_header.height == 0 {
             return ledger;
         }
@@ -224,11 +254,6 @@ impl Ledger {
         ledger.height = tip_header.height;
         ledger.tip = tip_header.hash(ledger.chain);
         ledger.tip_header = tip_header;
-        if let Some((block, _)) = &last_commit {
-            for txid in block.txids(ledger.chain) {
-                ledger.remember_txid(txid);
-            }
-        }
         ledger.last_commit = last_commit;
         ledger
     }
@@ -249,13 +274,17 @@ impl Ledger {
         Some(output)
     }
 
-    fn remember_txid(&mut self, txid: TxId) {
-        if self.recent_txids.insert(txid, self.height).is_none() {
-            self.txid_order.push_back(txid);
-            if self.txid_order.len() > RECENT_CAPACITY
-                && let Some(old) = self.txid_order.pop_front()
-            {
-                self.recent_txids.remove(&old);
+    /// The driver reports every persist up to the commit of `height`
+    /// durable: from now on the index answers for those blocks.
+    pub fn mark_durable(&mut self, height: u64) {
+        while let Some((h, _)) = self.unflushed.front() {
+            if *h > height {
+                break;
+            }
+            if let Some((_, txids)) = self.unflushed.pop_front() {
+                for txid in txids {
+                    self.unflushed_txids.remove(&txid);
+                }
             }
         }
     }
@@ -295,14 +324,24 @@ impl Ledger {
         self.utxos.get(outpoint)
     }
 
-    /// True when a recent block spent `outpoint`.
-    pub fn recently_spent(&self, outpoint: &OutPoint) -> Option<TxId> {
-        self.recently_spent.get(outpoint).copied()
+    /// The height of the committed block that carries `txid`: from durable
+    /// state (the index), or from memory for a block not yet reported durable.
+    pub fn committed_height(&self, txid: &TxId) -> Result<Option<u64>, IndexError> {
+        if let Some(height) = self.unflushed_txids.get(txid) {
+            return Ok(Some(*height));
+        }
+        self.index.committed_height(txid)
     }
 
-    /// The height of the recent block that carried `txid`.
-    pub fn committed_height(&self, txid: &TxId) -> Option<u64> {
-        self.recent_txids.get(txid).copied()
+    /// True when a committed transaction spent `outpoint`: its transaction
+    /// is committed and the output is no longer in the committed set. (An
+    /// output index past the end reads as spent too: it never was
+    /// spendable.)
+    pub fn spent_on_chain(&self, outpoint: &OutPoint) -> Result<bool, IndexError> {
+        if self.utxos.contains_key(outpoint) {
+            return Ok(false);
+        }
+        Ok(self.committed_height(&outpoint.txid)?.is_some())
     }
 
     /// Committed unspent outputs paying `address`.
@@ -324,8 +363,32 @@ impl Ledger {
         self.commitment
     }
 
-    /// Checks every objective rule for `block` as the next block. `now` bounds
-    /// the timestamp; `verified` caches vote-batch signatures.
+    /// Every input signature of the block's transactions verifies. Finality
+    /// and commit certificates bind txids, which exclude signatures, so a
+    /// relayer could otherwise swap them for garbage. `held` says whether
+    /// this node already holds exactly this body verified (a cache: the
+    /// answer is the same either way).
+    pub fn check_signatures(
+        &self,
+        block: &Block,
+        verifier: &mut SigVerifier,
+        held: &dyn Fn(&TxId, &Transaction) -> bool,
+    ) -> Result<(), BlockError> {
+        for (index, tx) in block.txs.iter().enumerate().skip(1) {
+            let txid = tx.txid(self.chain);
+            if held(&txid, tx) {
+                continue;
+            }
+            if let Some(input) = verifier.first_bad_input(self.chain, tx, &txid) {
+                return Err(BlockError::Signature { index, input });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every objective rule for `block` as the next block but its
+    /// input signatures ([`Ledger::check_signatures`]). `now` bounds the
+    /// timestamp; `verified` caches vote-batch signatures.
     pub fn check_block(
         &self,
         block: &Block,
@@ -348,13 +411,17 @@ impl Ledger {
         if committee.member(proposer).map(|m| m.id) != Some(header.proposer) {
             return Err(BlockError::Proposer { height: header.height, round: header.round });
         }
-        let max = (now as i64).saturating_add(self.params.max_future_block_ms as i64);
-        if header.timestamp <= self.tip_header.timestamp || header.timestamp > max {
+        if header.timestamp <= self.tip_header.timestamp {
             return Err(BlockError::Timestamp {
                 timestamp: header.timestamp,
                 parent: self.tip_header.timestamp,
-                max,
             });
+        }
+        let max = i64::try_from(now)
+            .unwrap_or(i64::MAX)
+            .saturating_add(i64::try_from(self.params.max_future_block_ms).unwrap_or(i64::MAX));
+        if header.timestamp > max {
+            return Err(BlockError::TimestampAhead { timestamp: header.timestamp, max });
         }
         let bytes = block.size();
         if block.txs.len() > self.params.max_block_txs as usize
@@ -377,7 +444,11 @@ impl Ledger {
         }
         let mut seen = HashSet::with_capacity(txids.len());
         for txid in &txids {
-            if !seen.insert(*txid) || self.recent_txids.contains_key(txid) {
+            let committed = self
+                .committed_height(txid)
+                .map_err(|e| BlockError::Index(e.to_string()))?
+                .is_some();
+            if !seen.insert(*txid) || committed {
                 return Err(BlockError::Duplicate(*txid));
             }
         }
@@ -610,21 +681,8 @@ impl Ledger {
         // finality certificates, most of its bytes, are not kept or stored.
         block.certificates.clear();
         let txids = block.txids(self.chain);
-        for (outpoint, spender) in block
-            .txs
-            .iter()
-            .zip(&txids)
-            .flat_map(|(tx, txid)| tx.inputs.iter().map(move |i| (i.prev, *txid)))
-        {
-            self.remove_utxo(&outpoint);
-            if self.recently_spent.insert(outpoint, spender).is_none() {
-                self.spent_order.push_back(outpoint);
-                if self.spent_order.len() > RECENT_CAPACITY
-                    && let Some(old) = self.spent_order.pop_front()
-                {
-                    self.recently_spent.remove(&old);
-                }
-            }
+        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
+            self.remove_utxo(&input.prev);
         }
         for (outpoint, output) in &checked.created {
             self.insert_utxo(*outpoint, *output);
@@ -634,8 +692,9 @@ impl Ledger {
         self.tip = checked.hash;
         self.tip_header = block.header.clone();
         for txid in &txids {
-            self.remember_txid(*txid);
+            self.unflushed_txids.insert(*txid, self.height);
         }
+        self.unflushed.push_back((self.height, txids));
         self.last_commit = Some((block.clone(), certificate.clone()));
         CommittedBlock {
             block,

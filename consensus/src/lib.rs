@@ -7,6 +7,8 @@
 //! | concern | module |
 //! |---|---|
 //! | the driver contract: inputs, outputs, persistence | [`io`] |
+//! | what peers may send, range checks, outstanding requests | inbound.rs |
+//! | durable "is it committed?" answers | [`index`] |
 //! | the core, queries | [`core`](crate::Core) (core.rs) |
 //! | locks, vote batches, certificates, conflicts, orphans | txs.rs |
 //! | Tendermint blocks | blocks.rs |
@@ -15,22 +17,30 @@
 //! | transactions not in a block | pool.rs |
 //! | rebuilding after a restart | [`restore`] |
 //! | wire messages | [`message`] |
-//! | the simulator | [`sim`] |
+//! | the simulator (feature `sim`, tests only) | `sim` |
+//! | a Byzantine member's behaviour (feature `byzantine`, tests only) | `byzantine` |
 
 mod blocks;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 mod core;
+mod inbound;
+pub mod index;
 pub mod io;
 pub mod ledger;
 pub mod message;
 mod pool;
 pub mod restore;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod sync;
 mod txs;
 
-pub use crate::core::{ConsensusInfo, Core, CoreConfig, MempoolInfo, TxStatus};
+pub use crate::core::{ConsensusInfo, Core, CoreConfig, Held, MempoolInfo, TxStatus};
+pub use index::{ChainIndex, IndexError, MemoryIndex};
 pub use io::{
-    Event, Evidence, Input, Millis, Origin, Output, PersistOp, SubmitOutcome, Timer, TxState,
+    Event, Evidence, Input, Millis, Origin, Output, PersistOp, Refusal, SubmitOutcome, Timer,
+    TxState,
 };
 pub use message::{Message, Status};
 pub use restore::Restored;

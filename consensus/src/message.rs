@@ -97,6 +97,9 @@ pub struct Status {
     pub height: u64,
     /// Its last committed block.
     pub tip: BlockHash,
+    /// The proof of `height`: the commit certificate of `tip` (none at
+    /// height 0). A height without it is not believed.
+    pub tip_certificate: Option<CommitCertificate>,
     /// The highest contiguous vote batch seq it holds per voter, in
     /// committee order.
     pub vote_seqs: Vec<u64>,

@@ -74,6 +74,13 @@ pub(crate) struct Pool {
     pub(crate) final_outputs: HashMap<OutPoint, TxOut>,
     /// Outpoints spent by final transactions not yet in a block.
     pub(crate) final_spent: HashMap<OutPoint, TxId>,
+    /// Voters of transactions given up on (lost or conflicted), per
+    /// outpoint they spend: the remaining spenders are still judged with
+    /// them. Dropped when a block spends the outpoint.
+    pub(crate) abandoned_voters: HashMap<OutPoint, BTreeSet<MemberIndex>>,
+    /// The inputs of each transaction given up on, so a late vote for it
+    /// still counts against the other spenders.
+    pub(crate) abandoned: HashMap<TxId, Vec<OutPoint>>,
     /// Orphans by the parent they wait for.
     pub(crate) orphans_by_parent: HashMap<TxId, BTreeSet<TxId>>,
     /// Settled outcomes kept for queries after the entry is gone (bounded).
@@ -209,7 +216,9 @@ impl UtxoView for AvailableView<'_> {
         if let Some(output) = self.ledger.utxo(outpoint) {
             return Coin::Unspent(*output);
         }
-        if self.ledger.recently_spent(outpoint).is_some() {
+        // Spent on chain, from durable state; a failed read refuses the
+        // coin rather than let it be spent twice.
+        if self.ledger.spent_on_chain(outpoint).unwrap_or(true) {
             return Coin::Spent;
         }
         match self.pool.entries.get(&outpoint.txid) {

@@ -88,7 +88,7 @@ impl Restored {
                     }
                 }
             }
-            PersistOp::Lost(txids) => {
+            PersistOp::Abandon(txids) => {
                 for txid in txids {
                     if let Some(tx) = self.locked.remove(txid) {
                         for input in &tx.inputs {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use protocol::finality::{CertVote, FinalityCertificate, VoteBatch};
-use protocol::validate::{Admission, TxRejection, validate_transaction};
+use protocol::finality::{CertVote, FinalityCertificate, VoteBatch, VoteError};
+use protocol::validate::{Admission, TxRejection, check_shape, validate_transaction};
 use protocol::{MemberIndex, NodeId, OutPoint, Transaction, TxId};
 
 use crate::core::Core;
+use crate::inbound::{MAX_BODY_REQUESTS, Refusal};
 use crate::io::{Event, Evidence, Origin, Output, PersistOp, SubmitOutcome, TxState};
 use crate::message::{MAX_ITEMS_PER_MESSAGE, Message};
 use crate::pool::{AvailableView, TxEntry};
@@ -19,6 +20,20 @@ const REJECTED_BODIES: usize = 10_000;
 const BODY_WAIT_MS: u64 = 300;
 /// How long before asking again for a body that did not arrive.
 const BODY_RETRY_MS: u64 = 1_000;
+/// Most txids one voter's unsettled batches may make this node hold. An
+/// honest voter holds a few block intervals' worth; more is a flood.
+const MAX_HELD_TXIDS_PER_VOTER: usize = 1 << 16;
+
+/// A reply's share of `max_reply_bytes` for one transaction and its
+/// certificate (an upper bound of their encoding).
+pub(crate) fn tx_reply_bytes(tx: &Transaction, certificate: Option<&FinalityCertificate>) -> usize {
+    tx.size() + 16 + certificate.map_or(0, certificate_reply_bytes)
+}
+
+/// An upper bound of a certificate's encoding.
+pub(crate) fn certificate_reply_bytes(certificate: &FinalityCertificate) -> usize {
+    40 + certificate.votes.iter().map(|v| 96 + 32 * v.proof.siblings.len()).sum::<usize>()
+}
 
 impl Core {
     /// A transaction arrived from a client or a peer.
@@ -64,6 +79,28 @@ impl Core {
         }
     }
 
+    /// The rules a body must pass to be held as final without validation
+    /// against a UTXO view (a certificate vouches for the rest): its shape
+    /// and every input signature. A certificate binds the txid, which
+    /// excludes signatures, so the body it arrives with is checked here.
+    fn body_checks(&mut self, txid: &TxId, tx: &Transaction) -> Result<(), TxRejection> {
+        check_shape(tx, &self.params)?;
+        match self.verifier.first_bad_input(self.chain, tx, txid) {
+            Some(index) => Err(TxRejection::BadSignature { index }),
+            None => Ok(()),
+        }
+    }
+
+    /// The first input of `tx` that spends an outpoint frozen here: locked
+    /// to a transaction this node gave up on (lost or conflicted).
+    fn frozen_input(&self, txid: &TxId, tx: &Transaction) -> Option<(usize, OutPoint)> {
+        tx.inputs.iter().enumerate().find_map(|(index, input)| {
+            let holder = self.pool.locks.get(&input.prev)?;
+            let live = self.pool.entries.get(holder).is_some_and(|e| !e.state.is_settled());
+            (holder != txid && !live).then_some((index, input.prev))
+        })
+    }
+
     /// Validates and files a transaction this node does not hold yet.
     /// `peer` is who relayed it (to fetch a parent this node never saw).
     fn admit(
@@ -85,33 +122,62 @@ impl Core {
             self.busy(client, txid, "mempool full");
             return;
         }
-        let view = AvailableView { ledger: &self.ledger, pool: &self.pool };
-        let result =
-            validate_transaction(tx.clone(), self.chain, &self.params, &view, &mut self.verifier);
+        let frozen = if has_votes { None } else { self.frozen_input(&txid, &tx) };
+        let result = match frozen {
+            Some((index, outpoint)) => Err(TxRejection::InputFrozen { index, outpoint }),
+            None => {
+                let view = AvailableView { ledger: &self.ledger, pool: &self.pool };
+                validate_transaction(
+                    tx.clone(),
+                    self.chain,
+                    &self.params,
+                    &view,
+                    &mut self.verifier,
+                )
+            }
+        };
+        // Only a committee member's relay (or a parent becoming final) may
+        // leave a transaction waiting for a parent nobody here has seen: an
+        // observer's would be free to invent.
+        let relayed_by_member = peer.is_none_or(|p| self.committee.index_of(&p).is_some());
         let result = match result {
             // Relayed transactions can overtake their parents (or this node
             // may be behind): a parent nobody here has seen is fetched from
             // the relaying peer while the child waits. A client gets the
             // rejection at once (it should send parents first).
-            Err(TxRejection::UnknownInput { outpoint, .. }) if client.is_none() => {
-                if let Some(peer) = peer {
-                    self.request_bodies(peer, vec![outpoint.txid]);
+            Err(TxRejection::UnknownInput { outpoint, .. })
+                if client.is_none() && relayed_by_member =>
+            {
+                // Signatures need no parent: the orphan pool only holds
+                // transactions their keys' owners signed.
+                match self.body_checks(&txid, &tx) {
+                    Err(rejection) => Err(rejection),
+                    Ok(()) => {
+                        if let Some(peer) = peer {
+                            self.request_bodies(peer, vec![outpoint.txid]);
+                        }
+                        Ok(Admission::WaitingForParent { txid, missing: vec![outpoint] })
+                    }
                 }
-                Ok(Admission::WaitingForParent { txid, missing: vec![outpoint] })
             }
             other => other,
         };
         match result {
             Err(rejection) => {
                 if self.certified(&txid) {
-                    self.finalize_certified(txid, tx);
+                    self.finalize_certified(txid, tx, false);
                     return;
                 }
                 self.remember_rejected_body(txid, tx);
                 // An unknown input says what this node has seen, not what the
                 // transaction is: a resubmission is validated again (its
-                // parent may have arrived). Every other rejection is final.
-                if !matches!(rejection, TxRejection::UnknownInput { .. }) {
+                // parent may have arrived); a frozen input is this node's
+                // choice, not the transaction's. Every other rejection is
+                // final.
+                if !matches!(
+                    rejection,
+                    TxRejection::UnknownInput { .. } | TxRejection::InputFrozen { .. }
+                ) {
                     self.pool.settle(txid, TxState::Rejected, Some(rejection.clone()));
                 }
                 self.out.push(Output::Event(Event::TxState {
@@ -149,7 +215,8 @@ impl Core {
                 if self.certified(&txid) {
                     let tx = self.pool.entries.get(&txid).map(|e| e.tx.clone());
                     if let Some(tx) = tx {
-                        self.finalize_certified(txid, tx);
+                        // Orphans are signature-checked before they are held.
+                        self.finalize_certified(txid, tx, true);
                     }
                 }
             }
@@ -274,50 +341,80 @@ impl Core {
         }
     }
 
-    /// A peer relayed a vote batch.
-    pub(crate) fn on_vote_batch(&mut self, from: NodeId, batch: VoteBatch) {
+    /// A peer relayed a vote batch (or sent it in a reply). True when its
+    /// signature verified and its votes were counted; a bad one is refused
+    /// and charged to `from` (honest nodes relay only what verified).
+    pub(crate) fn on_vote_batch(&mut self, from: NodeId, batch: VoteBatch) -> bool {
         let max = self.params.max_vote_batch_txids as usize;
-        let Ok(voter) = batch.check(self.chain, &self.committee, max, &mut self.verified_votes)
-        else {
-            return;
+        let voter = match batch.check(self.chain, &self.committee, max, &mut self.verified_votes) {
+            Ok(voter) => voter,
+            Err(error) => {
+                let reason = match error {
+                    VoteError::NotMember(_) => Refusal::NotMember,
+                    VoteError::BadSignature(_) => Refusal::BadSignature,
+                    _ => Refusal::BadRange,
+                };
+                self.refuse(from, reason);
+                return false;
+            }
         };
         if Some(voter) == self.my_index {
-            return;
+            return false;
         }
         let seq = batch.seq;
+        let now = self.now;
         let state = &mut self.voters[usize::from(voter)];
+        state.verified_high = state.verified_high.max(seq);
         if seq < state.pruned_below {
-            return;
+            return true;
         }
+        let mut gap = None;
         if let Some((existing, _)) = state.batches.get(&seq) {
             if existing.txids == batch.txids {
-                return;
+                return true;
             }
             let evidence =
                 Evidence::VoteBatches(Box::new(existing.clone()), Box::new(batch.clone()));
             self.equivocations += 1;
             self.out.push(Output::Event(Event::Equivocation(evidence)));
         } else {
-            state.batches.insert(seq, (batch.clone(), self.now));
+            let fills_gap = seq == state.contiguous.saturating_add(1);
+            if state.held_txids + batch.txids.len() > MAX_HELD_TXIDS_PER_VOTER && !fills_gap {
+                self.refuse(from, Refusal::OverLimit);
+                return false;
+            }
+            state.held_txids += batch.txids.len();
+            state.batches.insert(seq, (batch.clone(), now));
             state.highest_seen = state.highest_seen.max(seq);
-            while state.batches.contains_key(&(state.contiguous + 1)) {
-                state.contiguous += 1;
+            advance_contiguous(state);
+            if seq > state.contiguous.saturating_add(1) {
+                gap = Some((state.contiguous.saturating_add(1), seq - 1));
             }
-            if seq > state.contiguous + 1 && self.now >= state.requested_at + BODY_WAIT_MS {
-                state.requested_at = self.now;
-                let from_seq = state.contiguous + 1;
-                let to = (seq - 1).min(from_seq + self.config.batches_per_reply as u64 - 1);
-                let voter_id = batch.voter;
-                self.send(from, Message::GetVoteBatches { voter: voter_id, from: from_seq, to });
-            }
+        }
+        if let Some((first, last)) = gap {
+            self.ask_vote_batches(from, voter, first, last, false);
         }
         for (txid, vote) in batch.cert_votes(voter) {
             self.add_vote(txid, voter, vote);
         }
+        true
     }
 
     /// Counts one vote, once per (voter, txid).
     pub(crate) fn add_vote(&mut self, txid: TxId, voter: MemberIndex, vote: CertVote) {
+        if let Some(inputs) = self.pool.abandoned.get(&txid).cloned() {
+            // Given up on here: the vote only weighs against the spenders
+            // still held, which may now be conflicted too.
+            let mut live = Vec::new();
+            for outpoint in &inputs {
+                self.pool.abandoned_voters.entry(*outpoint).or_default().insert(voter);
+                live.extend(self.pool.spenders.get(outpoint).into_iter().flatten().copied());
+            }
+            for other in live {
+                self.refresh_conflict_set(&other);
+            }
+            return;
+        }
         let weight = self.committee.weight(voter);
         let tally = self.pool.tally(txid, self.now);
         if tally.votes.contains_key(&voter) {
@@ -333,7 +430,7 @@ impl Core {
             }
             if reached {
                 if let Some(tx) = self.rejected_bodies.get(&txid).cloned() {
-                    self.finalize_certified(txid, tx);
+                    self.finalize_certified(txid, tx, false);
                 } else {
                     self.request_body(txid);
                 }
@@ -352,7 +449,6 @@ impl Core {
         while self.pool.bodiless.len() > self.config.max_bodiless {
             if let Some(old) = self.pool.bodiless.pop_front()
                 && !self.pool.entries.contains_key(&old)
-                && self.ledger.committed_height(&old).is_none()
             {
                 self.pool.tallies.remove(&old);
             }
@@ -368,7 +464,7 @@ impl Core {
         if voters.is_empty() {
             return;
         }
-        let attempt = self.body_requests.get(&txid).map_or(0, |(_, n)| *n);
+        let attempt = self.requests.bodies.get(&txid).map_or(0, |(_, n)| *n);
         let voter = voters[attempt % voters.len()];
         if let Some(member) = self.committee.member(voter) {
             let id = member.id;
@@ -377,19 +473,21 @@ impl Core {
     }
 
     /// Sends `GetTxs` to `peer` for the txids not asked for within the last
-    /// second (requests and replies can be lost; retries are paced).
+    /// second (requests and replies can be lost; retries are paced). The
+    /// txids asked are what a `Txs` reply may carry.
     pub(crate) fn request_bodies(&mut self, peer: NodeId, txids: Vec<TxId>) {
         let now = self.now;
+        let room = MAX_BODY_REQUESTS.saturating_sub(self.requests.bodies.len());
         let wanted: Vec<TxId> = txids
             .into_iter()
-            .filter(|t| self.body_requests.get(t).is_none_or(|(at, _)| now >= at + BODY_RETRY_MS))
-            .take(MAX_ITEMS_PER_MESSAGE)
+            .filter(|t| self.requests.bodies.get(t).is_none_or(|(at, _)| now >= at + BODY_RETRY_MS))
+            .take(MAX_ITEMS_PER_MESSAGE.min(room))
             .collect();
         if wanted.is_empty() {
             return;
         }
         for txid in &wanted {
-            let entry = self.body_requests.entry(*txid).or_insert((now, 0));
+            let entry = self.requests.bodies.entry(*txid).or_insert((now, 0));
             entry.0 = now;
             entry.1 += 1;
         }
@@ -439,13 +537,19 @@ impl Core {
     }
 
     /// Re-derives pending / contested / conflicted for `txid` and every
-    /// transaction it conflicts with.
+    /// transaction it conflicts with; then gives up on those that are
+    /// conflicted (all at once, so none is judged without the others).
     fn refresh_conflict_set(&mut self, txid: &TxId) {
         let Some(entry) = self.pool.entries.get(txid) else { return };
         let mut set = self.pool.conflicts_of(txid, &entry.tx);
         set.push(*txid);
+        for id in &set {
+            self.refresh_state(id);
+        }
         for id in set {
-            self.refresh_state(&id);
+            if self.pool.entries.get(&id).is_some_and(|e| e.state == TxState::Conflicted) {
+                self.abandon(id, TxState::Conflicted);
+            }
         }
     }
 
@@ -464,8 +568,8 @@ impl Core {
             .map(|t| t.votes.keys().copied().collect())
             .unwrap_or_default();
         // Conflicted: for some input, voters who voted only for other
-        // spenders weigh more than W − q, so no quorum is possible for it
-        // unless someone equivocates.
+        // spenders (live ones, or ones given up on) weigh more than W − q,
+        // so no quorum is possible for it unless someone equivocates.
         let mut conflicted = false;
         for input in &entry.tx.inputs {
             let mut others: BTreeSet<MemberIndex> = BTreeSet::new();
@@ -475,6 +579,9 @@ impl Core {
                         others.extend(t.votes.keys().filter(|v| !mine.contains(v)));
                     }
                 }
+            }
+            if let Some(voters) = self.pool.abandoned_voters.get(&input.prev) {
+                others.extend(voters.iter().filter(|v| !mine.contains(v)));
             }
             if self.committee.weight_of(others.iter().copied()) > max_faulty {
                 conflicted = true;
@@ -525,12 +632,34 @@ impl Core {
             _ => {}
         }
         let tx = entry.tx.clone();
-        self.finalize_certified(txid, tx);
+        // Held entries passed validation or (orphans) their signature checks.
+        self.finalize_certified(txid, tx, true);
     }
 
     /// Marks `txid` final because a quorum voted for it, whatever this node
     /// thought of it: a valid certificate wins over local locks and views.
-    pub(crate) fn finalize_certified(&mut self, txid: TxId, tx: Transaction) {
+    /// `checked` says the body already passed its signature checks here;
+    /// otherwise they run first (a body that fails them is not the one the
+    /// voters saw, and is not kept).
+    ///
+    /// Never for a committed transaction, nor one whose input a committed
+    /// transaction spent: both answers come from durable state (a replayed
+    /// certificate must not put spent outputs back into the final overlay).
+    pub(crate) fn finalize_certified(&mut self, txid: TxId, tx: Transaction, checked: bool) {
+        match self.ledger.committed_height(&txid) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return,
+        }
+        let spent_on_chain = tx.inputs.iter().any(|input| {
+            !self.pool.final_outputs.contains_key(&input.prev)
+                && self.ledger.spent_on_chain(&input.prev).unwrap_or(true)
+        });
+        if spent_on_chain {
+            return;
+        }
+        if !checked && self.body_checks(&txid, &tx).is_err() {
+            return;
+        }
         let Some(certificate) = self.build_certificate(txid) else { return };
         if let Some(entry) = self.pool.entries.get(&txid) {
             if entry.state == TxState::Final {
@@ -538,9 +667,6 @@ impl Core {
             }
             let entry = entry.clone();
             self.forget_unsettled(&txid, &entry);
-        }
-        if self.ledger.committed_height(&txid).is_some() {
-            return;
         }
         self.insert_final_entry(txid, tx.clone(), certificate.clone());
         self.pending_final.push((tx.clone(), certificate));
@@ -606,39 +732,60 @@ impl Core {
     }
 
     /// A conflicting transaction is final (or committed): `loser` can never
-    /// be. Release its locks; its orphans lose too.
+    /// be.
     pub(crate) fn mark_lost(&mut self, loser: TxId) {
-        let Some(entry) = self.pool.entries.get(&loser).cloned() else { return };
+        if self.pool.entries.get(&loser).is_some_and(|e| e.state == TxState::Lost) {
+            return;
+        }
+        self.abandon(loser, TxState::Lost);
+    }
+
+    /// Gives up on `txid`, which can never be final here: lost to a final
+    /// conflict, or conflicted (no quorum possible without equivocation).
+    /// Its body, slot and tally go; its locks do not: this node voted for
+    /// it, so it never votes for another spender of those outpoints
+    /// (PROTOCOL.md §4: at most one transaction per outpoint, ever). The
+    /// double spender's other coins freeze. Its voters are remembered per
+    /// outpoint, so the other spenders are still judged with them. Its
+    /// orphans share its fate; a certificate that arrives later still wins
+    /// (the body is kept with the rejected ones).
+    fn abandon(&mut self, txid: TxId, state: TxState) {
+        let Some(entry) = self.pool.entries.get(&txid).cloned() else { return };
         if matches!(entry.state, TxState::Final | TxState::Lost) {
             return;
         }
-        // It loses its locks' purpose but not its locks: this node voted for
-        // it, so it never votes for another spender of those outpoints
-        // (PROTOCOL.md §4: at most one transaction per outpoint, ever). The
-        // double spender's other coins freeze; the winner's outpoints are
-        // spent by a final transaction anyway.
         let locked_by_it: Vec<OutPoint> = entry
             .tx
             .inputs
             .iter()
             .map(|i| i.prev)
-            .filter(|op| self.pool.locks.get(op) == Some(&loser))
+            .filter(|op| self.pool.locks.get(op) == Some(&txid))
             .collect();
-        self.forget_unsettled(&loser, &entry);
+        self.forget_unsettled(&txid, &entry);
         for outpoint in locked_by_it {
-            self.pool.locks.insert(outpoint, loser);
+            self.pool.locks.insert(outpoint, txid);
         }
-        self.own_pending.retain(|t| *t != loser);
-        self.pool.settle(loser, TxState::Lost, None);
-        self.pending_lost.push(loser);
+        let voters = self.pool.tallies.remove(&txid).map(|t| t.votes).unwrap_or_default();
+        for input in &entry.tx.inputs {
+            self.pool
+                .abandoned_voters
+                .entry(input.prev)
+                .or_default()
+                .extend(voters.keys().copied());
+        }
+        self.pool.abandoned.insert(txid, entry.tx.inputs.iter().map(|i| i.prev).collect());
+        self.own_pending.retain(|t| *t != txid);
+        self.pool.settle(txid, state, None);
+        self.remember_rejected_body(txid, entry.tx);
+        self.pending_abandon.push((txid, state));
         let children: Vec<TxId> = self
             .pool
             .orphans_by_parent
-            .get(&loser)
+            .get(&txid)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
         for child in children {
-            self.mark_lost(child);
+            self.abandon(child, state);
         }
     }
 
@@ -679,29 +826,46 @@ impl Core {
     /// Housekeeping for transactions: expire orphans, fetch missing bodies.
     pub(crate) fn tx_tick(&mut self) {
         let now = self.now;
-        let expired: Vec<TxId> = self
+        let mut expired: Vec<TxId> = self
             .pool
             .entries
             .iter()
             .filter(|(_, e)| e.state == TxState::WaitingForParent && e.expires_at <= now)
             .map(|(id, _)| *id)
             .collect();
-        let mut expired = expired;
         expired.sort();
         for txid in expired {
             if self.pool.tallies.contains_key(&txid) {
                 continue; // it has votes: never dropped for capacity or age
             }
-            if let Some(entry) = self.pool.entries.get(&txid).cloned() {
-                self.forget_unsettled(&txid, &entry);
-                self.pool.settle(txid, TxState::Rejected, None);
-                self.out.push(Output::Event(Event::TxState {
-                    txid,
-                    state: TxState::Rejected,
-                    rejection: None,
-                    weight: 0,
-                }));
+            let Some(entry) = self.pool.entries.get(&txid).cloned() else { continue };
+            // A parent this node holds is in flight (a partition can hold it
+            // for longer than the TTL): the child waits with it, and shares
+            // its fate when it settles.
+            if entry.waiting_for.iter().any(|p| self.pool.entries.contains_key(p)) {
+                if let Some(entry) = self.pool.entries.get_mut(&txid) {
+                    entry.expires_at = now + self.config.orphan_ttl_ms;
+                }
+                continue;
             }
+            // A parent nobody sent: the child goes, but is not judged (a
+            // resubmission is validated again, and a certificate still
+            // finalizes it from the kept body).
+            self.forget_unsettled(&txid, &entry);
+            let rejection = entry
+                .tx
+                .inputs
+                .iter()
+                .enumerate()
+                .find(|(_, i)| entry.waiting_for.contains(&i.prev.txid))
+                .map(|(index, i)| TxRejection::UnknownInput { index, outpoint: i.prev });
+            self.remember_rejected_body(txid, entry.tx);
+            self.out.push(Output::Event(Event::TxState {
+                txid,
+                state: TxState::Rejected,
+                rejection,
+                weight: 0,
+            }));
         }
         let waiting: Vec<TxId> = self
             .pool
@@ -716,7 +880,6 @@ impl Core {
             })
             .copied()
             .collect();
-        self.body_requests.retain(|_, (at, _)| now < *at + 30_000);
         for txid in waiting {
             self.request_body(txid);
         }
@@ -725,61 +888,86 @@ impl Core {
             .retain(|t| !self.pool.entries.contains_key(t) && self.pool.tallies.contains_key(t));
     }
 
-    /// A peer asks for transaction bodies.
+    /// A peer asks for transaction bodies: the ones held, up to the reply
+    /// byte budget.
     pub(crate) fn on_get_txs(&mut self, from: NodeId, txids: Vec<TxId>) {
         let mut found = Vec::new();
+        let mut bytes = 0;
         for txid in txids.into_iter().take(MAX_ITEMS_PER_MESSAGE) {
-            if let Some(entry) = self.pool.entries.get(&txid) {
-                found.push((entry.tx.clone(), entry.certificate.clone()));
+            let item = if let Some(entry) = self.pool.entries.get(&txid) {
+                (entry.tx.clone(), entry.certificate.clone())
             } else if let Some(tx) = self.rejected_bodies.get(&txid) {
-                found.push((tx.clone(), None));
+                (tx.clone(), None)
+            } else {
+                continue;
+            };
+            let cost = tx_reply_bytes(&item.0, item.1.as_ref());
+            if !found.is_empty() && bytes + cost > self.config.max_reply_bytes {
+                break;
             }
+            bytes += cost;
+            found.push(item);
         }
         if !found.is_empty() {
             self.send(from, Message::Txs(found));
         }
     }
 
-    /// Bodies arrived, some with certificates.
+    /// Bodies arrived, some with certificates. Only bodies this node asked
+    /// for are taken: anything else is a claim nobody asked for.
     pub(crate) fn on_txs(
         &mut self,
         from: NodeId,
         list: Vec<(Transaction, Option<FinalityCertificate>)>,
     ) {
-        for (tx, certificate) in list.into_iter().take(MAX_ITEMS_PER_MESSAGE) {
+        let mut unsolicited = false;
+        for (tx, certificate) in list {
             let txid = tx.txid(self.chain);
+            if !self.requests.bodies.contains_key(&txid) {
+                unsolicited = true;
+                continue;
+            }
             match certificate {
                 Some(certificate) if certificate.txid == txid => {
-                    self.absorb_certificate(txid, tx, &certificate);
+                    if !self.absorb_certificate(txid, tx, &certificate) {
+                        self.refuse(from, Refusal::BadSignature);
+                    }
                 }
                 _ => {
                     if self.pool.entries.contains_key(&txid) {
                         continue;
                     }
                     if self.certified(&txid) {
-                        self.finalize_certified(txid, tx);
+                        self.finalize_certified(txid, tx, false);
                     } else if self.tx_status(&txid).is_none() {
                         self.admit(txid, tx, None, Some(from), false);
                     }
                 }
             }
         }
+        if unsolicited {
+            self.refuse(from, Refusal::Unsolicited);
+        }
     }
 
-    /// Verifies a certificate and, if valid, counts its votes and finalizes.
+    /// Verifies a certificate and, if valid, counts its votes and finalizes
+    /// (unless the transaction is already final or committed). False when
+    /// the certificate does not verify.
     pub(crate) fn absorb_certificate(
         &mut self,
         txid: TxId,
         tx: Transaction,
         certificate: &FinalityCertificate,
-    ) {
-        if self.pool.entries.get(&txid).is_some_and(|e| e.state == TxState::Final)
-            || self.ledger.committed_height(&txid).is_some()
-        {
-            return;
+    ) -> bool {
+        if self.pool.entries.get(&txid).is_some_and(|e| e.state == TxState::Final) {
+            return true;
+        }
+        match self.ledger.committed_height(&txid) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return true,
         }
         if certificate.verify(self.chain, &self.committee, &mut self.verified_votes).is_err() {
-            return;
+            return false;
         }
         for vote in &certificate.votes {
             let weight = self.committee.weight(vote.voter);
@@ -788,6 +976,14 @@ impl Core {
                 tally.weight += weight;
             }
         }
-        self.finalize_certified(txid, tx);
+        self.finalize_certified(txid, tx, false);
+        true
+    }
+}
+
+/// Moves a voter's `contiguous` over every batch held right after it.
+pub(crate) fn advance_contiguous(state: &mut crate::core::VoterState) {
+    while state.batches.contains_key(&state.contiguous.saturating_add(1)) {
+        state.contiguous += 1;
     }
 }

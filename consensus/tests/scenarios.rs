@@ -196,9 +196,13 @@ fn n4_lost_double_spender_coins_stay_frozen() {
     assert_eq!(sim.state(3, &tl), Some(TxState::Lost));
     // A new spend of the loser's other input: node 3 voted for the loser on
     // that outpoint, so it must never vote again there (the simulator fails
-    // the run if it does); the other three still finalize it.
+    // the run if it does). It says so to a client instead of holding a
+    // transaction it will never vote for; the other three finalize it, and
+    // node 3 takes their certificate.
     let again = sim.build_tx(&[c[8]], 3, 500_000);
-    let ta = sim.submit(3, again);
+    let ta = sim.submit(3, again.clone());
+    assert_eq!(sim.state(3, &ta), None, "refused (input frozen), not held");
+    sim.submit(0, again);
     assert!(sim.run_until_condition(10_000, |s| all_final(s, &[0, 1, 2, 3], &ta)).unwrap());
     assert!(sim.violation().is_none());
 }

@@ -22,9 +22,11 @@ fn only_mode() -> Option<Mode> {
     }
 }
 
-fn campaign(mode: Mode) {
+/// Runs the `part`-th of `parts` equal shares of the seeds (the shares run
+/// as separate tests, so two cores share the campaign).
+fn campaign(mode: Mode, part: u64, parts: u64) {
     if let Some(seed) = only_seed() {
-        if only_mode().is_some_and(|m| m != mode) {
+        if part != 0 || only_mode().is_some_and(|m| m != mode) {
             return;
         }
         let config = SimConfig::random(seed, mode);
@@ -36,7 +38,8 @@ fn campaign(mode: Mode) {
         return;
     }
     let mut failures = Vec::new();
-    for seed in 0..seeds() {
+    let share = seeds().div_ceil(parts);
+    for seed in part * share..((part + 1) * share).min(seeds()) {
         if let Err(violation) = Sim::random(SimConfig::random(seed, mode)).run() {
             failures.push(violation.to_string());
             if failures.len() >= 5 {
@@ -48,11 +51,21 @@ fn campaign(mode: Mode) {
 }
 
 #[test]
-fn safety_mode_seeds() {
-    campaign(Mode::Safety);
+fn safety_mode_seeds_first_half() {
+    campaign(Mode::Safety, 0, 2);
 }
 
 #[test]
-fn liveness_mode_seeds() {
-    campaign(Mode::Liveness);
+fn safety_mode_seeds_second_half() {
+    campaign(Mode::Safety, 1, 2);
+}
+
+#[test]
+fn liveness_mode_seeds_first_half() {
+    campaign(Mode::Liveness, 0, 2);
+}
+
+#[test]
+fn liveness_mode_seeds_second_half() {
+    campaign(Mode::Liveness, 1, 2);
 }

@@ -117,6 +117,20 @@ pub enum TxRejection {
         /// The outpoint.
         outpoint: OutPoint,
     },
+    /// An input spends an output this masternode already voted to another
+    /// transaction that can never be final (a double spender's coin). The
+    /// node never votes for a second spender, so it does not hold one
+    /// either; a certificate from the others still makes it final here.
+    /// A local decision, like a full mempool: other nodes may differ.
+    #[error(
+        "input {index} spends {outpoint}, frozen here: this node voted for another spender of it"
+    )]
+    InputFrozen {
+        /// The input.
+        index: usize,
+        /// The outpoint.
+        outpoint: OutPoint,
+    },
     /// An input's pubkey does not hash to the spent output's address.
     #[error("input {index}: its pubkey does not own {outpoint} (address mismatch)")]
     PubkeyMismatch {
@@ -165,6 +179,7 @@ impl TxRejection {
             TxRejection::InputOverflow => "input_overflow",
             TxRejection::UnknownInput { .. } => "unknown_input",
             TxRejection::InputSpent { .. } => "input_spent",
+            TxRejection::InputFrozen { .. } => "input_frozen",
             TxRejection::PubkeyMismatch { .. } => "pubkey_mismatch",
             TxRejection::InsufficientFunds { .. } => "insufficient_funds",
             TxRejection::FeeTooLow { .. } => "fee_too_low",

@@ -72,6 +72,13 @@ enum Command {
         /// Tier per node, comma-separated (free, bronze, silver, gold); default all free.
         #[arg(long, value_name = "LIST")]
         tiers: Option<String>,
+        /// Test builds only (new cluster only): NODE=MODE runs that node as
+        /// a Byzantine masternode (equivocate, withhold-votes,
+        /// withhold-precommits, conflicting-proposals, corrupt-bodies,
+        /// replay, chaos). Repeat for more nodes. Needs a timed built with
+        /// the `byzantine` feature (`make build` does; release builds never).
+        #[arg(long, value_name = "NODE=MODE")]
+        byzantine: Vec<String>,
         /// Seconds to wait for readiness.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -167,6 +174,8 @@ enum Command {
         block_time: u64,
         #[arg(long)]
         tiers: Option<String>,
+        #[arg(long)]
+        byzantine: Vec<String>,
     },
 }
 
@@ -231,8 +240,9 @@ async fn run(args: Args) -> Outcome {
     let layout = Layout::new(&args.dir);
     let json = args.json;
     match args.command {
-        Command::Up { nodes, block_time, tiers, timeout } => {
-            up(&layout, nodes, block_time, tiers, timeout, json).await
+        Command::Up { nodes, block_time, tiers, byzantine, timeout } => {
+            let create = Create { nodes, block_time, tiers, byzantine };
+            up(&layout, create, timeout, json).await
         }
         Command::Status { watch } => status(&layout, watch, json).await,
         Command::Logs { node, follow, lines } => logs(&layout, node, follow, lines),
@@ -308,10 +318,34 @@ async fn run(args: Args) -> Outcome {
         Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
         Command::Down { wipe } => down(&layout, wipe, json).await,
         Command::Doctor => doctor(&layout, json).await,
-        Command::Agent { create, nodes, block_time, tiers } => {
-            agent(&layout, create, nodes, block_time, tiers).await
+        Command::Agent { create, nodes, block_time, tiers, byzantine } => {
+            agent(&layout, create.then_some(Create { nodes, block_time, tiers, byzantine })).await
         }
     }
+}
+
+/// What `up` creates a new cluster with (and hands to the agent).
+#[derive(Clone, Debug)]
+struct Create {
+    nodes: usize,
+    block_time: u64,
+    tiers: Option<String>,
+    byzantine: Vec<String>,
+}
+
+/// `--byzantine NODE=MODE` arguments as a map (modes are checked by timed).
+fn parse_byzantine(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((node, mode)) if !node.is_empty() && !mode.is_empty() => {
+                Ok((node.to_string(), mode.to_string()))
+            }
+            _ => Err(failure(
+                2,
+                anyhow!("--byzantine: expected NODE=MODE (node5=equivocate), got {arg:?}"),
+            )),
+        })
+        .collect()
 }
 
 fn parse_tiers(tiers: Option<&str>, nodes: usize) -> Result<Vec<Tier>, Failure> {
@@ -348,10 +382,7 @@ async fn agent_alive(layout: &Layout) -> Option<Response> {
     control::request(layout, &Request::Ping, Duration::from_secs(3)).await.ok()
 }
 
-fn spawn_agent(
-    layout: &Layout,
-    create: Option<(usize, u64, Option<String>)>,
-) -> Result<(), Failure> {
+fn spawn_agent(layout: &Layout, create: Option<&Create>) -> Result<(), Failure> {
     std::fs::create_dir_all(layout.dir())
         .with_context(|| format!("cannot create {}", layout.dir().display()))
         .map_err(|e| failure(1, e))?;
@@ -368,15 +399,18 @@ fn spawn_agent(
     let err = log.try_clone().map_err(|e| failure(1, e.into()))?;
     let mut command = std::process::Command::new(exe);
     command.arg("--dir").arg(layout.dir()).arg("agent");
-    if let Some((nodes, block_time, tiers)) = create {
+    if let Some(create) = create {
         command
             .arg("--create")
             .arg("--nodes")
-            .arg(nodes.to_string())
+            .arg(create.nodes.to_string())
             .arg("--block-time")
-            .arg(block_time.to_string());
-        if let Some(tiers) = tiers {
+            .arg(create.block_time.to_string());
+        if let Some(tiers) = &create.tiers {
             command.arg("--tiers").arg(tiers);
+        }
+        for byzantine in &create.byzantine {
+            command.arg("--byzantine").arg(byzantine);
         }
     }
     use std::os::unix::process::CommandExt;
@@ -399,15 +433,9 @@ fn spinner(message: &str, json: bool) -> ProgressBar {
     bar
 }
 
-async fn up(
-    layout: &Layout,
-    nodes: usize,
-    block_time: u64,
-    tiers: Option<String>,
-    timeout: u64,
-    json: bool,
-) -> Outcome {
+async fn up(layout: &Layout, create: Create, timeout: u64, json: bool) -> Outcome {
     let started = Instant::now();
+    let nodes = create.nodes;
     if nodes == 0 {
         return Err(failure(2, anyhow!("--nodes must be at least 1 (got 0)")));
     }
@@ -425,7 +453,8 @@ async fn up(
             ));
         }
     } else {
-        parse_tiers(tiers.as_deref(), nodes)?;
+        parse_tiers(create.tiers.as_deref(), nodes)?;
+        parse_byzantine(&create.byzantine)?;
         if layout.dir().exists()
             && std::fs::read_dir(layout.dir()).map(|mut d| d.next().is_some()).unwrap_or(false)
         {
@@ -441,7 +470,7 @@ async fn up(
     }
     let bar = spinner(if existing { "resuming the cluster" } else { "creating the cluster" }, json);
     if agent_alive(layout).await.is_none() {
-        spawn_agent(layout, (!existing).then(|| (nodes, block_time, tiers.clone())))?;
+        spawn_agent(layout, (!existing).then_some(&create))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while agent_alive(layout).await.is_none() {
             if Instant::now() > deadline {
@@ -1113,23 +1142,17 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
     Ok(if problems.is_empty() { 0 } else { 5 })
 }
 
-async fn agent(
-    layout: &Layout,
-    create: bool,
-    nodes: usize,
-    block_time: u64,
-    tiers: Option<String>,
-) -> Outcome {
+async fn agent(layout: &Layout, create: Option<Create>) -> Outcome {
     let _ = tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).try_init();
-    let spec = if create {
-        Some(ClusterSpec {
-            nodes,
-            block_interval_ms: block_time,
-            tiers: parse_tiers(tiers.as_deref(), nodes)?,
+    let spec = match create {
+        Some(create) => Some(ClusterSpec {
+            nodes: create.nodes,
+            block_interval_ms: create.block_time,
+            tiers: parse_tiers(create.tiers.as_deref(), create.nodes)?,
+            byzantine: parse_byzantine(&create.byzantine)?,
             ..ClusterSpec::default()
-        })
-    } else {
-        None
+        }),
+        None => None,
     };
     cluster::agent::run_agent(layout.dir(), spec).await.map_err(|e| failure(1, e.into()))?;
     Ok(0)

@@ -9,7 +9,10 @@
 //! | JSON-RPC, event stream, metrics endpoint | [`rpc`] |
 //! | Prometheus metrics | [`metrics`] |
 //! | `timed --dev` chains | [`devchain`] |
+//! | `--byzantine MODE` (feature `byzantine`, test builds only) | `byzantine` |
 
+#[cfg(feature = "byzantine")]
+mod byzantine;
 pub mod config;
 pub mod devchain;
 pub mod metrics;

@@ -43,7 +43,8 @@ Exit codes:
   2  bad command line
   3  configuration problem (the message names the file and key)
   4  data dir problem (another chain's data, unwritable, locked by another node)
-  5  a listen address is in use or cannot be bound";
+  5  a listen address is in use or cannot be bound
+  101  a bug: a panic (logged with its location); the store is crash-safe, restart the node";
 
 #[derive(Parser, Debug)]
 #[command(name = "timed", version = VERSION.as_str(), about = ABOUT, after_help = AFTER_HELP)]
@@ -75,6 +76,31 @@ struct Args {
     /// Log format: pretty or json (overrides logging.format).
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Test builds only (cargo feature `byzantine`): misbehave as a
+    /// Byzantine masternode. MODE: equivocate, withhold-votes,
+    /// withhold-precommits, conflicting-proposals, corrupt-bodies, replay,
+    /// chaos.
+    #[arg(long, value_name = "MODE")]
+    byzantine: Option<String>,
+}
+
+/// The exit code of a panic (Rust's own).
+const EXIT_PANIC: i32 = 101;
+
+/// A panic anywhere is a bug the node cannot recover from in place (the
+/// driver that owns the chain state may be gone): log it and end the
+/// process with [`EXIT_PANIC`], so a supervisor restarts it, instead of
+/// leaving a process that answers RPC but never votes. The store is
+/// crash-safe, as after `kill -9`.
+fn exit_on_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(
+            "panic: {info}; exiting with code {EXIT_PANIC} so a supervisor restarts the node"
+        );
+        default_hook(info);
+        std::process::exit(EXIT_PANIC);
+    }));
 }
 
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(rpc::version_string);
@@ -231,6 +257,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
     }
     config.validate().map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
     init_logging(&config, args.log_format.as_deref())?;
+    exit_on_panic();
     let data_dir = config.storage.data_dir.clone();
 
     let (genesis, key, dev_wallet): (Genesis, Option<SecretKey>, Option<DevWallet>) = if args.dev {
@@ -269,6 +296,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
         net_limits: config.net_limits(),
         core,
         store: StoreConfig { cache_size_mb: (config.storage.cache_bytes >> 20).max(1) },
+        byzantine: args.byzantine.clone(),
     };
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -277,6 +305,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
             let code = match &e {
                 node::NodeError::Store(_) => 4,
                 node::NodeError::Net(_) => 5,
+                node::NodeError::Byzantine(_) => 2,
                 _ => 1,
             };
             Failure { code, error: anyhow!("{e}") }

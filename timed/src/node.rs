@@ -11,7 +11,7 @@
 //! The single-masternode dev chain and an N-node cluster run this same code:
 //! with a committee of one, the node's own vote batch is a quorum.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +57,9 @@ pub struct NodeSettings {
     pub core: CoreConfig,
     /// Storage tuning.
     pub store: StoreConfig,
+    /// Test builds only: misbehave as this Byzantine mode (see
+    /// `consensus::byzantine`); needs the cargo feature `byzantine`.
+    pub byzantine: Option<String>,
 }
 
 /// Why the node could not start.
@@ -74,6 +77,9 @@ pub enum NodeError {
     /// A startup task failed.
     #[error("startup task failed: {0}")]
     Task(String),
+    /// `--byzantine` is not usable here.
+    #[error("--byzantine: {0}")]
+    Byzantine(String),
 }
 
 /// An event as observers see it: the core's event, numbered.
@@ -284,6 +290,7 @@ pub async fn start(
     let genesis = settings.genesis;
     let committee: Vec<NodeId> = genesis.committee.iter().map(|m| m.id).collect();
     let is_member = committee.contains(&node_id);
+    let max_frame_bytes = settings.net_limits.max_frame_bytes;
     let net_config = net::NetConfig {
         listen: settings.p2p_listen,
         chain_id: genesis.chain_id,
@@ -300,7 +307,33 @@ pub async fn start(
         .await
         .map_err(|e| NodeError::Net(e.to_string()))?;
     let published = Published { node_id, p2p_address: net_handle.local_addr() };
-    let mut core = Core::new(settings.core, &genesis, key, restored);
+    // A reply must fit in one frame, with room for the envelope.
+    let mut core_config = settings.core;
+    core_config.max_reply_bytes = core_config.max_reply_bytes.min(max_frame_bytes / 2);
+    let reply_budget = core_config.max_reply_bytes;
+    let index = Arc::new(store.clone());
+    #[cfg(feature = "byzantine")]
+    let byzantine_key = SecretKey::from_seed(key.seed());
+    let mut core = Core::new(core_config, &genesis, key, restored, index);
+    #[cfg(feature = "byzantine")]
+    let byzantine = match settings.byzantine.as_deref() {
+        None => None,
+        Some(name) => {
+            let mode: consensus::byzantine::Mode = name.parse().map_err(NodeError::Byzantine)?;
+            let byzantine = crate::byzantine::Byzantine::new(mode, &core, byzantine_key)
+                .ok_or_else(|| {
+                    NodeError::Byzantine("only a committee member can be Byzantine".into())
+                })?;
+            warn!(mode = %mode, "running as a BYZANTINE masternode (test build)");
+            Some(byzantine)
+        }
+    };
+    #[cfg(not(feature = "byzantine"))]
+    if settings.byzantine.is_some() {
+        return Err(NodeError::Byzantine(
+            "this timed was built without the `byzantine` feature (test builds only)".into(),
+        ));
+    }
     let (command_sender, command_inbox) = mpsc::channel(4_096);
     let (events, _) = broadcast::channel(16_384);
     let stats = Arc::new(NodeStats::default());
@@ -336,6 +369,11 @@ pub async fn start(
         next_event: now_millis() * 1_000 + 1,
         next_timer: 0,
         pending: Vec::new(),
+        queries: Vec::new(),
+        blocks_served_at: HashMap::new(),
+        reply_budget,
+        #[cfg(feature = "byzantine")]
+        byzantine,
     };
     driver.pending.extend(first);
     let token = shutdown.clone();
@@ -359,7 +397,20 @@ struct Driver {
     next_timer: u64,
     /// Outputs not yet performed (persists first, then the rest).
     pending: Vec<Output>,
+    /// Questions of this cycle, answered once its persists are durable (an
+    /// answer must never report what a crash could still undo).
+    queries: Vec<Query>,
+    /// When each peer was last served blocks (catch-up reads the disk).
+    blocks_served_at: HashMap<NodeId, Instant>,
+    /// Most bytes in one reply.
+    reply_budget: usize,
+    /// Test builds: the Byzantine behaviour this node runs, if any.
+    #[cfg(feature = "byzantine")]
+    byzantine: Option<crate::byzantine::Byzantine>,
 }
+
+/// A peer is served blocks at most this often.
+const BLOCK_SERVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A driver cycle could not be made durable.
 #[derive(Debug)]
@@ -450,6 +501,10 @@ impl Driver {
     fn command(&mut self, command: Command) {
         match command {
             Command::Submit(tx, reply) => {
+                #[cfg(feature = "byzantine")]
+                if let Some(byzantine) = self.byzantine.as_mut() {
+                    byzantine.on_tx(&tx, &self.core, &self.net);
+                }
                 let request = self.next_request;
                 self.next_request += 1;
                 self.replies.insert(request, reply);
@@ -458,7 +513,14 @@ impl Driver {
                     .handle(now_millis(), Input::SubmitTx { tx, origin: Origin::Client(request) });
                 self.pending.extend(outputs);
             }
-            Command::Query(query) => self.query(query),
+            Command::Query(query) => self.queries.push(query),
+        }
+    }
+
+    /// Answers the cycle's questions (call after its flush).
+    fn answer_queries(&mut self) {
+        for query in std::mem::take(&mut self.queries) {
+            self.query(query);
         }
     }
 
@@ -490,12 +552,22 @@ impl Driver {
         let now = now_millis();
         let input = match event {
             net::NetEvent::PeerUp { peer, .. } => Input::PeerUp(peer),
-            net::NetEvent::PeerDown { peer, .. } => Input::PeerDown(peer),
+            net::NetEvent::PeerDown { peer, .. } => {
+                self.blocks_served_at.remove(&peer);
+                Input::PeerDown(peer)
+            }
             net::NetEvent::Message { peer, msg: Wire(Message::GetBlocks { from }) } => {
                 self.serve_blocks(peer, from);
                 return;
             }
             net::NetEvent::Message { peer, msg: Wire(message) } => {
+                #[cfg(feature = "byzantine")]
+                if let Some(byzantine) = self.byzantine.as_mut() {
+                    byzantine.heard(&message);
+                    if let Message::Tx(tx) = &message {
+                        byzantine.on_tx(tx, &self.core, &self.net);
+                    }
+                }
                 Input::Message { from: peer, message }
             }
             // The core speaks only in messages; requests are not used.
@@ -507,9 +579,16 @@ impl Driver {
         self.pending.extend(outputs);
     }
 
-    /// Catch-up is served from the store, not the core (io.rs).
+    /// Catch-up is served from the store, not the core (io.rs): at most one
+    /// reply per peer per interval, each within one frame.
     fn serve_blocks(&mut self, peer: NodeId, from: u64) {
-        match self.store.blocks_from(from, MAX_BLOCKS_PER_MESSAGE) {
+        let now = Instant::now();
+        if self.blocks_served_at.get(&peer).is_some_and(|at| now < *at + BLOCK_SERVE_INTERVAL) {
+            debug!(peer = %peer.short(), "block request ignored: asked again too soon");
+            return;
+        }
+        self.blocks_served_at.insert(peer, now);
+        match self.store.blocks_from(from, MAX_BLOCKS_PER_MESSAGE, self.reply_budget) {
             Ok(blocks) if !blocks.is_empty() => {
                 self.stats.blocks_served.fetch_add(blocks.len() as u64, Ordering::Relaxed);
                 if let Err(e) = self.net.send(&peer, Wire(Message::Blocks(blocks))) {
@@ -529,6 +608,7 @@ impl Driver {
         let sealed = self.core.seal(now_millis());
         self.pending.extend(sealed);
         if self.pending.is_empty() {
+            self.answer_queries();
             return Ok(());
         }
         // Persists go to the store (moved, not copied: commits carry whole
@@ -552,6 +632,7 @@ impl Driver {
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match flushed {
                 Ok(Ok(took)) => {
+                    self.core.mark_durable(self.store.height());
                     let micros = took.as_micros() as u64;
                     self.stats.flushes.fetch_add(1, Ordering::Relaxed);
                     self.stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
@@ -572,14 +653,8 @@ impl Driver {
         for output in outputs {
             match output {
                 Output::Persist(_) => {}
-                Output::Send { to, message } => {
-                    if let Err(e) = self.net.send(&to, Wire(message)) {
-                        debug!(peer = %to.short(), "send dropped: {e}");
-                    }
-                }
-                Output::Broadcast(message) => {
-                    self.net.broadcast(Wire(message));
-                }
+                Output::Send { to, message } => self.send(Some(to), message),
+                Output::Broadcast(message) => self.send(None, message),
                 Output::SetTimer { timer, at } => {
                     self.next_timer += 1;
                     self.timers.insert((at, self.next_timer), timer);
@@ -590,9 +665,35 @@ impl Driver {
                         let _ = reply.send(outcome);
                     }
                 }
+                Output::Refused { peer, reason } => {
+                    debug!(peer = %peer.short(), reason = reason.as_str(), "message refused");
+                    if reason.is_offence() && self.net.penalize(&peer) {
+                        warn!(peer = %peer.short(), reason = reason.as_str(), "peer banned");
+                    }
+                }
             }
         }
+        self.answer_queries();
         Ok(())
+    }
+
+    /// Sends to one peer, or to every connected one.
+    fn send(&mut self, to: Option<NodeId>, message: Message) {
+        #[cfg(feature = "byzantine")]
+        if let Some(byzantine) = self.byzantine.as_mut() {
+            byzantine.send(to, message, &self.core, &self.net);
+            return;
+        }
+        match to {
+            Some(to) => {
+                if let Err(e) = self.net.send(&to, Wire(message)) {
+                    debug!(peer = %to.short(), "send dropped: {e}");
+                }
+            }
+            None => {
+                self.net.broadcast(Wire(message));
+            }
+        }
     }
 
     fn publish(&mut self, event: Event) {

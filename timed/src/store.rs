@@ -75,6 +75,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use consensus::index::{ChainIndex, IndexError};
 use consensus::io::{CommittedBlock, PersistOp};
 use consensus::restore::Restored;
 use protocol::bft::{BlockVote, CommitCertificate, Proposal};
@@ -718,11 +719,14 @@ impl Store {
 
     /// Up to `max` committed blocks with their certificates, from height
     /// `from` (at least 1: block 0 follows from genesis) upwards, in height
-    /// order: the answer to a peer's catch-up request.
+    /// order, of at most `max_bytes` stored bytes together (but at least
+    /// one block): the answer to a peer's catch-up request, which must fit
+    /// in one frame.
     pub fn blocks_from(
         &self,
         from: u64,
         max: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(Block, CommitCertificate)>, StoreError> {
         let inner = &*self.inner;
         let mut out = Vec::new();
@@ -730,9 +734,14 @@ impl Store {
             return Ok(out);
         }
         let start = Space::Blocks.key(&[&from.max(1).to_be_bytes()]);
+        let mut bytes = 0usize;
         for entry in inner.db.range(start..) {
             let (key, value) = entry.map_err(|source| inner.read_error(source))?;
             if key.first() != Some(&Space::Blocks.prefix()) {
+                break;
+            }
+            bytes = bytes.saturating_add(value.len());
+            if !out.is_empty() && bytes > max_bytes {
                 break;
             }
             out.push(inner.decode(Space::Blocks, &key, &value)?);
@@ -791,6 +800,18 @@ impl Store {
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.inner.db.size_on_disk().map_err(|source| self.inner.read_error(source))
+    }
+}
+
+/// The core asks the store, not a cache, whether a txid is committed
+/// (`consensus::index`): sled's txid index, which a commit writes in the same
+/// atomic batch as the block.
+impl ChainIndex for Store {
+    fn committed_height(&self, txid: &TxId) -> Result<Option<u64>, IndexError> {
+        self.tx_location(txid).map(|l| l.map(|(height, _)| height)).map_err(|e| {
+            tracing::error!("chain index read failed: {e}");
+            IndexError(e.to_string())
+        })
     }
 }
 
@@ -1032,7 +1053,7 @@ impl<'a> Pending<'a> {
                     }
                 }
             }
-            PersistOp::Lost(txids) => {
+            PersistOp::Abandon(txids) => {
                 for txid in txids {
                     self.unlock_and_freeze(txid)?;
                 }

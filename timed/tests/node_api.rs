@@ -134,6 +134,7 @@ impl TestNode {
             net_limits: net::NetLimits::default(),
             core: CoreConfig::default(),
             store: StoreConfig::default(),
+            byzantine: None,
         };
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();

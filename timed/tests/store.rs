@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
+use consensus::index::MemoryIndex;
 use consensus::io::{CommittedBlock, PersistOp};
 use consensus::ledger::Ledger;
 use consensus::restore::Restored;
@@ -96,7 +97,7 @@ impl Chain {
         };
         genesis.validate().expect("the test genesis is valid");
         let committee = Committee::from_genesis(&genesis);
-        let ledger = Ledger::genesis(&genesis);
+        let ledger = Ledger::genesis(&genesis, std::sync::Arc::new(MemoryIndex::new(&genesis)));
         let block0 = Block::genesis(&genesis);
         let txid = block0.txs[0].txid(chain);
         let coins = block0.txs[0]
@@ -521,7 +522,7 @@ fn scenario() -> (Chain, Vec<PersistOp>) {
         PersistOp::OwnVotes { locked: vec![d.clone(), e.clone()], batch: batch2 },
         PersistOp::Final(vec![final_a.clone(), final_b.clone()]),
         PersistOp::Final(vec![final_d2.clone()]),
-        PersistOp::Lost(vec![txid(&chain, &d)]),
+        PersistOp::Abandon(vec![txid(&chain, &d)]),
         // Already final: no second entry.
         PersistOp::Final(vec![final_a.clone()]),
         PersistOp::OwnProposal(Box::new(chain.proposal(1, 0))),
@@ -813,14 +814,24 @@ fn blocks_from_serves_catch_up_in_order_and_bounded() {
         committed.push((block.block.clone(), block.certificate.clone()));
         store.persist(&[PersistOp::Commit(Box::new(block))]).expect("persist");
     }
-    assert_eq!(store.blocks_from(0, 16).expect("blocks"), committed, "block 0 is not served");
-    assert_eq!(store.blocks_from(1, 16).expect("blocks"), committed);
-    assert_eq!(store.blocks_from(2, 2).expect("blocks"), committed[1..3].to_vec());
-    assert_eq!(store.blocks_from(5, 16).expect("blocks"), committed[4..].to_vec());
-    assert!(store.blocks_from(6, 16).expect("blocks").is_empty());
-    assert!(store.blocks_from(1, 0).expect("blocks").is_empty());
+    assert_eq!(
+        store.blocks_from(0, 16, usize::MAX).expect("blocks"),
+        committed,
+        "block 0 is not served"
+    );
+    assert_eq!(store.blocks_from(1, 16, usize::MAX).expect("blocks"), committed);
+    assert_eq!(store.blocks_from(2, 2, usize::MAX).expect("blocks"), committed[1..3].to_vec());
+    assert_eq!(store.blocks_from(5, 16, usize::MAX).expect("blocks"), committed[4..].to_vec());
+    assert!(store.blocks_from(6, 16, usize::MAX).expect("blocks").is_empty());
+    assert!(store.blocks_from(1, 0, usize::MAX).expect("blocks").is_empty());
     // The blocks keyspace ends where the next keyspace begins.
-    assert!(store.blocks_from(u64::MAX, 16).expect("blocks").is_empty());
+    assert!(store.blocks_from(u64::MAX, 16, usize::MAX).expect("blocks").is_empty());
+    // A byte budget bounds the reply (it must fit in one frame), but one
+    // block always goes, so the requester always makes progress.
+    assert_eq!(store.blocks_from(1, 16, 1).expect("blocks"), committed[..1].to_vec());
+    let two = postcard::to_allocvec(&committed[0]).unwrap().len()
+        + postcard::to_allocvec(&committed[1]).unwrap().len();
+    assert_eq!(store.blocks_from(1, 16, two).expect("blocks"), committed[..2].to_vec());
 }
 
 #[test]
@@ -882,7 +893,7 @@ fn corrupt_value_is_an_error_not_a_panic() {
         "{err:?}"
     );
     assert!(store.block_hash(1).is_err());
-    assert!(store.blocks_from(1, 16).is_err());
+    assert!(store.blocks_from(1, 16, usize::MAX).is_err());
     let (tx, _) = ops
         .iter()
         .find_map(|op| match op {
@@ -1151,7 +1162,9 @@ fn build_op(u: &Universe, spec: &OpSpec) -> PersistOp {
         OpSpec::Final(ids) => {
             PersistOp::Final(ids.iter().map(|&i| (u.txs[i].clone(), u.certs[i].clone())).collect())
         }
-        OpSpec::Lost(ids) => PersistOp::Lost(ids.iter().map(|&i| u.txs[i].txid(chain)).collect()),
+        OpSpec::Lost(ids) => {
+            PersistOp::Abandon(ids.iter().map(|&i| u.txs[i].txid(chain)).collect())
+        }
         OpSpec::Commit { txs, height } => {
             let reward = AddressPayload::from_public_key(&u.chain.masternodes[0].public());
             let coinbase = Transaction::coinbase(

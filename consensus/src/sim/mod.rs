@@ -16,41 +16,32 @@
 //! is later lost; committed value = allocations + height × reward.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use protocol::bft::{CommitCertificate, Proposal, VoteKind};
-use protocol::finality::VoteBatch;
+use protocol::bft::{CommitCertificate, VoteKind};
+use protocol::finality::FinalityCertificate;
 use protocol::genesis::{Allocation, GenesisMasternode};
 use protocol::{
     Address, AddressPayload, Amount, Block, BlockHash, ChainId, ConsensusParams, Genesis, Network,
     NodeId, OutPoint, SecretKey, Signature, Tier, Transaction, TxId, TxIn, TxOut,
 };
 
+use crate::byzantine::Adversary;
 use crate::core::{Core, CoreConfig};
+use crate::index::MemoryIndex;
 use crate::io::{Event, Input, Millis, Origin, Output, PersistOp, Timer, TxState};
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, Message};
 use crate::restore::Restored;
 
-/// What the Byzantine masternode does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Byzantine {
-    /// Votes for every transaction it sees, both sides of a double spend,
-    /// reusing seqs; sends different proposals to different peers.
-    Equivocate,
-    /// Never sends its vote batches.
-    WithholdVotes,
-    /// Never sends its precommits.
-    WithholdPrecommits,
-    /// Proposes blocks carrying a transaction that conflicts with a final
-    /// one (with a certificate it cannot make valid).
-    ConflictingProposals,
-    /// All of the above at random, plus bad signatures and replays.
-    Chaos,
-}
+mod adversary;
+mod invariants;
+
+pub use adversary::Byzantine;
 
 /// Which property a run checks at its end (safety is checked at every step
 /// in both modes).
@@ -73,8 +64,12 @@ pub struct SimConfig {
     pub nodes: usize,
     /// Which end-of-run property to check.
     pub mode: Mode,
-    /// A Byzantine masternode (the last node), if any.
+    /// A Byzantine masternode, if any.
     pub byzantine: Option<Byzantine>,
+    /// Which node is Byzantine (committee order of the sim's nodes).
+    pub byzantine_index: usize,
+    /// A hostile observer sends messages with extreme fields and replays.
+    pub observer: bool,
     /// Random crashes and restarts.
     pub crashes: bool,
     /// Random partitions.
@@ -108,6 +103,8 @@ impl SimConfig {
             nodes,
             mode: Mode::Safety,
             byzantine: None,
+            byzantine_index: nodes - 1,
+            observer: false,
             crashes: false,
             partitions: false,
             drop_rate: 0.0,
@@ -125,13 +122,11 @@ impl SimConfig {
     /// A run of `mode` with random faults, decided by the seed.
     pub fn random(seed: u64, mode: Mode) -> SimConfig {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-        let nodes = rng.random_range(4..=5);
-        let byzantine = match rng.random_range(0..6) {
-            0 => Some(Byzantine::Equivocate),
-            1 => Some(Byzantine::WithholdVotes),
-            2 => Some(Byzantine::WithholdPrecommits),
-            3 => Some(Byzantine::ConflictingProposals),
-            4 => Some(Byzantine::Chaos),
+        // Committees of 4 to 7 (f = 1 or 2; the adversary is one member).
+        let nodes = rng.random_range(4..=7);
+        let modes = Byzantine::ALL.len();
+        let byzantine = match rng.random_range(0..modes + 2) {
+            k if k < modes => Some(Byzantine::ALL[k]),
             _ => None,
         };
         SimConfig {
@@ -139,6 +134,8 @@ impl SimConfig {
             nodes,
             mode,
             byzantine,
+            byzantine_index: rng.random_range(0..nodes),
+            observer: rng.random_bool(0.5),
             // In liveness mode the Byzantine node is the one fault allowed.
             crashes: mode == Mode::Safety || byzantine.is_none(),
             partitions: true,
@@ -194,6 +191,7 @@ enum Happening {
     Restart(usize),
     Partition,
     Heal,
+    Observer,
 }
 
 impl fmt::Debug for Happening {
@@ -210,6 +208,7 @@ impl fmt::Debug for Happening {
             Happening::Restart(i) => write!(f, "restart {i}"),
             Happening::Partition => f.write_str("partition"),
             Happening::Heal => f.write_str("heal"),
+            Happening::Observer => f.write_str("observer"),
         }
     }
 }
@@ -220,11 +219,12 @@ struct SimNode {
     seed: [u8; 32],
     core: Option<Core>,
     store: Restored,
+    /// The durable txid index beside the store (it survives crashes too).
+    index: MemoryIndex,
     blocks: Vec<(Block, CommitCertificate)>,
     epoch: u64,
     byzantine: Option<Byzantine>,
-    byz_seq: u64,
-    seen: Vec<Message>,
+    adversary: Option<Adversary>,
 }
 
 /// A key with coins, as a client holds it.
@@ -271,6 +271,17 @@ pub struct Sim {
     crash_mid_outputs: bool,
     crash_after_votes: Option<usize>,
     spent_by_child: HashSet<OutPoint>,
+    /// Certificates honest nodes persisted (what an observer can replay).
+    certificates: HashMap<TxId, FinalityCertificate>,
+    /// (Byzantine node, its twin) when the Byzantine mode is Twins.
+    twin: Option<(usize, usize)>,
+    /// Some consensus messages delivered, for replays.
+    overheard: VecDeque<Message>,
+    /// Messages honest nodes sent to ids outside the simulation (the
+    /// observer), newest last, bounded.
+    outsider_inbox: Vec<Message>,
+    /// The independent account of the committed chain.
+    chain: invariants::Chain,
     trace_count: u64,
 }
 
@@ -377,8 +388,8 @@ impl Sim {
             }
         }
         let total_allocated = genesis.allocations.iter().map(|a| a.value.sat()).sum();
-        let byz_index = config.nodes - 1;
-        let nodes: Vec<SimNode> = node_keys
+        let byz_index = config.byzantine_index.min(config.nodes - 1);
+        let mut nodes: Vec<SimNode> = node_keys
             .iter()
             .enumerate()
             .map(|(i, (id, seed))| SimNode {
@@ -386,15 +397,39 @@ impl Sim {
                 seed: *seed,
                 core: None,
                 store: Restored::genesis(&genesis),
+                index: MemoryIndex::new(&genesis),
                 blocks: Vec::new(),
                 epoch: 0,
                 byzantine: if i == byz_index { config.byzantine } else { None },
-                byz_seq: 0,
-                seen: Vec::new(),
+                adversary: None,
             })
             .collect();
+        // Twins: a second process with the Byzantine node's key and store
+        // of its own.
+        let twin = (config.byzantine == Some(Byzantine::Twins)).then(|| {
+            let (id, seed) = node_keys[byz_index];
+            nodes.push(SimNode {
+                id,
+                seed,
+                core: None,
+                store: Restored::genesis(&genesis),
+                index: MemoryIndex::new(&genesis),
+                blocks: Vec::new(),
+                epoch: 0,
+                byzantine: Some(Byzantine::Twins),
+                adversary: None,
+            });
+            (byz_index, nodes.len() - 1)
+        });
+        if let Some(mode) = config.byzantine.and_then(Byzantine::mode) {
+            let committee = protocol::Committee::from_genesis(&genesis);
+            let (id, seed) = node_keys[byz_index];
+            let me = committee.index_of(&id).unwrap_or(0);
+            let key = SecretKey::from_seed(seed);
+            nodes[byz_index].adversary = Some(Adversary::new(mode, key, CHAIN, me, rng.random()));
+        }
         let core_config = CoreConfig { tick_interval_ms: 250, ..CoreConfig::default() };
-        let n = config.nodes;
+        let n = nodes.len();
         let mut sim = Sim {
             rng: ChaCha8Rng::seed_from_u64(rng.random()),
             config,
@@ -428,6 +463,11 @@ impl Sim {
             crash_mid_outputs: false,
             crash_after_votes: None,
             spent_by_child: HashSet::new(),
+            certificates: HashMap::new(),
+            twin,
+            overheard: VecDeque::new(),
+            outsider_inbox: Vec::new(),
+            chain: invariants::Chain::default(),
             trace_count: 0,
         };
         for i in 0..n {
@@ -472,6 +512,14 @@ impl Sim {
         }
         let _ = f;
         sim.schedule(heal, Happening::Heal);
+        if sim.config.observer {
+            // It never stops: liveness must hold while it talks.
+            let mut at = sim.rng.random_range(20..80);
+            while at < sim.config.duration_ms {
+                sim.schedule(at, Happening::Observer);
+                at += sim.rng.random_range(20..80);
+            }
+        }
         let mut at = heal + 100;
         while at + 2_000 < sim.config.duration_ms {
             sim.schedule(at, Happening::Resubmit);
@@ -493,7 +541,9 @@ impl Sim {
         let node = &mut self.nodes[i];
         node.epoch += 1;
         let key = SecretKey::from_seed(node.seed);
-        let mut core = Core::new(self.core_config.clone(), &self.genesis, key, node.store.clone());
+        let index = Arc::new(node.index.clone());
+        let mut core =
+            Core::new(self.core_config.clone(), &self.genesis, key, node.store.clone(), index);
         let outputs = core.start(self.now);
         node.core = Some(core);
         self.perform(i, outputs);
@@ -627,6 +677,23 @@ impl Sim {
         self.bodies.insert(txid, tx.clone());
         self.deliver_input(i, Input::SubmitTx { tx, origin: Origin::Client(self.seq) });
         txid
+    }
+
+    /// Delivers `message` to node `i` now, as if peer `from` (any id, a
+    /// committee member's or an observer's) had sent it.
+    pub fn inject(&mut self, i: usize, from: NodeId, message: Message) {
+        self.deliver_input(i, Input::Message { from, message });
+    }
+
+    /// Messages honest nodes sent to ids outside the simulation (the
+    /// observer's inbox), oldest first.
+    pub fn sent_to_outsiders(&self) -> &[Message] {
+        &self.outsider_inbox
+    }
+
+    /// The finality certificate an honest node persisted for `txid`.
+    pub fn certificate(&self, txid: &TxId) -> Option<FinalityCertificate> {
+        self.certificates.get(txid).cloned()
     }
 
     /// The state of `txid` at node `i` (None if unknown or the node is down).
@@ -767,17 +834,23 @@ impl Sim {
     /// end-of-run property.
     pub fn run(mut self) -> Result<SimReport, Violation> {
         let duration = self.config.duration_ms;
-        if self.verbose() {
-            let mut t = 0;
-            while t < duration {
-                t += 250;
-                self.run_until(t)?;
+        let heal = self.config.heal_at_ms.min(duration);
+        let mut at_heal = None;
+        let step = if self.verbose() { 250 } else { duration };
+        let mut t = 0;
+        while t < duration {
+            if at_heal.is_none() && t + step > heal {
+                self.run_until(heal)?;
+                at_heal = Some(self.highest_honest_height());
+            }
+            t = (t + step).min(duration);
+            self.run_until(t)?;
+            if self.verbose() {
                 self.probe();
             }
         }
-        self.run_until(duration)?;
         if self.config.mode == Mode::Liveness {
-            self.check_liveness()?;
+            self.check_liveness(at_heal.unwrap_or(0))?;
         }
         Ok(SimReport {
             heights: (0..self.nodes.len()).map(|i| self.height(i)).collect(),
@@ -797,7 +870,18 @@ impl Sim {
         }
     }
 
-    fn check_liveness(&mut self) -> Result<(), Violation> {
+    fn highest_honest_height(&self) -> u64 {
+        (0..self.nodes.len())
+            .filter(|i| self.is_honest(*i))
+            .map(|i| self.height(i))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Every honest transaction sent before the heal is final on every live
+    /// honest node, and the chain grew after the heal: every live honest
+    /// node is at least two blocks past the highest height at heal time.
+    fn check_liveness(&mut self, at_heal: u64) -> Result<(), Violation> {
         let live_honest: Vec<usize> = (0..self.nodes.len())
             .filter(|i| self.is_honest(*i) && self.nodes[*i].core.is_some())
             .collect();
@@ -818,12 +902,10 @@ impl Sim {
             }
         }
         let min_height = live_honest.iter().map(|i| self.height(*i)).min().unwrap_or(0);
-        let expected = (self.config.duration_ms - self.config.heal_at_ms)
-            / (self.config.block_interval_ms * 8);
-        if min_height < expected.max(2) {
+        let expected = at_heal + 2;
+        if min_height < expected {
             self.fail(format!(
-                "liveness: height only {min_height} at the end (expected at least {})",
-                expected.max(2)
+                "liveness: height only {min_height} at the end, {at_heal} at the heal (expected at least {expected})"
             ));
             return Err(self.violation.clone().expect("just set"));
         }
@@ -852,10 +934,14 @@ impl Sim {
             Happening::Deliver { to, from, message } => {
                 if self.nodes[to].core.is_some() && self.partition[to] == self.partition[from] {
                     let from_id = self.nodes[from].id;
-                    if self.nodes[to].byzantine == Some(Byzantine::Chaos)
-                        && self.nodes[to].seen.len() < 200
-                    {
-                        self.nodes[to].seen.push(message.clone());
+                    if let Some(adversary) = self.nodes[to].adversary.as_mut() {
+                        adversary.heard(&message);
+                    }
+                    if message.is_consensus() && self.seq.is_multiple_of(16) {
+                        if self.overheard.len() >= 256 {
+                            self.overheard.pop_front();
+                        }
+                        self.overheard.push_back(message.clone());
                     }
                     self.deliver_input(to, Input::Message { from: from_id, message });
                 }
@@ -895,6 +981,7 @@ impl Sim {
                 }
             }
             Happening::Heal => self.heal(),
+            Happening::Observer => self.observer_step(),
         }
     }
 
@@ -913,7 +1000,7 @@ impl Sim {
                 .cloned()
                 .collect();
             if !blocks.is_empty()
-                && let Some(to) = self.nodes.iter().position(|n| n.id == from)
+                && let Some(to) = self.recipient(i, &from)
             {
                 self.network_send(i, to, Message::Blocks(blocks));
             }
@@ -933,6 +1020,9 @@ impl Sim {
             self.byzantine_vote(i, &tx);
         }
         self.perform(i, outputs);
+        if self.is_honest(i) {
+            self.check_bounds(i);
+        }
     }
 
     /// Carries out a node's outputs in order; may crash it right after a
@@ -945,12 +1035,27 @@ impl Sim {
             match output {
                 Output::Persist(op) => {
                     let own_votes = matches!(op, PersistOp::OwnVotes { .. });
+                    if let PersistOp::Final(list) = &op
+                        && self.is_honest(i)
+                    {
+                        for (_, certificate) in list {
+                            self.certificates.insert(certificate.txid, certificate.clone());
+                        }
+                    }
                     if let PersistOp::Commit(committed) = &op {
+                        if self.is_honest(i) {
+                            self.check_commit(i, &committed.block);
+                        }
                         self.nodes[i]
                             .blocks
                             .push((committed.block.clone(), committed.certificate.clone()));
                     }
                     self.nodes[i].store.apply(&op);
+                    self.nodes[i].index.apply(&op, CHAIN);
+                    let height = self.nodes[i].store.tip_header.height;
+                    if let Some(core) = self.nodes[i].core.as_mut() {
+                        core.mark_durable(height);
+                    }
                     if own_votes && self.crash_after_votes == Some(i) {
                         self.crash_after_votes = None;
                         self.crash(i);
@@ -966,11 +1071,15 @@ impl Sim {
                         return;
                     }
                 }
-                Output::Send { to, message } => {
-                    if let Some(j) = self.nodes.iter().position(|n| n.id == to) {
-                        self.outgoing(i, j, message);
+                Output::Send { to, message } => match self.recipient(i, &to) {
+                    Some(j) => self.outgoing(i, j, message),
+                    None => {
+                        if self.outsider_inbox.len() >= 4_096 {
+                            self.outsider_inbox.remove(0);
+                        }
+                        self.outsider_inbox.push(message);
                     }
-                }
+                },
                 Output::Broadcast(message) => {
                     for j in 0..self.nodes.len() {
                         if j != i {
@@ -983,7 +1092,7 @@ impl Sim {
                     self.schedule(at.max(self.now), Happening::Timer { node: i, epoch, timer });
                 }
                 Output::Event(event) => self.observe(i, event),
-                Output::Reply { .. } => {}
+                Output::Reply { .. } | Output::Refused { .. } => {}
             }
         }
     }
@@ -994,16 +1103,41 @@ impl Sim {
     fn outgoing(&mut self, i: usize, j: usize, message: Message) {
         if self.is_honest(i) {
             self.record_honest_signature(i, &message);
-        } else if let Some(message) = self.byzantine_filter(i, j, message) {
             self.network_send(i, j, message);
-            return;
         } else {
-            return;
+            for message in self.byzantine_filter(i, j, message) {
+                self.network_send(i, j, message);
+            }
         }
-        self.network_send(i, j, message);
+    }
+
+    /// Which process gets what node `from` sends to `id`: with Twins, the
+    /// twin serves the odd-numbered honest nodes, the original the others.
+    fn recipient(&self, from: usize, id: &NodeId) -> Option<usize> {
+        let j = self.nodes.iter().position(|n| n.id == *id)?;
+        match self.twin {
+            Some((original, twin)) if j == original && from % 2 == 1 => Some(twin),
+            _ => Some(j),
+        }
+    }
+
+    /// Whether a message from `from` reaches `to` at all (Twins: each twin
+    /// talks only to its half of the honest nodes, never to the other twin).
+    fn linked(&self, from: usize, to: usize) -> bool {
+        let Some((original, twin)) = self.twin else { return true };
+        let side = |k: usize| if k % 2 == 1 { twin } else { original };
+        match (from == original || from == twin, to == original || to == twin) {
+            (true, true) => false,
+            (true, false) => side(to) == from,
+            (false, true) => side(from) == to,
+            (false, false) => true,
+        }
     }
 
     fn network_send(&mut self, from: usize, to: usize, message: Message) {
+        if !self.linked(from, to) {
+            return;
+        }
         if self.rng.random_bool(self.config.drop_rate.clamp(0.0, 1.0))
             && self.now < self.config.heal_at_ms
         {
@@ -1133,6 +1267,7 @@ impl Sim {
                         }
                     }
                 }
+                self.check_final_against_chain(i, txid);
                 self.credit_client(&tx, txid, i);
             }
             Event::TxState { txid, state: TxState::Lost, .. }
@@ -1165,19 +1300,7 @@ impl Sim {
                 for txid in txids.iter().skip(1) {
                     self.final_anywhere.insert(*txid);
                 }
-                // One input can commit several blocks (catch-up), so check
-                // against the ledger's height, not the event's.
-                if let Some(core) = self.nodes[i].core.as_ref() {
-                    let (_, total) = core.ledger().utxo_stats();
-                    let at = core.ledger().height();
-                    let expected = self.total_allocated + at * self.genesis.params.block_reward_sat;
-                    if total.sat() != expected {
-                        self.fail(format!(
-                            "value not conserved at node {i} height {at}: {} sat, expected {expected}",
-                            total.sat()
-                        ));
-                    }
-                }
+                self.check_ledger(i);
             }
             _ => {}
         }
@@ -1303,121 +1426,11 @@ impl Sim {
         };
         let a = make(0, self);
         let b = make(1, self);
-        let n = self.nodes.len();
+        let n = self.config.nodes;
         let i = self.rng.random_range(0..n);
         let j = (i + 1 + self.rng.random_range(0..n - 1)) % n;
         self.submit(i, a);
         self.submit(j, b);
-    }
-
-    // ---- the Byzantine masternode ----
-
-    fn byzantine_vote(&mut self, i: usize, tx: &Transaction) {
-        let Some(kind) = self.nodes[i].byzantine else { return };
-        if !matches!(kind, Byzantine::Equivocate | Byzantine::Chaos) {
-            return;
-        }
-        // Votes for whatever it sees (both sides of a double spend), with
-        // seqs that collide with the ones its core uses.
-        let node = &mut self.nodes[i];
-        node.byz_seq += 1;
-        let key = SecretKey::from_seed(node.seed);
-        let batch = VoteBatch::sign(CHAIN, &key, node.byz_seq, vec![tx.txid(CHAIN)]);
-        for j in 0..self.nodes.len() {
-            if j != i {
-                self.network_send(i, j, Message::VoteBatch(batch.clone()));
-            }
-        }
-    }
-
-    fn byzantine_filter(&mut self, i: usize, j: usize, message: Message) -> Option<Message> {
-        let kind = self.nodes[i].byzantine?;
-        let kind = if kind == Byzantine::Chaos {
-            match self.rng.random_range(0..4) {
-                0 => Byzantine::Equivocate,
-                1 => Byzantine::WithholdVotes,
-                2 => Byzantine::WithholdPrecommits,
-                _ => Byzantine::ConflictingProposals,
-            }
-        } else {
-            kind
-        };
-        if self.nodes[i].byzantine == Some(Byzantine::Chaos) && self.rng.random_bool(0.05) {
-            // Replays and forged signatures.
-            if let Some(old) = self.nodes[i]
-                .seen
-                .get(self.rng.random_range(0..self.nodes[i].seen.len().max(1)))
-                .cloned()
-            {
-                self.network_send(i, j, old);
-            }
-            if let Message::VoteBatch(mut batch) = message.clone() {
-                batch.signature.0[0] ^= 1;
-                self.network_send(i, j, Message::VoteBatch(batch));
-            }
-        }
-        match (kind, message) {
-            (Byzantine::WithholdVotes, Message::VoteBatch(_)) => None,
-            (Byzantine::WithholdPrecommits, Message::BlockVote(vote))
-                if vote.kind == VoteKind::Precommit =>
-            {
-                None
-            }
-            (Byzantine::Equivocate, Message::Proposal(proposal)) if j.is_multiple_of(2) => {
-                // A second, different block for the same round to half the
-                // peers.
-                let mut block = proposal.block.clone();
-                block.header.timestamp += 1;
-                let key = SecretKey::from_seed(self.nodes[i].seed);
-                Some(Message::Proposal(Box::new(Proposal::sign(
-                    CHAIN,
-                    &key,
-                    proposal.round,
-                    proposal.valid_round,
-                    block,
-                ))))
-            }
-            (Byzantine::ConflictingProposals, Message::Proposal(proposal)) => {
-                // Add a transaction that conflicts with a final one, with
-                // only its own vote as "certificate".
-                let mut block = proposal.block.clone();
-                let conflicting = self
-                    .bodies
-                    .iter()
-                    .filter(|(id, _)| !self.final_anywhere.contains(id))
-                    .find(|(_, tx)| {
-                        tx.inputs.iter().any(|x| self.final_spends.contains_key(&x.prev))
-                    })
-                    .map(|(_, tx)| tx.clone());
-                if let Some(tx) = conflicting {
-                    let key = SecretKey::from_seed(self.nodes[i].seed);
-                    let txid = tx.txid(CHAIN);
-                    let batch = VoteBatch::sign(CHAIN, &key, 1_000_000, vec![txid]);
-                    let index = self
-                        .core(i)
-                        .and_then(|c| c.committee_ref().index_of(&self.nodes[i].id))
-                        .unwrap_or(0);
-                    let cert = protocol::finality::FinalityCertificate {
-                        txid,
-                        votes: batch.cert_votes(index).into_iter().map(|(_, v)| v).collect(),
-                    };
-                    block.txs.push(tx);
-                    block.certificates.push(cert);
-                    let txids: Vec<TxId> = block.txs.iter().map(|t| t.txid(CHAIN)).collect();
-                    block.header.merkle_root = protocol::merkle::merkle_root(&txids);
-                    Some(Message::Proposal(Box::new(Proposal::sign(
-                        CHAIN,
-                        &key,
-                        proposal.round,
-                        proposal.valid_round,
-                        block,
-                    ))))
-                } else {
-                    Some(Message::Proposal(proposal))
-                }
-            }
-            (_, message) => Some(message),
-        }
     }
 }
 

@@ -1,0 +1,90 @@
+//! `timed --byzantine MODE`: this node misbehaves as a Byzantine member would
+//! (test builds only: the cargo feature `byzantine`, which release packages
+//! never enable). Every message it sends passes through the same
+//! [`consensus::byzantine::Adversary`] the simulator's campaigns run, per
+//! peer, so equivocation and corrupted copies reach different peers.
+
+use consensus::byzantine::{Adversary, Mode, Recipient};
+use consensus::{Core, Message, TxState};
+use protocol::{Amount, NodeId, Signature, Transaction, TxIn, TxOut};
+use tracing::debug;
+
+use crate::node::Wire;
+
+/// The node's adversary and what it needs to address peers.
+#[derive(Debug)]
+pub(crate) struct Byzantine {
+    adversary: Adversary,
+}
+
+impl Byzantine {
+    /// The adversary of the member `core` runs as; `None` for an observer.
+    pub(crate) fn new(mode: Mode, core: &Core, key: protocol::SecretKey) -> Option<Byzantine> {
+        let me = core.committee_ref().index_of(&core.id())?;
+        let seed = u64::from_le_bytes(core.id().0[..8].try_into().unwrap_or_default());
+        Some(Byzantine { adversary: Adversary::new(mode, key, core.chain(), me, seed) })
+    }
+
+    /// A message this node received.
+    pub(crate) fn heard(&mut self, message: &Message) {
+        self.adversary.heard(message);
+    }
+
+    /// Equivocating votes for a transaction this node saw, sent at once.
+    pub(crate) fn on_tx(&mut self, tx: &Transaction, core: &Core, net: &net::NetHandle<Wire>) {
+        if let Some(batch) = self.adversary.extra_vote(tx.txid(core.chain())) {
+            net.broadcast(Wire(Message::VoteBatch(batch)));
+        }
+    }
+
+    /// Sends `message` to `to` (every connected peer when `None`), each
+    /// peer getting what the adversary makes of it.
+    pub(crate) fn send(
+        &mut self,
+        to: Option<NodeId>,
+        message: Message,
+        core: &Core,
+        net: &net::NetHandle<Wire>,
+    ) {
+        let committee = core.committee_ref();
+        let me = committee.index_of(&core.id()).map_or(0, usize::from);
+        let victim = committee.member(((me + 1) % committee.len().max(1)) as u16).map(|m| m.id);
+        let peers: Vec<NodeId> = match to {
+            Some(peer) => vec![peer],
+            None => net.peers().into_iter().map(|p| p.id).collect(),
+        };
+        let conflicting = match &message {
+            Message::Proposal(_) => conflicting_tx(core),
+            _ => None,
+        };
+        for peer in peers {
+            let slot = committee.index_of(&peer).map_or(usize::MAX, usize::from);
+            let recipient = Recipient { slot, victim: Some(peer) == victim };
+            for rewritten in
+                self.adversary.rewrite(recipient, message.clone(), conflicting.as_ref())
+            {
+                if let Err(e) = net.send(&peer, Wire(rewritten)) {
+                    debug!(peer = %peer.short(), "byzantine send dropped: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// A transaction spending the first input of a final one (to this node,
+/// signed by nobody): what a Byzantine proposer slips into a block.
+fn conflicting_tx(core: &Core) -> Option<Transaction> {
+    let (txid, _) = core.pool_txids().into_iter().find(|(_, state)| *state == TxState::Final)?;
+    let winner = core.pool_tx(&txid)?;
+    let input = winner.inputs.first()?;
+    Some(Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev: input.prev, pubkey: input.pubkey, signature: Signature::ZERO }],
+        outputs: vec![TxOut {
+            value: Amount::from_sat(1_000_000),
+            address: protocol::AddressPayload::from_public_key(&core.id().public_key()),
+        }],
+        lock_time: 0,
+        timestamp: winner.timestamp + 1,
+    })
+}

@@ -180,7 +180,7 @@ async fn measure(
             .with_context(|| format!("{} has no node.json", node.name))?;
         pids.push((node.name.clone(), info.pid));
     }
-    let target = Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false };
+    let target = Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() };
     let stop = CancellationToken::new();
 
     let mut config = RunConfig::new(target.clone());

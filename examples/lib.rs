@@ -5,8 +5,12 @@
 //! | `cluster_tx` | start a 4-node cluster with the `cluster` library, send a two-key transaction, print where and when it became final, stop the cluster |
 //! | `verify_rate` | this machine's ed25519 verification rate (strict, exact batch, one and all threads), as `make bench` reports it |
 //! | `cluster_bench` | `make bench`: a fresh cluster, `timectl up` time, a fixed-rate run, a saturation sweep, RSS and CPU per node, the verification rate, as one table |
+//! | `hostile_observer` | attack a running cluster as an observer with every message the hostile-peer review found dangerous, then check a new transaction still finalizes everywhere and RSS stays bounded |
 //!
-//! The library holds what more than one example measures.
+//! The library holds what more than one example (or an end-to-end test)
+//! uses.
+
+pub mod hostile;
 
 use std::time::{Duration, Instant};
 

@@ -1620,6 +1620,13 @@ async fn dev_node_event_stream_delivers_final_and_resumes() {
     assert_eq!(messages[0].event, "lagged", "{messages:?}");
     let after: u64 = messages[1].id.as_deref().and_then(|id| id.parse().ok()).expect("numeric id");
     assert!(after > last, "after `lagged` came event {after}, not a new one");
+
+    // The largest id there is: no overflow anywhere (a panic would end the
+    // node), `lagged` and live events as for any future id.
+    let messages =
+        raw_events(rpc, Some(&u64::MAX.to_string()), None, 2, Duration::from_secs(6)).await;
+    assert_eq!(messages[0].event, "lagged", "{messages:?}");
+    rpc.getblockcount().await.expect("the node still answers");
 }
 
 /// The next event, which must come within `WAIT`.

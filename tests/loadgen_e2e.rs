@@ -12,8 +12,11 @@ use e2e::*;
 use loadgen::{RunConfig, Stop, Target};
 
 fn config(dir: &std::path::Path) -> RunConfig {
-    let mut config =
-        RunConfig::new(Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false });
+    let mut config = RunConfig::new(Target::ClusterDir {
+        dir: dir.to_path_buf(),
+        dev_wallet: false,
+        only: Vec::new(),
+    });
     config.tps = 100.0;
     config.stop = Stop::Duration(Duration::from_secs(5));
     config.timeout = Duration::from_secs(20);

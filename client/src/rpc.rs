@@ -790,6 +790,27 @@ impl RpcClient {
         self.request("masternodestatus", NO_PARAMS).await
     }
 
+    /// The node's `/metrics` page (Prometheus text), with this client's
+    /// credentials.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let url = self.endpoint("metrics");
+        let mut request = self.http().get(&url);
+        if let Some(auth) = self.auth_header() {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(&url, &e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| self.transport_error(&url, &e))?;
+        if !status.is_success() {
+            return Err(ClientError::Http {
+                url,
+                status: status.as_u16(),
+                body: truncated_text(body.as_bytes()),
+            });
+        }
+        Ok(body)
+    }
+
     /// `getconsensusinfo`.
     pub async fn getconsensusinfo(&self) -> Result<ConsensusInfo, ClientError> {
         self.request("getconsensusinfo", NO_PARAMS).await

@@ -30,7 +30,8 @@ pub enum Mode {
     Equivocate,
     /// Never sends its vote batches.
     WithholdVotes,
-    /// Never sends its precommits.
+    /// Never sends its precommits (nor the commit certificates that would
+    /// carry them).
     WithholdPrecommits,
     /// Proposes blocks carrying a transaction that conflicts with a final
     /// one (with a certificate it cannot make valid).
@@ -38,8 +39,8 @@ pub enum Mode {
     /// Sends one peer (the next member) its blocks, its own and those it
     /// relays, with a corrupted finality certificate or input signature,
     /// the header (and so the signed hash) unchanged; prevotes honestly and
-    /// withholds its precommits, so the others lock a block the victim
-    /// needs a good copy of.
+    /// withholds its precommits (and commit certificates), so the others
+    /// lock a block the victim needs a good copy of.
     CorruptBodies,
     /// Re-sends old messages it heard, and copies with forged signatures.
     Replay,
@@ -183,6 +184,8 @@ impl Adversary {
             {
                 Vec::new()
             }
+            // Its commit certificates carry its precommits: withheld too.
+            (Mode::WithholdPrecommits | Mode::CorruptBodies, Message::Blocks(_)) => Vec::new(),
             (Mode::Equivocate, Message::Proposal(proposal)) if half => {
                 // A second, different (and valid) block for the same round.
                 let mut block = proposal.block.clone();

@@ -4,10 +4,16 @@
 //! otherwise; every run also checks the simulator's safety invariants after
 //! every step.
 
+use consensus::ledger::BlockError;
 use consensus::message::Message;
 use consensus::sim::{Sim, SimConfig};
 use consensus::{Status, TxState};
-use protocol::{BlockHash, NodeId, OutPoint, SecretKey, TxId, TxOut};
+use protocol::keys::VerifyStrategy;
+use protocol::validate::SigVerifier;
+use protocol::{BlockHash, ChainId, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
+
+/// The simulator's chain.
+const CHAIN: ChainId = ChainId(0x51);
 
 fn observer() -> NodeId {
     NodeId::from(SecretKey::from_seed([0xee; 32]).public())
@@ -195,13 +201,14 @@ fn n5_a_proposer_sending_one_node_a_corrupted_body_does_not_stall_the_height() {
     sim.run_until(300).unwrap();
     let c = sim.client_coins();
     let start = honest.iter().map(|i| sim.height(*i)).min().unwrap();
-    // Transactions, so blocks carry certificates to corrupt.
+    // A steady stream of transactions, so every block carries certificates
+    // to corrupt (one-input spends of the client coins, one per 100 ms).
     let mut txids = Vec::new();
-    for k in 0..5 {
-        let tx = sim.build_tx(&two_keys(&c, k), (k + 1) % 6, 700_000);
+    for (k, coin) in c.iter().enumerate().take(30) {
+        let tx = sim.build_tx(&[*coin], (k + 1) % 6, 500_000);
         txids.push(sim.submit(k % 4, tx));
         let now = sim.now();
-        sim.run_until(now + 400).unwrap();
+        sim.run_until(now + 100).unwrap();
     }
     sim.run_until(10_000).unwrap();
     let end = honest.iter().map(|i| sim.height(*i)).min().unwrap();
@@ -286,7 +293,7 @@ fn n4_block_votes_for_far_rounds_from_a_member_are_not_all_kept() {
     let height = sim.core(0).unwrap().info().current_height;
     for round in 2..1_002 {
         let vote = protocol::bft::BlockVote::sign(
-            protocol::ChainId(0x51),
+            CHAIN,
             &key,
             voter,
             protocol::bft::VoteKind::Prevote,
@@ -341,12 +348,7 @@ fn n4_a_seq_at_the_top_of_the_range_overflows_nothing() {
         observer(),
         Message::VoteBatches { voter, batches: Vec::new(), pruned_below: u64::MAX },
     );
-    let top = protocol::finality::VoteBatch::sign(
-        protocol::ChainId(0x51),
-        &key,
-        u64::MAX,
-        vec![TxId([9; 32])],
-    );
+    let top = protocol::finality::VoteBatch::sign(CHAIN, &key, u64::MAX, vec![TxId([9; 32])]);
     sim.inject(0, voter, Message::VoteBatch(top.clone()));
     sim.inject(
         0,
@@ -357,4 +359,41 @@ fn n4_a_seq_at_the_top_of_the_range_overflows_nothing() {
     let tx = sim.build_tx(&two_keys(&c, 5), 0, 800_000);
     let t = sim.submit(0, tx);
     assert!(sim.run_until_condition(3_000, |s| all_final(s, &ALL4, &t)).unwrap());
+}
+
+#[test]
+fn n4_a_block_whose_input_signatures_were_swapped_is_invalid() {
+    // A certificate binds the txid, which excludes signatures: a relayer
+    // could swap them. Block validity checks them itself.
+    let mut sim = Sim::new(SimConfig::quiet(4, 32));
+    sim.run_until(500).unwrap();
+    let c = sim.client_coins();
+    let tx = sim.build_tx(&two_keys(&c, 1), 2, 800_000);
+    let t = sim.submit(0, tx);
+    assert!(sim.run_until_condition(5_000, |s| committed_everywhere(s, &ALL4, &t)).unwrap());
+    let height = (1..=sim.height(0))
+        .find(|h| {
+            sim.committed_block(0, *h).is_some_and(|b| b.txs.iter().any(|x| x.txid(CHAIN) == t))
+        })
+        .expect("the block that carries it");
+    let good = sim.committed_block(0, height).unwrap().clone();
+    let ledger = sim.core(0).unwrap().ledger();
+    let mut verifier = SigVerifier::new(VerifyStrategy::Strict);
+    let fresh = |_: &TxId, _: &Transaction| false;
+    assert_eq!(ledger.check_signatures(&good, &mut verifier, &fresh), Ok(()));
+    let mut swapped = good.clone();
+    swapped.txs[1].inputs[0].signature.0[5] ^= 0x10;
+    assert_eq!(swapped.hash(CHAIN), good.hash(CHAIN), "the header (and its hash) is unchanged");
+    assert_eq!(
+        ledger.check_signatures(&swapped, &mut verifier, &fresh),
+        Err(BlockError::Signature { index: 1, input: 0 })
+    );
+}
+
+#[test]
+fn a_block_timestamp_ahead_of_the_clock_is_not_remembered_as_invalid() {
+    let ahead = BlockError::TimestampAhead { timestamp: 10, max: 5 };
+    let before_parent = BlockError::Timestamp { timestamp: 1, parent: 2 };
+    assert!(ahead.is_transient(), "valid later: must be checked again");
+    assert!(!before_parent.is_transient());
 }

@@ -109,6 +109,10 @@ pub struct CommonArgs {
     /// RPC URLs of the nodes, instead of a cluster directory.
     #[arg(long, num_args = 1.., value_name = "URL")]
     pub rpc: Vec<String>,
+    /// Only these nodes of the cluster take load and are watched,
+    /// comma-separated (default: all), e.g. to leave out a node under test.
+    #[arg(long, value_delimiter = ',', value_name = "NODES")]
+    pub nodes: Vec<String>,
     /// Key files whose coins pay (with --rpc), and/or a disjoint share of the keys: i/n (e.g. 2/3) for concurrent generators.
     #[arg(long, num_args = 1.., value_name = "FILE|i/n")]
     pub keys: Vec<String>,
@@ -230,7 +234,11 @@ impl CommonArgs {
                     "key files need --rpc URL (with a cluster directory loadgen uses the pool keys)".into(),
                 ));
             }
-            Target::ClusterDir { dir: self.dir.clone(), dev_wallet: self.wallet }
+            Target::ClusterDir {
+                dir: self.dir.clone(),
+                dev_wallet: self.wallet,
+                only: self.nodes.clone(),
+            }
         } else {
             Target::Rpc {
                 urls: self.rpc.clone(),

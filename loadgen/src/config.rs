@@ -20,6 +20,9 @@ pub enum Target {
         dir: PathBuf,
         /// Use the dev wallet instead of the pool keys.
         dev_wallet: bool,
+        /// Only these nodes (by name) take load and are watched; empty for
+        /// all (leave out a node under test, say a Byzantine one).
+        only: Vec<String>,
     },
     /// Explicit RPC endpoints (e.g. one `timed --dev`).
     Rpc {
@@ -256,7 +259,11 @@ mod tests {
 
     #[test]
     fn a_rate_of_zero_is_a_usage_error() {
-        let mut config = RunConfig::new(Target::ClusterDir { dir: "x".into(), dev_wallet: false });
+        let mut config = RunConfig::new(Target::ClusterDir {
+            dir: "x".into(),
+            dev_wallet: false,
+            only: Vec::new(),
+        });
         config.tps = 0.0;
         let err = config.validate().unwrap_err();
         assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);

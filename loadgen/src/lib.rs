@@ -39,6 +39,7 @@
 //! let mut config = loadgen::RunConfig::new(loadgen::Target::ClusterDir {
 //!     dir: ".timecluster".into(),
 //!     dev_wallet: false,
+//!     only: Vec::new(),
 //! });
 //! config.tps = 1_000.0;
 //! config.stop = loadgen::Stop::Duration(Duration::from_secs(30));

@@ -88,7 +88,9 @@ pub async fn resolve(
     request_timeout: Duration,
 ) -> Result<Resolved, LoadgenError> {
     let mut resolved = match target {
-        Target::ClusterDir { dir, dev_wallet } => from_cluster(dir, *dev_wallet, request_timeout)?,
+        Target::ClusterDir { dir, dev_wallet, only } => {
+            from_cluster(dir, *dev_wallet, only, request_timeout)?
+        }
         Target::Rpc { urls, key_files, datadir, dev_wallet } => {
             from_rpc(urls, key_files, datadir.as_deref(), *dev_wallet, request_timeout).await?
         }
@@ -113,7 +115,12 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-fn from_cluster(dir: &Path, dev_wallet: bool, timeout: Duration) -> Result<Resolved, LoadgenError> {
+fn from_cluster(
+    dir: &Path,
+    dev_wallet: bool,
+    only: &[String],
+    timeout: Duration,
+) -> Result<Resolved, LoadgenError> {
     let layout = Layout::new(dir);
     if !layout.cluster_file().exists() {
         return Err(LoadgenError::NoCluster {
@@ -123,8 +130,16 @@ fn from_cluster(dir: &Path, dev_wallet: bool, timeout: Duration) -> Result<Resol
     }
     let (file, genesis) = cluster::load_files(&layout)
         .map_err(|e| LoadgenError::NoCluster { dir: dir.to_path_buf(), reason: e.to_string() })?;
+    if let Some(unknown) = only.iter().find(|name| !file.nodes.iter().any(|n| n.name == **name)) {
+        let names: Vec<&str> = file.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(LoadgenError::Usage(format!(
+            "--nodes: {unknown} is not a node of the cluster in {} ({})",
+            dir.display(),
+            names.join(", ")
+        )));
+    }
     let mut nodes = Vec::with_capacity(file.nodes.len());
-    for entry in &file.nodes {
+    for entry in file.nodes.iter().filter(|n| only.is_empty() || only.contains(&n.name)) {
         let data_dir = layout.data_dir(&entry.name);
         let Some(info) = cluster::read_node_info(&layout, &entry.name) else {
             return Err(LoadgenError::Unreachable {

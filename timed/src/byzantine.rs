@@ -11,6 +11,14 @@ use tracing::debug;
 
 use crate::node::Wire;
 
+/// `--byzantine panic`: not a mode of the protocol but of the process: the
+/// driver panics [`PANIC_AFTER`] after start, so tests can see that a panic
+/// ends the process (exit 101) with a log line instead of leaving a node
+/// that answers RPC but never votes.
+pub(crate) const PANIC: &str = "panic";
+/// When `--byzantine panic` panics.
+pub(crate) const PANIC_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The node's adversary and what it needs to address peers.
 #[derive(Debug)]
 pub(crate) struct Byzantine {

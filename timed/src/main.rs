@@ -79,7 +79,7 @@ struct Args {
     /// Test builds only (cargo feature `byzantine`): misbehave as a
     /// Byzantine masternode. MODE: equivocate, withhold-votes,
     /// withhold-precommits, conflicting-proposals, corrupt-bodies, replay,
-    /// chaos.
+    /// chaos; or panic (the driver panics a second after start).
     #[arg(long, value_name = "MODE")]
     byzantine: Option<String>,
 }

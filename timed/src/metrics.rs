@@ -33,6 +33,7 @@ pub struct Metrics {
     rpc_requests: Family<Labels, Counter>,
     rpc_latency: Histogram,
     gauges: Family<Labels, Gauge<f64, AtomicU64>>,
+    refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,6 +87,15 @@ impl Metrics {
         );
         let gauges = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         registry.register("state", "Node state read at scrape time, by name", gauges.clone());
+        let refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "refused_messages",
+            "Peer messages (or parts of them) the consensus core refused, by reason",
+            refused.clone(),
+        );
+        for reason in consensus::Refusal::ALL {
+            refused.get_or_create(&labels(&[("reason", reason.as_str())])).inc_by(0);
+        }
         Metrics {
             registry: Mutex::new(registry),
             tx_states,
@@ -96,6 +106,7 @@ impl Metrics {
             rpc_requests,
             rpc_latency,
             gauges,
+            refused,
         }
     }
 
@@ -140,6 +151,11 @@ impl Metrics {
             self.set("round", f64::from(info.round));
             self.set("view_changes", info.view_changes as f64);
             self.set("syncing", if info.syncing { 1.0 } else { 0.0 });
+            // The core counts; the counters catch up with it at each scrape.
+            for (reason, total) in &info.refusals {
+                let counter = self.refused.get_or_create(&labels(&[("reason", reason.as_str())]));
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
         }
         if let Ok(m) = node.query(Query::Mempool).await {
             self.set("mempool_transactions", m.pending as f64);

@@ -316,8 +316,11 @@ pub async fn start(
     let byzantine_key = SecretKey::from_seed(key.seed());
     let mut core = Core::new(core_config, &genesis, key, restored, index);
     #[cfg(feature = "byzantine")]
+    let panic_at = (settings.byzantine.as_deref() == Some(crate::byzantine::PANIC))
+        .then(|| Instant::now() + crate::byzantine::PANIC_AFTER);
+    #[cfg(feature = "byzantine")]
     let byzantine = match settings.byzantine.as_deref() {
-        None => None,
+        None | Some(crate::byzantine::PANIC) => None,
         Some(name) => {
             let mode: consensus::byzantine::Mode = name.parse().map_err(NodeError::Byzantine)?;
             let byzantine = crate::byzantine::Byzantine::new(mode, &core, byzantine_key)
@@ -374,6 +377,8 @@ pub async fn start(
         reply_budget,
         #[cfg(feature = "byzantine")]
         byzantine,
+        #[cfg(feature = "byzantine")]
+        panic_at,
     };
     driver.pending.extend(first);
     let token = shutdown.clone();
@@ -407,6 +412,9 @@ struct Driver {
     /// Test builds: the Byzantine behaviour this node runs, if any.
     #[cfg(feature = "byzantine")]
     byzantine: Option<crate::byzantine::Byzantine>,
+    /// Test builds (`--byzantine panic`): when the driver panics.
+    #[cfg(feature = "byzantine")]
+    panic_at: Option<Instant>,
 }
 
 /// A peer is served blocks at most this often.
@@ -475,6 +483,10 @@ impl Driver {
                 }
             }
             self.fire_due_timers();
+            #[cfg(feature = "byzantine")]
+            if self.panic_at.is_some_and(|at| Instant::now() >= at) {
+                panic!("--byzantine panic: the driver panics, as a bug would");
+            }
             if self.finish_cycle().await.is_err() {
                 // A store that cannot persist must not let the node vote on.
                 error!("stopping: the store failed to persist");
@@ -591,9 +603,7 @@ impl Driver {
         match self.store.blocks_from(from, MAX_BLOCKS_PER_MESSAGE, self.reply_budget) {
             Ok(blocks) if !blocks.is_empty() => {
                 self.stats.blocks_served.fetch_add(blocks.len() as u64, Ordering::Relaxed);
-                if let Err(e) = self.net.send(&peer, Wire(Message::Blocks(blocks))) {
-                    debug!(peer = %peer.short(), "could not serve blocks: {e}");
-                }
+                self.send(Some(peer), Message::Blocks(blocks));
             }
             Ok(_) => {}
             Err(e) => warn!("reading blocks for a peer failed: {e}"),

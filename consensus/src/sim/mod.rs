@@ -720,6 +720,11 @@ impl Sim {
         }
     }
 
+    /// The block node `i` committed at `height` (block 0 is not stored).
+    pub fn committed_block(&self, i: usize, height: u64) -> Option<&Block> {
+        self.nodes[i].blocks.iter().map(|(b, _)| b).find(|b| b.header.height == height)
+    }
+
     /// The block hash every honest node committed at `height`, if any did.
     pub fn block_hash(&self, height: u64) -> Option<BlockHash> {
         self.blocks_at.get(&height).copied()
@@ -1002,7 +1007,7 @@ impl Sim {
             if !blocks.is_empty()
                 && let Some(to) = self.recipient(i, &from)
             {
-                self.network_send(i, to, Message::Blocks(blocks));
+                self.outgoing(i, to, Message::Blocks(blocks));
             }
             return;
         }

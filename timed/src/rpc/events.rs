@@ -142,7 +142,8 @@ impl EventLog {
         };
         let newest = ring.back().map_or(0, StreamEvent::id);
         // From an earlier run (ids are per-run time-based) or too old.
-        let gap = last + 1 < oldest || last > newest;
+        // `last` is the client's (u64::MAX included): no arithmetic may overflow.
+        let gap = last.saturating_add(1) < oldest || last > newest;
         (ring.iter().filter(|e| e.id() > last).cloned().collect(), gap)
     }
 

@@ -139,3 +139,68 @@ async fn n4_two_stopped_nothing_final_then_resumes() {
     wait_height(&t.cluster, &ALL, stuck_height + 2, WAIT).await;
     t.cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_finality_is_reported_only_once_durable_even_on_a_slow_disk() {
+    // node1's persists take 500 ms longer (a test build's slow disk). The
+    // moment it first says "final" it is killed (-9), cut off from the
+    // others, and restarted: what it said must be on its disk, since it
+    // cannot learn it again from anyone.
+    let spec = cluster::ClusterSpec {
+        nodes: 4,
+        pool_keys: 4,
+        pool_coins_per_key: 20,
+        byzantine: std::collections::BTreeMap::from([("node1".into(), "slow-disk".into())]),
+        ..cluster::ClusterSpec::default()
+    };
+    let mut t = start_with(spec).await;
+    let wallet = pool_wallet(&t.cluster);
+    let (a, b) = two_key_coins(&t.cluster, 1, 0).await;
+    let txid = send(&t.cluster, 1, &spend(&t.cluster, &wallet, &[&a, &b])).await.unwrap();
+    // Several askers at once, as clients are: some questions wait in the
+    // node's queue while a finalizing vote does.
+    let deadline = Instant::now() + WAIT;
+    let (said_final, mut first) = tokio::sync::mpsc::channel::<()>(1);
+    let askers: Vec<_> = (0..16)
+        .map(|_| {
+            let node1 = rpc(&t.cluster, 0);
+            let said_final = said_final.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let state = node1.gettransactionfinality(&txid).await.map(|f| f.state);
+                    if state.is_ok_and(|s| s.is_final()) {
+                        // The first one to hear it stops the test's wait.
+                        said_final.try_send(()).ok();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    let heard = tokio::time::timeout(WAIT, first.recv()).await;
+    assert!(matches!(heard, Ok(Some(()))), "never final at node1");
+    t.cluster.kill_node(0).await.unwrap();
+    t.cluster.partition(&[&[0], &[1, 2, 3]]);
+    t.cluster.start_node(0).await.unwrap();
+    let restarted = rpc(&t.cluster, 0);
+    while restarted.getblockcount().await.is_err() {
+        assert!(
+            Instant::now() < deadline + WAIT,
+            "node1 did not come back\n{}",
+            t.cluster.logs(20)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Unknown (an RPC error) or not final: lost.
+    let after = restarted.gettransactionfinality(&txid).await.map(|f| f.state);
+    assert!(
+        after.as_ref().is_ok_and(|s| s.is_final()),
+        "node1 said final, then lost it in a crash: {after:?}"
+    );
+    for asker in askers {
+        asker.abort();
+    }
+    t.cluster.heal();
+    t.cluster.shutdown().await.unwrap();
+}

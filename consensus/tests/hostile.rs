@@ -397,3 +397,34 @@ fn a_block_timestamp_ahead_of_the_clock_is_not_remembered_as_invalid() {
     assert!(ahead.is_transient(), "valid later: must be checked again");
     assert!(!before_parent.is_transient());
 }
+
+#[test]
+fn n4_a_reply_fits_its_byte_budget() {
+    // Replies were bounded by count only: 4,096 certificates or large
+    // transactions could exceed a frame, and the same window was asked for
+    // again forever. A reply now carries what fits (and always one item).
+    let core = consensus::CoreConfig {
+        tick_interval_ms: 250,
+        max_reply_bytes: 1_500,
+        ..consensus::CoreConfig::default()
+    };
+    let mut sim = Sim::with_core_config(SimConfig::quiet(4, 33), core);
+    sim.run_until(500).unwrap();
+    // No quorum anywhere: the transactions stay pending at node 0.
+    sim.partition(&[&[0, 1], &[2, 3]]);
+    let c = sim.client_coins();
+    let txs: Vec<Transaction> = (0..10).map(|k| sim.build_tx(&[c[k]], 1, 500_000)).collect();
+    let txids: Vec<TxId> = txs.into_iter().map(|tx| sim.submit(0, tx)).collect();
+    sim.inject(0, observer(), Message::GetTxs(txids.clone()));
+    let Some(Message::Txs(items)) = sim.sent_to_outsiders().last().cloned() else {
+        panic!("no reply: {:?}", sim.sent_to_outsiders().len());
+    };
+    let bytes: usize = items.iter().map(|(tx, _)| tx.size()).sum();
+    assert!(
+        !items.is_empty() && items.len() < txids.len(),
+        "{} of {} items",
+        items.len(),
+        txids.len()
+    );
+    assert!(bytes <= 1_500, "{bytes} bytes in a 1,500-byte reply");
+}

@@ -18,6 +18,12 @@ use crate::node::Wire;
 pub(crate) const PANIC: &str = "panic";
 /// When `--byzantine panic` panics.
 pub(crate) const PANIC_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// `--byzantine slow-disk`: every persist takes [`SLOW_DISK_DELAY`] longer
+/// (a slow disk, not a protocol fault), so tests can see that nothing is
+/// reported before it is durable.
+pub(crate) const SLOW_DISK: &str = "slow-disk";
+/// How much longer.
+pub(crate) const SLOW_DISK_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The node's adversary and what it needs to address peers.
 #[derive(Debug)]

@@ -79,7 +79,8 @@ struct Args {
     /// Test builds only (cargo feature `byzantine`): misbehave as a
     /// Byzantine masternode. MODE: equivocate, withhold-votes,
     /// withhold-precommits, conflicting-proposals, corrupt-bodies, replay,
-    /// chaos; or panic (the driver panics a second after start).
+    /// chaos; or panic (the driver panics a second after start), or
+    /// slow-disk (every persist takes 500 ms longer).
     #[arg(long, value_name = "MODE")]
     byzantine: Option<String>,
 }

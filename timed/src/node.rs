@@ -319,8 +319,10 @@ pub async fn start(
     let panic_at = (settings.byzantine.as_deref() == Some(crate::byzantine::PANIC))
         .then(|| Instant::now() + crate::byzantine::PANIC_AFTER);
     #[cfg(feature = "byzantine")]
+    let slow_disk = settings.byzantine.as_deref() == Some(crate::byzantine::SLOW_DISK);
+    #[cfg(feature = "byzantine")]
     let byzantine = match settings.byzantine.as_deref() {
-        None | Some(crate::byzantine::PANIC) => None,
+        None | Some(crate::byzantine::PANIC | crate::byzantine::SLOW_DISK) => None,
         Some(name) => {
             let mode: consensus::byzantine::Mode = name.parse().map_err(NodeError::Byzantine)?;
             let byzantine = crate::byzantine::Byzantine::new(mode, &core, byzantine_key)
@@ -379,6 +381,8 @@ pub async fn start(
         byzantine,
         #[cfg(feature = "byzantine")]
         panic_at,
+        #[cfg(feature = "byzantine")]
+        slow_disk,
     };
     driver.pending.extend(first);
     let token = shutdown.clone();
@@ -415,6 +419,9 @@ struct Driver {
     /// Test builds (`--byzantine panic`): when the driver panics.
     #[cfg(feature = "byzantine")]
     panic_at: Option<Instant>,
+    /// Test builds (`--byzantine slow-disk`): every persist takes longer.
+    #[cfg(feature = "byzantine")]
+    slow_disk: bool,
 }
 
 /// A peer is served blocks at most this often.
@@ -636,6 +643,10 @@ impl Driver {
         if !ops.is_empty() {
             let store = self.store.clone();
             let started = Instant::now();
+            #[cfg(feature = "byzantine")]
+            if self.slow_disk {
+                tokio::time::sleep(crate::byzantine::SLOW_DISK_DELAY).await;
+            }
             let flushed = tokio::task::spawn_blocking(move || store.persist(&ops)).await;
             self.stats
                 .persist_micros

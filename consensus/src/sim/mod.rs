@@ -337,6 +337,11 @@ fn sim_genesis(
 impl Sim {
     /// Builds the committee, clients and genesis; schedules the run.
     pub fn new(config: SimConfig) -> Sim {
+        Sim::with_core_config(config, CoreConfig { tick_interval_ms: 250, ..CoreConfig::default() })
+    }
+
+    /// [`Sim::new`] with the cores' local limits and pacing given.
+    pub fn with_core_config(config: SimConfig, core_config: CoreConfig) -> Sim {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut node_keys = Vec::new();
         for i in 0..config.nodes {
@@ -428,7 +433,6 @@ impl Sim {
             let key = SecretKey::from_seed(seed);
             nodes[byz_index].adversary = Some(Adversary::new(mode, key, CHAIN, me, rng.random()));
         }
-        let core_config = CoreConfig { tick_interval_ms: 250, ..CoreConfig::default() };
         let n = nodes.len();
         let mut sim = Sim {
             rng: ChaCha8Rng::seed_from_u64(rng.random()),

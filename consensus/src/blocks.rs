@@ -114,7 +114,8 @@ pub(crate) struct HeightState {
     precommit_timer: BTreeSet<u32>,
     line36_done: BTreeSet<u32>,
     decided: bool,
-    bodies_requested: bool,
+    /// Block fetches asked for at this height (which signer to ask next).
+    body_fetches: usize,
     proposals_resent_at: Millis,
 }
 
@@ -136,7 +137,7 @@ impl HeightState {
             precommit_timer: BTreeSet::new(),
             line36_done: BTreeSet::new(),
             decided: false,
-            bodies_requested: false,
+            body_fetches: 0,
             proposals_resent_at: 0,
         }
     }
@@ -582,56 +583,75 @@ impl Core {
     }
 
     /// Line 49: upon PROPOSAL(h, r, v, ∗) and 2f+1 PRECOMMIT(h, r, id(v)),
-    /// while decision[h] = nil: if valid(v), decide v.
+    /// while decision[h] = nil: if valid(v), decide v. The body of v may
+    /// have come with any round's proposal (or a re-proposal): precommits of
+    /// weight ≥ q for it in round r are a commit whichever message brought
+    /// the block, so every round's precommits are looked at.
     fn try_decide(&mut self) -> bool {
         let quorum = self.committee.quorum();
-        let rounds: Vec<(u32, BlockHash)> =
-            self.hs.proposals.iter().map(|(r, (h, _))| (*r, *h)).collect();
-        for (round, hash) in rounds {
-            let weight =
-                self.hs.weight(&self.committee, round, VoteKind::Precommit, Some(Some(hash)));
-            let signers = self.hs.votes.get(&round).map_or(0, |v| {
-                v.precommits.values().filter(|p| p.iter().any(|p| p.block == Some(hash))).count()
-            });
-            if weight >= quorum && signers >= self.ledger.min_masternodes() && self.is_valid(&hash)
-            {
-                self.decide(round, hash);
+        let mut committed: Vec<(u32, BlockHash, Vec<MemberIndex>)> = Vec::new();
+        for (round, votes) in &self.hs.votes {
+            let mut by_block: BTreeMap<BlockHash, Vec<MemberIndex>> = BTreeMap::new();
+            for vote in all_votes(&votes.precommits) {
+                if let Some(hash) = vote.block {
+                    by_block.entry(hash).or_default().push(vote.voter);
+                }
+            }
+            for (hash, voters) in by_block {
+                if self.committee.weight_of(voters.iter().copied()) >= quorum
+                    && voters.len() >= self.ledger.min_masternodes()
+                {
+                    committed.push((*round, hash, voters));
+                }
+            }
+        }
+        for (round, hash, _) in &committed {
+            if self.is_valid(hash) {
+                self.decide(*round, *hash);
                 return true;
             }
         }
-        // Precommits of weight ≥ q for a block whose proposal never reached
-        // this node: its signers have committed it, so fetch it from one.
-        if !self.hs.bodies_requested {
-            let mut want = None;
-            for (round, votes) in &self.hs.votes {
-                let mut by_block: BTreeMap<BlockHash, Vec<MemberIndex>> = BTreeMap::new();
-                for vote in all_votes(&votes.precommits) {
-                    if let Some(hash) = vote.block {
-                        by_block.entry(hash).or_default().push(vote.voter);
-                    }
+        // Committed by its signers but no body here, or only one that failed:
+        // the signers hold a good one. Ask one (another each time; asking a
+        // peer is paced), so a signer that withholds cannot hold this node.
+        if let Some((_, hash, voters)) = committed.first() {
+            let usable =
+                self.hs.candidates.get(hash).is_some_and(|c| !matches!(c.checked, Some(None)));
+            let others: Vec<MemberIndex> =
+                voters.iter().copied().filter(|v| Some(*v) != self.my_index).collect();
+            if !usable && !others.is_empty() {
+                let voter = others[self.hs.body_fetches % others.len()];
+                self.hs.body_fetches = self.hs.body_fetches.wrapping_add(1);
+                if let Some(id) = self.committee.member(voter).map(|m| m.id) {
+                    self.ask_blocks(id);
                 }
-                for (hash, voters) in by_block {
-                    // No body, or only one that failed: the signers hold a
-                    // good one (they committed it).
-                    let usable = self
-                        .hs
-                        .candidates
-                        .get(&hash)
-                        .is_some_and(|c| !matches!(c.checked, Some(None)));
-                    if !usable && self.committee.weight_of(voters.iter().copied()) >= quorum {
-                        want = voters.first().copied().map(|v| (*round, v));
-                    }
-                }
-            }
-            if let Some((_, voter)) = want
-                && let Some(member) = self.committee.member(voter)
-            {
-                self.hs.bodies_requested = true;
-                let id = member.id;
-                self.ask_blocks(id);
             }
         }
         false
+    }
+
+    /// A verified commit certificate for the height being agreed (a peer
+    /// committed it): its precommits are signed votes like any others, so
+    /// they go into the vote set. A member that withholds its precommits but
+    /// shows its certificate (or an honest node that saw it) lets this node
+    /// decide.
+    pub(crate) fn absorb_commit(&mut self, certificate: &CommitCertificate) {
+        if certificate.height != self.hs.height || self.hs.decided {
+            return;
+        }
+        for (voter, signature) in
+            certificate.signer_indexes().into_iter().zip(&certificate.signatures)
+        {
+            self.record_vote(BlockVote {
+                kind: VoteKind::Precommit,
+                height: certificate.height,
+                round: certificate.round,
+                block: Some(certificate.block),
+                voter,
+                signature: *signature,
+            });
+        }
+        self.progress();
     }
 
     fn decide(&mut self, round: u32, hash: BlockHash) {

@@ -205,7 +205,10 @@ impl Core {
             &mut self.keys,
         );
         match proven {
-            Ok(()) => self.note_proven_height(from, status.height),
+            Ok(()) => {
+                self.note_proven_height(from, status.height);
+                self.absorb_commit(certificate);
+            }
             Err(_) => self.refuse(from, Refusal::BadSignature),
         }
     }

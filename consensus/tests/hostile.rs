@@ -428,3 +428,28 @@ fn n4_a_reply_fits_its_byte_budget() {
     );
     assert!(bytes <= 1_500, "{bytes} bytes in a 1,500-byte reply");
 }
+
+#[test]
+fn a_member_withholding_its_precommits_and_commit_certificates_strands_no_height() {
+    // Found by the campaign: after a partition heals, the honest nodes miss
+    // one honest precommit, and the only complete commit certificate is the
+    // Byzantine member's, which it shows in its status but never sends as a
+    // block. Its certificate's precommits are signed votes: they go into the
+    // vote set, and the height commits.
+    for seed in [534, 591, 599, 744, 805] {
+        let config = SimConfig::random(seed, consensus::sim::Mode::Liveness);
+        assert!(
+            matches!(
+                config.byzantine,
+                Some(
+                    consensus::sim::Byzantine::CorruptBodies
+                        | consensus::sim::Byzantine::WithholdPrecommits
+                )
+            ),
+            "seed {seed} is no longer the scenario: {config:?}"
+        );
+        if let Err(violation) = Sim::random(config).run() {
+            panic!("{violation}");
+        }
+    }
+}

@@ -187,6 +187,10 @@ impl Metrics {
         );
         self.set("store_size_bytes", node.store().size_on_disk().unwrap_or(0) as f64);
         self.set("driver_cycles_total", stats.cycles.load(Ordering::Relaxed) as f64);
+        self.set(
+            "driver_cycles_during_write_total",
+            stats.cycles_during_write.load(Ordering::Relaxed) as f64,
+        );
         self.set("process_resident_memory_bytes", resident_memory_bytes() as f64);
         self.set("uptime_seconds", node.uptime().as_secs_f64());
         let mut text = String::new();

@@ -3,15 +3,22 @@
 //!
 //! Each driver cycle gathers every input that is ready (client commands,
 //! peer messages, due timers), feeds them to the core, seals this node's
-//! votes, makes every persist of the cycle durable with one flush (group
-//! commit), and only then performs the visible outputs: sends, events,
-//! replies. So a lock is on disk before its vote leaves, and a transaction is
+//! votes and hands the cycle's persists to the store; the cycle's visible
+//! outputs (sends, events, replies, answers) wait until that write is
+//! durable. So a lock is on disk before its vote leaves, and a transaction is
 //! final on disk before anyone is told (PROTOCOL.md §4, §5).
+//!
+//! The driver never waits on the disk itself: one write (one atomic batch,
+//! one flush) is in flight at a time while the driver goes on admitting,
+//! verifying and tallying; the persists of the cycles that run meanwhile
+//! queue up and become the next write (group commit across cycles). Visible
+//! outputs are released strictly in cycle order, each once every persist
+//! issued up to its cycle is durable.
 //!
 //! The single-masternode dev chain and an N-node cluster run this same code:
 //! with a committee of one, the node's own vote batch is a quorum.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, warn};
@@ -135,6 +143,9 @@ pub struct NodeStats {
     /// Total time of whole persists (building and applying the batch, and
     /// the flush), microseconds.
     pub persist_micros: AtomicU64,
+    /// Driver cycles that ran while a write was in flight (the driver did
+    /// not wait for the disk).
+    pub cycles_during_write: AtomicU64,
     /// Store errors (the node stops on one).
     pub store_errors: AtomicU64,
     /// Blocks served to catching-up peers.
@@ -375,6 +386,7 @@ pub async fn start(
         next_timer: 0,
         pending: Vec::new(),
         queries: Vec::new(),
+        pipeline: Pipeline::default(),
         blocks_served_at: HashMap::new(),
         reply_budget,
         #[cfg(feature = "byzantine")]
@@ -404,11 +416,14 @@ struct Driver {
     next_request: u64,
     next_event: u64,
     next_timer: u64,
-    /// Outputs not yet performed (persists first, then the rest).
+    /// Outputs of the current cycle.
     pending: Vec<Output>,
-    /// Questions of this cycle, answered once its persists are durable (an
-    /// answer must never report what a crash could still undo).
+    /// Questions of this cycle: answered from the state at the cycle's end,
+    /// and the answer held until the cycle is durable (an answer must never
+    /// report what a crash could still undo).
     queries: Vec<Query>,
+    /// Writes in flight and the visible outputs waiting for them.
+    pipeline: Pipeline,
     /// When each peer was last served blocks (catch-up reads the disk).
     blocks_served_at: HashMap<NodeId, Instant>,
     /// Most bytes in one reply.
@@ -431,6 +446,62 @@ const BLOCK_SERVE_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct CycleFailed;
 
+/// An answer to a question, computed at the end of its cycle, sent once the
+/// cycle is durable.
+type Answer = Box<dyn FnOnce() + Send>;
+
+/// A cycle's visible outputs and answers, waiting for `generation`.
+struct Held {
+    generation: u64,
+    outputs: Vec<Output>,
+    answers: Vec<Answer>,
+}
+
+/// The write in flight: the generation it makes durable, when it started.
+type Writing = (u64, Instant, JoinHandle<Result<Duration, StoreError>>);
+
+/// Persistence in flight. Every cycle with persists is one generation; a
+/// write makes every generation up to its own durable.
+#[derive(Default)]
+struct Pipeline {
+    /// Persists of cycles not yet handed to the store, in order.
+    queued: Vec<PersistOp>,
+    /// The newest generation issued.
+    issued: u64,
+    /// Every generation up to this one is durable.
+    durable: u64,
+    /// The write in flight (at most one, so writes stay in order).
+    writing: Option<Writing>,
+    /// Visible outputs of cycles in order, each waiting for its generation.
+    held: VecDeque<Held>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("queued", &self.queued.len())
+            .field("issued", &self.issued)
+            .field("durable", &self.durable)
+            .field("writing", &self.writing.as_ref().map(|(generation, ..)| *generation))
+            .field("held", &self.held.len())
+            .finish()
+    }
+}
+
+/// Waits for the write in flight (never resolves when there is none).
+async fn write_done(
+    writing: &mut Option<Writing>,
+) -> Result<Result<Duration, StoreError>, tokio::task::JoinError> {
+    match writing {
+        Some((_, _, handle)) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Most cycles whose outputs may wait for the disk before the driver stops
+/// taking inputs (bounds what a slow disk makes the node hold).
+const MAX_HELD_CYCLES: usize = 512;
+
 /// How many ready inputs one cycle takes before it seals and flushes
 /// (bounds the latency a long queue adds to the first input's vote).
 const MAX_INPUTS_PER_CYCLE: usize = 2_048;
@@ -443,10 +514,7 @@ impl Driver {
         shutdown: CancellationToken,
     ) {
         // Outputs of `start` (timers, re-announced votes).
-        if self.finish_cycle().await.is_err() {
-            shutdown.cancel();
-            return;
-        }
+        self.finish_cycle();
         loop {
             let next_due = self.timers.keys().next().map(|(at, _)| *at);
             let sleep = async {
@@ -458,22 +526,32 @@ impl Driver {
                     None => std::future::pending::<()>().await,
                 }
             };
+            // A disk far behind stops the intake until it catches up.
+            let accepting = self.pipeline.held.len() < MAX_HELD_CYCLES;
             let mut taken = 0usize;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                command = command_inbox.recv() => match command {
+                written = write_done(&mut self.pipeline.writing) => {
+                    if self.written(written).is_err() {
+                        // A store that cannot persist must not let the node vote on.
+                        error!("stopping: the store failed to persist");
+                        shutdown.cancel();
+                        break;
+                    }
+                }
+                command = command_inbox.recv(), if accepting => match command {
                     Some(command) => { self.command(command); taken += 1; }
                     None => break,
                 },
-                event = net_events.recv() => match event {
+                event = net_events.recv(), if accepting => match event {
                     Some(event) => { self.net_event(event); taken += 1; }
                     None => break,
                 },
                 () = sleep => {}
             }
             // Take whatever else is ready now: that is the group commit.
-            while taken < MAX_INPUTS_PER_CYCLE {
+            while accepting && taken < MAX_INPUTS_PER_CYCLE {
                 let mut progressed = false;
                 if let Ok(command) = command_inbox.try_recv() {
                     self.command(command);
@@ -494,12 +572,7 @@ impl Driver {
             if self.panic_at.is_some_and(|at| Instant::now() >= at) {
                 panic!("--byzantine panic: the driver panics, as a bug would");
             }
-            if self.finish_cycle().await.is_err() {
-                // A store that cannot persist must not let the node vote on.
-                error!("stopping: the store failed to persist");
-                shutdown.cancel();
-                break;
-            }
+            self.finish_cycle();
         }
         self.flush_on_shutdown().await;
     }
@@ -536,34 +609,22 @@ impl Driver {
         }
     }
 
-    /// Answers the cycle's questions (call after its flush).
-    fn answer_queries(&mut self) {
-        for query in std::mem::take(&mut self.queries) {
-            self.query(query);
-        }
-    }
-
-    fn query(&self, query: Query) {
+    /// The answer to `query` from the state now, to be sent once what
+    /// this state rests on is durable.
+    fn answer(&self, query: Query) -> Answer {
         // A dropped receiver just means the asker went away.
+        fn reply<T: Send + 'static>(reply: oneshot::Sender<T>, value: T) -> Answer {
+            Box::new(move || {
+                let _ = reply.send(value);
+            })
+        }
         match query {
-            Query::TxStatus(txid, reply) => {
-                let _ = reply.send(self.core.tx_status(&txid));
-            }
-            Query::PoolTx(txid, reply) => {
-                let _ = reply.send(self.core.pool_tx(&txid).cloned());
-            }
-            Query::PoolTxids(reply) => {
-                let _ = reply.send(self.core.pool_txids());
-            }
-            Query::Info(reply) => {
-                let _ = reply.send(self.core.info());
-            }
-            Query::Mempool(reply) => {
-                let _ = reply.send(self.core.mempool_info());
-            }
-            Query::Spendable(address, reply) => {
-                let _ = reply.send(self.core.spendable(&address));
-            }
+            Query::TxStatus(txid, sender) => reply(sender, self.core.tx_status(&txid)),
+            Query::PoolTx(txid, sender) => reply(sender, self.core.pool_tx(&txid).cloned()),
+            Query::PoolTxids(sender) => reply(sender, self.core.pool_txids()),
+            Query::Info(sender) => reply(sender, self.core.info()),
+            Query::Mempool(sender) => reply(sender, self.core.mempool_info()),
+            Query::Spendable(address, sender) => reply(sender, self.core.spendable(&address)),
         }
     }
 
@@ -617,74 +678,29 @@ impl Driver {
         }
     }
 
-    /// Seals votes, persists every op of the cycle with one flush, then
-    /// performs sends, timers, events and replies in order. An error means
-    /// the store could not make the cycle durable (already logged).
-    async fn finish_cycle(&mut self) -> Result<(), CycleFailed> {
+    /// Ends a cycle: seals votes, queues the cycle's persists for the next
+    /// write, and holds its visible outputs and answers until every persist
+    /// issued so far is durable (at once when nothing is outstanding).
+    /// Timers and refusals are not visible and are carried out now.
+    fn finish_cycle(&mut self) {
         self.stats.cycles.fetch_add(1, Ordering::Relaxed);
+        if self.pipeline.writing.is_some() {
+            self.stats.cycles_during_write.fetch_add(1, Ordering::Relaxed);
+        }
         let sealed = self.core.seal(now_millis());
         self.pending.extend(sealed);
-        if self.pending.is_empty() {
-            self.answer_queries();
-            return Ok(());
-        }
-        // Persists go to the store (moved, not copied: commits carry whole
-        // blocks); everything else waits for the flush, in order.
-        let (persists, outputs): (Vec<Output>, Vec<Output>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|o| matches!(o, Output::Persist(_)));
-        let ops: Vec<PersistOp> = persists
-            .into_iter()
-            .filter_map(|o| match o {
-                Output::Persist(op) => Some(op),
-                _ => None,
-            })
-            .collect();
-        if !ops.is_empty() {
-            let store = self.store.clone();
-            let started = Instant::now();
-            #[cfg(feature = "byzantine")]
-            if self.slow_disk {
-                tokio::time::sleep(crate::byzantine::SLOW_DISK_DELAY).await;
-            }
-            let flushed = tokio::task::spawn_blocking(move || store.persist(&ops)).await;
-            self.stats
-                .persist_micros
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            match flushed {
-                Ok(Ok(took)) => {
-                    self.core.mark_durable(self.store.height());
-                    let micros = took.as_micros() as u64;
-                    self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-                    self.stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
-                    self.stats.flush_max_micros.fetch_max(micros, Ordering::Relaxed);
-                }
-                Ok(Err(e)) => {
-                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                    error!("persist failed: {e}");
-                    return Err(CycleFailed);
-                }
-                Err(e) => {
-                    self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                    error!("persist task failed: {e}");
-                    return Err(CycleFailed);
-                }
-            }
-        }
-        for output in outputs {
+        let mut visible = Vec::new();
+        let mut persisted = false;
+        for output in std::mem::take(&mut self.pending) {
             match output {
-                Output::Persist(_) => {}
-                Output::Send { to, message } => self.send(Some(to), message),
-                Output::Broadcast(message) => self.send(None, message),
+                // Moved, not copied: commits carry whole blocks.
+                Output::Persist(op) => {
+                    self.pipeline.queued.push(op);
+                    persisted = true;
+                }
                 Output::SetTimer { timer, at } => {
                     self.next_timer += 1;
                     self.timers.insert((at, self.next_timer), timer);
-                }
-                Output::Event(event) => self.publish(event),
-                Output::Reply { request, outcome } => {
-                    if let Some(reply) = self.replies.remove(&request) {
-                        let _ = reply.send(outcome);
-                    }
                 }
                 Output::Refused { peer, reason } => {
                     debug!(peer = %peer.short(), reason = reason.as_str(), "message refused");
@@ -692,10 +708,111 @@ impl Driver {
                         warn!(peer = %peer.short(), reason = reason.as_str(), "peer banned");
                     }
                 }
+                other => visible.push(other),
             }
         }
-        self.answer_queries();
+        if persisted {
+            self.pipeline.issued += 1;
+        }
+        let answers: Vec<Answer> =
+            std::mem::take(&mut self.queries).into_iter().map(|q| self.answer(q)).collect();
+        let generation = self.pipeline.issued;
+        if generation <= self.pipeline.durable {
+            self.perform(visible, answers);
+        } else if !visible.is_empty() || !answers.is_empty() {
+            match self.pipeline.held.back_mut() {
+                Some(last) if last.generation == generation => {
+                    last.outputs.extend(visible);
+                    last.answers.extend(answers);
+                }
+                _ => self.pipeline.held.push_back(Held { generation, outputs: visible, answers }),
+            }
+        }
+        self.start_write();
+    }
+
+    /// Hands every queued persist to the store as one write, unless a write
+    /// is in flight (the next one starts when it is done).
+    fn start_write(&mut self) {
+        if self.pipeline.writing.is_some() || self.pipeline.queued.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.pipeline.queued);
+        let store = self.store.clone();
+        #[cfg(feature = "byzantine")]
+        let slow_disk = self.slow_disk;
+        let handle = tokio::task::spawn_blocking(move || {
+            // A slow disk is slow before anything reaches the store.
+            #[cfg(feature = "byzantine")]
+            if slow_disk {
+                std::thread::sleep(crate::byzantine::SLOW_DISK_DELAY);
+            }
+            store.persist(&ops)
+        });
+        self.pipeline.writing = Some((self.pipeline.issued, Instant::now(), handle));
+    }
+
+    /// The write in flight finished: on success, releases every held cycle
+    /// it made durable, in order, and starts the next write. An error means
+    /// the store could not make the cycles durable (logged here).
+    fn written(
+        &mut self,
+        result: Result<Result<Duration, StoreError>, tokio::task::JoinError>,
+    ) -> Result<(), CycleFailed> {
+        let Some((generation, started, _)) = self.pipeline.writing.take() else {
+            return Ok(());
+        };
+        self.stats
+            .persist_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match result {
+            Ok(Ok(took)) => {
+                let micros = took.as_micros() as u64;
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                self.stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
+                self.stats.flush_max_micros.fetch_max(micros, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                error!("persist failed: {e}");
+                return Err(CycleFailed);
+            }
+            Err(e) => {
+                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+                error!("persist task failed: {e}");
+                return Err(CycleFailed);
+            }
+        }
+        self.pipeline.durable = generation;
+        self.core.mark_durable(self.store.height());
+        while self.pipeline.held.front().is_some_and(|h| h.generation <= generation) {
+            if let Some(held) = self.pipeline.held.pop_front() {
+                self.perform(held.outputs, held.answers);
+            }
+        }
+        self.start_write();
         Ok(())
+    }
+
+    /// Carries out a cycle's visible outputs, in order, then its answers.
+    fn perform(&mut self, outputs: Vec<Output>, answers: Vec<Answer>) {
+        for output in outputs {
+            match output {
+                Output::Send { to, message } => self.send(Some(to), message),
+                Output::Broadcast(message) => self.send(None, message),
+                Output::Event(event) => self.publish(event),
+                Output::Reply { request, outcome } => {
+                    if let Some(reply) = self.replies.remove(&request) {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                // Carried out when the cycle ended.
+                Output::Persist(_) | Output::SetTimer { .. } | Output::Refused { .. } => {}
+            }
+        }
+        for answer in answers {
+            answer();
+        }
     }
 
     /// Sends to one peer, or to every connected one.
@@ -746,7 +863,15 @@ impl Driver {
         let _ = self.events.send(NodeEvent { id, at: now, event, latency_ms });
     }
 
+    /// Lets the write in flight finish, writes what is queued, flushes,
+    /// and then releases what waited for it (replies to clients).
     async fn flush_on_shutdown(&mut self) {
+        while self.pipeline.writing.is_some() {
+            let written = write_done(&mut self.pipeline.writing).await;
+            if self.written(written).is_err() {
+                return;
+            }
+        }
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.persist(&[])).await {
             Ok(Ok(_)) => info!("store flushed; driver stopped"),

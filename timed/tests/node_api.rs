@@ -123,6 +123,17 @@ struct TestNode {
 
 impl TestNode {
     async fn start(dir: &Path, genesis: &Genesis, keys: &Keys) -> TestNode {
+        TestNode::start_as(dir, genesis, keys, None).await
+    }
+
+    /// A node running as `byzantine` (a test build's mode, such as
+    /// `slow-disk`), or honest.
+    async fn start_as(
+        dir: &Path,
+        genesis: &Genesis,
+        keys: &Keys,
+        byzantine: Option<&str>,
+    ) -> TestNode {
         let settings = NodeSettings {
             data_dir: dir.to_path_buf(),
             genesis: genesis.clone(),
@@ -134,7 +145,7 @@ impl TestNode {
             net_limits: net::NetLimits::default(),
             core: CoreConfig::default(),
             store: StoreConfig::default(),
-            byzantine: None,
+            byzantine: byzantine.map(str::to_string),
         };
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
@@ -492,5 +503,72 @@ async fn node_shutdown_and_reopen_keeps_every_final_transaction() {
     let started = Instant::now();
     node.committed_at(sweep.txid(CHAIN)).await;
     eprintln!("the sweep was committed {:?} after it was final", started.elapsed());
+    node.stop().await;
+}
+
+/// True when the store holds `txid` as final or committed.
+fn durable(store: &timed::store::Store, txid: TxId) -> bool {
+    let restored = store.load().expect("store readable");
+    restored.final_txs.iter().any(|(tx, _)| tx.txid(CHAIN) == txid)
+        || store.tx_location(&txid).expect("store readable").is_some()
+}
+
+#[cfg(feature = "byzantine")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_disk_holds_back_what_a_cycle_says_but_not_the_work_of_the_next() {
+    // Every write of this node sleeps 500 ms before it reaches the store (a
+    // test build's slow disk). Transactions arrive while writes are in
+    // flight: the driver goes on with them (cycles run during a write), and
+    // nothing a cycle says (a final event, a reply, an answer) leaves before
+    // that cycle's write is in the store.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = Keys::new();
+    let genesis = genesis(&keys);
+    let mut node = TestNode::start_as(dir.path(), &genesis, &keys, Some("slow-disk")).await;
+    let carol = address_of(&key(0xC0));
+    let txs: Vec<Transaction> = (0..8)
+        .map(|i| spend(&genesis, &[(alice_coin(&genesis, i), &keys.alice)], &carol))
+        .collect();
+    let mut waiting: HashSet<TxId> = txs.iter().map(|tx| tx.txid(CHAIN)).collect();
+    let mut submits = Vec::new();
+    for tx in &txs {
+        let handle = node.handle.clone();
+        let tx = tx.clone();
+        submits.push(tokio::spawn(async move {
+            let txid = tx.txid(CHAIN);
+            let outcome = handle.submit(tx).await.expect("the node is running");
+            (txid, outcome)
+        }));
+        // Ask as clients do while the writes are in flight: an answer that
+        // says final must be on disk.
+        let handle = node.handle.clone();
+        let store = node.handle.store().clone();
+        let txid = txs[0].txid(CHAIN);
+        let status = handle.query(|reply| Query::TxStatus(txid, reply)).await.expect("running");
+        if status.is_some_and(|s| s.state.is_final()) {
+            assert!(durable(&store, txid), "an answer said {txid} is final before it was durable");
+        }
+    }
+    let store = node.handle.store().clone();
+    while !waiting.is_empty() {
+        let txid = node
+            .wait_for("a final event", |e| match &e.event {
+                Event::TxState { txid, state: TxState::Final, .. } => Some(*txid),
+                _ => None,
+            })
+            .await;
+        assert!(durable(&store, txid), "{txid} was reported final before it was durable");
+        waiting.remove(&txid);
+    }
+    for submit in submits {
+        let (txid, outcome) = submit.await.expect("the submit task");
+        assert!(matches!(outcome, SubmitOutcome::Accepted { .. }), "{txid}: {outcome:?}");
+        // The reply came after the cycle that accepted it was written.
+        let locked = store.load().expect("store readable").locked.contains_key(&txid);
+        assert!(locked || durable(&store, txid), "{txid} was accepted before it was durable");
+    }
+    let overlapped =
+        node.handle.stats().cycles_during_write.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(overlapped > 0, "the driver waited for the disk instead of working on");
     node.stop().await;
 }

@@ -296,7 +296,10 @@ async fn serve(args: Args) -> Result<(), Failure> {
         peer_exchange: config.network.enable_peer_discovery,
         net_limits: config.net_limits(),
         core,
-        store: StoreConfig { cache_size_mb: (config.storage.cache_bytes >> 20).max(1) },
+        store: StoreConfig {
+            cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
+            ..StoreConfig::default()
+        },
         byzantine: args.byzantine.clone(),
     };
     let tracker = TaskTracker::new();

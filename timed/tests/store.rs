@@ -343,6 +343,12 @@ fn config() -> StoreConfig {
     StoreConfig::default()
 }
 
+/// A store that writes a checkpoint every `every` commits.
+fn open_every(dir: &Path, genesis: &Genesis, every: u64) -> Store {
+    let config = StoreConfig { checkpoint_every_commits: every, ..config() };
+    Store::open(dir, genesis, &config).expect("the store opens")
+}
+
 fn open(dir: &Path, genesis: &Genesis) -> Store {
     Store::open(dir, genesis, &config()).expect("the store opens")
 }
@@ -404,15 +410,19 @@ enum Between {
 }
 
 /// Persists `ops` in calls of the given sizes (cycling), checking `load()`
-/// against `Restored` after every call, then reopens and checks again.
+/// against `Restored` after every call, then reopens and checks again. The
+/// store writes a checkpoint every `every` commits (between them a reopen
+/// replays the write-ahead records).
 fn persist_in_groups(
     genesis: &Genesis,
     ops: &[PersistOp],
     sizes: &[usize],
     between: Between,
+    every: u64,
     addresses: &[AddressPayload],
 ) {
     let dir = TempDir::new().expect("a temp dir");
+    let open = |dir: &Path, genesis: &Genesis| open_every(dir, genesis, every);
     let mut store = open(dir.path(), genesis);
     let mut done = 0;
     let mut cycle = sizes.iter().cycle();
@@ -425,7 +435,9 @@ fn persist_in_groups(
         store.persist(&ops[done..done + size]).expect("persist");
         done += size;
         let expected = expected_after(genesis, &ops[..done]);
-        let context = format!("after {done} ops in groups of {sizes:?} ({between:?})");
+        let context = format!(
+            "after {done} ops in groups of {sizes:?} ({between:?}, a checkpoint every {every} commits)"
+        );
         assert_same(&store.load().expect("load"), &expected, &context);
         assert_indexes_follow(&store, &expected, addresses);
         assert_eq!(store.height(), expected.tip_header.height, "{context}: height");
@@ -569,11 +581,99 @@ fn store_load_equals_restored_apply() {
     assert_eq!(end.own_seq, 4);
     assert_eq!(end.own_block_votes.len(), 1);
 
-    for sizes in [&[1][..], &[ops.len()], &[3, 1, 4, 1, 5, 9, 2, 6], &[2, 7]] {
-        persist_in_groups(&chain.genesis, &ops, sizes, Between::KeepOpen, &addresses);
+    for every in [1, 16] {
+        for sizes in [&[1][..], &[ops.len()], &[3, 1, 4, 1, 5, 9, 2, 6], &[2, 7]] {
+            persist_in_groups(&chain.genesis, &ops, sizes, Between::KeepOpen, every, &addresses);
+        }
+        persist_in_groups(&chain.genesis, &ops, &[1], Between::Reopen, every, &addresses);
+        persist_in_groups(&chain.genesis, &ops, &[3, 2], Between::Reopen, every, &addresses);
     }
-    persist_in_groups(&chain.genesis, &ops, &[1], Between::Reopen, &addresses);
-    persist_in_groups(&chain.genesis, &ops, &[3, 2], Between::Reopen, &addresses);
+}
+
+/// Forty blocks of a node's life (locks, finality, a commit,
+/// coins spent again as soon as a block made them, a conflicting lock now
+/// and then that the next block defeats): with checkpoints every few
+/// commits and restarts between calls, every load equals `Restored`, and
+/// the UTXO keyspace trails the set by the coin cache's few blocks.
+#[test]
+fn forty_blocks_across_checkpoints_and_restarts_load_as_restored() {
+    let mut chain = Chain::new(CHAIN, 4, 6);
+    let mut ops = Vec::new();
+    for height in 1..=40u64 {
+        let txs: Vec<Transaction> = (0..3).map(|_| chain.spend(1 + height as usize % 2)).collect();
+        let (batch, certs) = chain.vote(&[0, 1, 2, 3], &txs);
+        let mut locked = txs.clone();
+        if height % 7 == 0 {
+            // A double spend of the first input, locked here, defeated by
+            // the block that commits the original.
+            // Its other input is a coin nothing else spends: it stays frozen.
+            let input = txs[0].inputs[0].prev;
+            let value = chain.ledger.utxo(&input).copied().expect("the input is unspent");
+            let other = chain.take_coins(1)[0];
+            locked.push(chain.pay(&[(input, value), other]));
+        }
+        let batch = VoteBatch { txids: locked.iter().map(|t| txid(&chain, t)).collect(), ..batch };
+        ops.push(PersistOp::OwnVotes { locked, batch });
+        let finals: Vec<_> = txs.into_iter().zip(certs).collect();
+        ops.push(PersistOp::Final(finals.clone()));
+        ops.push(PersistOp::Commit(Box::new(chain.commit(&finals))));
+    }
+    let expected = expected_after(&chain.genesis, &ops);
+    assert_eq!(expected.tip_header.height, 40);
+    assert!(!expected.frozen.is_empty(), "the defeated double spends froze their inputs");
+    let addresses = chain.addresses();
+    for every in [1, 3, 16] {
+        persist_in_groups(&chain.genesis, &ops, &[1, 2, 4], Between::KeepOpen, every, &addresses);
+        persist_in_groups(&chain.genesis, &ops, &[3, 1], Between::Reopen, every, &addresses);
+    }
+
+    // Without a checkpoint, the coin cache writes each change behind, a few
+    // commits after the block that made it: the keyspace never holds an
+    // output that is not in the set, and holds every output older than
+    // the last few blocks; a restart replays the rest from the records.
+    let dir = TempDir::new().expect("a temp dir");
+    let store = open_every(dir.path(), &chain.genesis, 1_000);
+    store.persist(&ops).expect("persist");
+    drop(store);
+    let mut in_keyspace: HashMap<OutPoint, TxOut> = HashMap::new();
+    edit_database(dir.path(), |db| {
+        for entry in db.scan_prefix([b'u']) {
+            let (key, value) = entry.expect("read");
+            let txid = protocol::TxId(key[1..33].try_into().expect("a txid"));
+            let vout = u32::from_be_bytes(key[33..37].try_into().expect("a vout"));
+            in_keyspace
+                .insert(OutPoint { txid, vout }, postcard::from_bytes(&value).expect("an output"));
+        }
+    });
+    for (outpoint, output) in &in_keyspace {
+        assert_eq!(
+            expected.utxos.get(outpoint),
+            Some(output),
+            "{outpoint} is stale in the keyspace"
+        );
+    }
+    let recent: std::collections::HashSet<protocol::TxId> = ops
+        .iter()
+        .rev()
+        .filter_map(|op| match op {
+            PersistOp::Commit(c) => Some(c.block.txids(CHAIN)),
+            _ => None,
+        })
+        .take(8)
+        .flatten()
+        .collect();
+    for outpoint in expected.utxos.keys() {
+        assert!(
+            in_keyspace.contains_key(outpoint) || recent.contains(&outpoint.txid),
+            "{outpoint} of an old block never reached the keyspace"
+        );
+    }
+    let store = open_every(dir.path(), &chain.genesis, 1_000);
+    assert_same(&store.load().expect("load"), &expected, "replayed from the records");
+    store.persist(&[]).expect("a clean shutdown writes a checkpoint");
+    drop(store);
+    let store = open_every(dir.path(), &chain.genesis, 1_000);
+    assert_same(&store.load().expect("load"), &expected, "after the checkpoint");
 }
 
 /// Two locked transactions share an outpoint the block leaves unspent and
@@ -604,7 +704,9 @@ fn losers_sharing_an_outpoint_freeze_it_as_restored_does() {
     assert!(expected.locked.is_empty());
     for sizes in [&[1][..], &[3]] {
         for between in [Between::KeepOpen, Between::Reopen] {
-            persist_in_groups(&chain.genesis, &ops, sizes, between, &chain.addresses());
+            for every in [1, 16] {
+                persist_in_groups(&chain.genesis, &ops, sizes, between, every, &chain.addresses());
+            }
         }
     }
 }
@@ -1256,10 +1358,11 @@ proptest! {
         specs in proptest::collection::vec(op_spec(), 1..20),
         sizes in proptest::collection::vec(1..5usize, 1..6),
         reopen in any::<bool>(),
+        every in 1..4u64,
     ) {
         let u = universe();
         let ops: Vec<PersistOp> = specs.iter().map(|s| build_op(u, s)).collect();
         let between = if reopen { Between::Reopen } else { Between::KeepOpen };
-        persist_in_groups(&u.chain.genesis, &ops, &sizes, between, &u.chain.addresses());
+        persist_in_groups(&u.chain.genesis, &ops, &sizes, between, every, &u.chain.addresses());
     }
 }

@@ -1,11 +1,11 @@
 //! The node's durable state in sled: the only module that names sled.
 //!
 //! The core asks for state changes as [`PersistOp`]s; [`Store::persist`]
-//! applies a cycle's ops as **one atomic batch and one flush** (group
+//! applies a call's ops as **one atomic batch and one flush** (group
 //! commit), and [`Store::load`] gives back exactly what
 //! [`Restored::apply`] would hold after the same ops in the same order (that
 //! function is the reference meaning of every op). RPC handlers read blocks,
-//! transactions and UTXOs through a cloned [`Store`] on any thread.
+//! transactions and the txid index through a cloned [`Store`] on any thread.
 //!
 //! # Data dir
 //!
@@ -26,43 +26,48 @@
 //! |---|---|---|---|
 //! | `m` | meta | `schema_version` | u32 |
 //! | `m` | meta | `genesis_hash` | 32 bytes |
-//! | `m` | meta | `state` | tip height, own seq, UTXO count and total, next final and consensus seqs |
+//! | `m` | meta | `state` | tip height, own seq, UTXO count and total, write-ahead record range |
+//! | `m` | meta | `checkpoint` | the last checkpoint: the pool image (`pool::PoolImage`) and the coin cache |
 //! | `b` | blocks | height u64 (≥ 1) | `(Block, CommitCertificate)` |
 //! | `h` | block_index | block hash | height u64 |
 //! | `t` | tx_index | txid | height u64 ‖ index u32 |
-//! | `u` | utxos | outpoint | `TxOut` |
-//! | `f` | final | txid | `(final seq u64, Transaction, FinalityCertificate)` |
-//! | `l` | locked | txid | `Transaction` |
-//! | `z` | frozen | outpoint | txid (32 bytes) of the lost transaction that keeps it locked |
-//! | `v` | own_batches | seq u64 | `VoteBatch` |
-//! | `c` | own_consensus | 0 (proposal) or 1 (block vote) ‖ seq u64 | `Proposal` or `BlockVote` |
+//! | `u` | utxos | outpoint | `TxOut`; with the checkpoint's coin cache and the records after it, the committed set |
+//! | `w` | wal | slot u32 ‖ chunk u16 | record `seq` in slot `seq % RING_SLOTS`: the changes of one persist call (`wal::Entry`s), in chunks of at most `RECORD_CHUNK_BYTES`; chunk 0 opens with the seq and the chunk count |
 //!
 //! Block 0 is not stored (it has no commit certificate and follows from
 //! genesis), but its hash and its allocation transaction are indexed, and
-//! its outputs are in `utxos`. `final` is keyed by txid, so finality
-//! dedupes and a commit deletes its transactions with one write each; the
-//! order in which they became final is a counter in the value, sorted on
-//! `load` (rare) rather than kept by a second index written twice per
-//! transaction: sled's cost is per write. For the same reason the index of
-//! which locked transaction spends which outpoint (what a commit needs to
-//! find the locks it defeats) lives in memory, rebuilt from `locked` at
-//! open. The UTXO count and total are running counters in `state`, updated
-//! in each commit's batch, never a scan.
+//! its outputs are in `utxos`.
 //!
-//! # Why one tree with prefixes and `apply_batch`
+//! # How a persist writes
 //!
-//! A persist must read while it writes: a commit reads the outputs it
-//! spends, prunes vote batches whose transactions all settled and clears
-//! the own proposals and votes (range scans), and a later op of one call
-//! must see the earlier ones. sled 0.34 transactions cannot iterate, and
-//! their `insert` reads the old value of every key it writes. So `persist`
-//! computes its write set against the tree plus its own pending writes (one
-//! writer at a time, under a mutex), then hands sled one [`sled::Batch`]:
-//! `apply_batch` is atomic for readers (it holds sled's write lock) and
-//! across a crash (one sealed log batch), and the flush after it is the
-//! durability point the driver relies on.
+//! sled's cost is per key written (each insert links a delta into a page
+//! that is later rewritten whole) and per flush, and a batch of many keys
+//! makes it hold their pages in memory, so the store writes few keys and
+//! never many at once: the committed chain (block, block index, txid
+//! index) at each commit, because readers need them by key; everything
+//! else a call changes (locks, finality, own votes, the pool's part of a
+//! commit, its UTXO changes) as **one write-ahead record per call**. The
+//! store keeps the pool it describes in memory (`pool::Pool`), so a
+//! persist never reads back what it wrote.
+//!
+//! UTXO changes wait in a coin cache (`coins::Coins`) and are written
+//! behind, a few commits later, unless a later commit changed the outpoint
+//! again: a coin created and spent within the window is never written. A
+//! persist reads the disk only to learn whether an output it creates or
+//! spends was in the set (the UTXO counters stay exact).
+//!
+//! Every [`StoreConfig::checkpoint_every_commits`] commits (or sooner, when
+//! the records since the last checkpoint fill half their ring of slots or
+//! `CHECKPOINT_RECORD_BYTES`, and at a clean shutdown) a persist writes a
+//! checkpoint instead of a record: the pool image and the coin cache as one
+//! value. Records are never deleted: a later record overwrites the slot of
+//! one a checkpoint covers. Opening the store replays the records after the
+//! checkpoint over it. Each call's batch is atomic for readers
+//! (`apply_batch` holds sled's write lock) and across a crash (one sealed
+//! log batch), and the flush after it is the durability point the driver
+//! relies on.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write as _};
@@ -71,6 +76,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod coins;
+mod pool;
+mod wal;
+
+use coins::Coins;
+use pool::Pool;
+use wal::{
+    Checkpoint, CheckpointRef, CommitRecord, Entry, EntryRef, RING_SLOTS, RecordHeader, record_key,
+};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -78,15 +93,14 @@ use thiserror::Error;
 use consensus::index::{ChainIndex, IndexError};
 use consensus::io::{CommittedBlock, PersistOp};
 use consensus::restore::Restored;
-use protocol::bft::{BlockVote, CommitCertificate, Proposal};
-use protocol::finality::{FinalityCertificate, VoteBatch};
+use protocol::bft::CommitCertificate;
 use protocol::{
     Amount, Block, BlockHash, BlockHeader, ChainId, Genesis, Hash256, OutPoint, Transaction, TxId,
     TxOut,
 };
 
 /// The layout version of the data dir; a dir with another one is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// sled's own directory inside the data dir.
 const DB_DIR: &str = "db";
@@ -98,9 +112,17 @@ const GENESIS_FILE: &str = "genesis.json";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const GENESIS_KEY: &[u8] = b"genesis_hash";
 const STATE_KEY: &[u8] = b"state";
+const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 
-const PROPOSAL_KIND: u8 = 0;
-const BLOCK_VOTE_KIND: u8 = 1;
+/// A checkpoint is written at a commit once the records since the last
+/// one hold this many bytes (what a restart reads back)...
+const CHECKPOINT_RECORD_BYTES: u64 = 32 << 20;
+/// A record is written as keys of at most this many bytes: sled keeps up to
+/// 16 values in a leaf and rewrites a leaf whole, as a file of its own once
+/// it exceeds a quarter of a segment (128 KiB); records of a big cycle
+/// (certificates are ~2 KB a transaction) would make every leaf such a
+/// file (measured: 28 files a block, and sled's cleaner then held 100 MB).
+const RECORD_CHUNK_BYTES: usize = 4 << 10;
 
 /// Local storage settings (the `[storage]` section).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,11 +130,16 @@ pub struct StoreConfig {
     /// sled's page cache in MiB. sled's default is 1 GiB; the node's whole
     /// RSS target is 64 MB.
     pub cache_size_mb: u64,
+    /// A checkpoint is written at a commit once this many commits went by
+    /// since the last one (sooner when the write-ahead records or the coin
+    /// cache grow past their bounds): what a restart replays and what the
+    /// coin cache holds.
+    pub checkpoint_every_commits: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_size_mb: 16 }
+        StoreConfig { cache_size_mb: 16, checkpoint_every_commits: 16 }
     }
 }
 
@@ -247,6 +274,15 @@ pub enum StoreError {
         /// Which counter.
         what: &'static str,
     },
+    /// An earlier persist failed part-way: what the store holds in memory
+    /// may be ahead of the disk, so it takes no more writes.
+    #[error(
+        "an earlier write to the store in {path} failed; restart timed (it resumes from what is on disk)"
+    )]
+    Failed {
+        /// sled's directory.
+        path: PathBuf,
+    },
 }
 
 /// The node's storage. Cloning is cheap and shares the database: the driver
@@ -270,6 +306,8 @@ struct Inner {
     writer: Mutex<Writer>,
     /// The committed height as of the last flushed batch.
     height: AtomicU64,
+    /// See [`StoreConfig::checkpoint_every_commits`].
+    checkpoint_every_commits: u64,
 }
 
 impl fmt::Debug for Store {
@@ -286,11 +324,14 @@ impl fmt::Debug for Store {
 struct Writer {
     /// The counters.
     state: MetaState,
-    /// (outpoint, txid) for each input of each locked transaction: which
-    /// locks a block's inputs defeat. Derived from `locked` and rebuilt at
-    /// open, so locking and unlocking cost no index writes (sled's cost is
-    /// per write, and every transaction is locked and unlocked once).
-    lock_index: BTreeSet<(OutPoint, TxId)>,
+    /// The pool the records and the checkpoint describe.
+    pool: Pool,
+    /// UTXO changes since the checkpoint.
+    coins: Coins,
+    /// Bytes of the records since the checkpoint (counted from open).
+    record_bytes: u64,
+    /// A persist failed part-way: no more writes.
+    failed: bool,
 }
 
 /// Chain counters, one value so one write updates them together.
@@ -304,10 +345,12 @@ struct MetaState {
     utxo_count: u64,
     /// Their total value in sat.
     utxo_total: u64,
-    /// The order number of the next final transaction.
-    next_final: u64,
-    /// The key of the next own proposal or block vote (they keep their order).
-    next_consensus: u64,
+    /// The first record after the checkpoint.
+    first_record: u64,
+    /// The seq of the next record.
+    next_record: u64,
+    /// Commits since the checkpoint.
+    commits_since_checkpoint: u64,
 }
 
 impl MetaState {
@@ -333,11 +376,7 @@ enum Space {
     BlockIndex,
     TxIndex,
     Utxos,
-    Final,
-    Locked,
-    Frozen,
-    OwnBatches,
-    OwnConsensus,
+    Wal,
 }
 
 impl Space {
@@ -348,11 +387,7 @@ impl Space {
             Space::BlockIndex => b'h',
             Space::TxIndex => b't',
             Space::Utxos => b'u',
-            Space::Final => b'f',
-            Space::Locked => b'l',
-            Space::Frozen => b'z',
-            Space::OwnBatches => b'v',
-            Space::OwnConsensus => b'c',
+            Space::Wal => b'w',
         }
     }
 
@@ -363,11 +398,7 @@ impl Space {
             Space::BlockIndex => "block_index",
             Space::TxIndex => "tx_index",
             Space::Utxos => "utxos",
-            Space::Final => "final",
-            Space::Locked => "locked",
-            Space::Frozen => "frozen",
-            Space::OwnBatches => "own_batches",
-            Space::OwnConsensus => "own_consensus",
+            Space::Wal => "wal",
         }
     }
 
@@ -450,6 +481,7 @@ impl Store {
             block0,
             writer: Mutex::new(Writer::default()),
             height: AtomicU64::new(0),
+            checkpoint_every_commits: config.checkpoint_every_commits,
         };
 
         let schema_key = Space::Meta.key(&[SCHEMA_KEY]);
@@ -498,16 +530,9 @@ impl Store {
             write_file_durably(&identity_path, &json)?;
         }
 
-        let state = inner.read_state()?;
-        let mut lock_index = BTreeSet::new();
-        for entry in inner.scan(Space::Locked, &[]) {
-            let (key, value) = entry?;
-            let txid = inner.locked_txid(&key)?;
-            let tx: Transaction = inner.decode(Space::Locked, &key, &value)?;
-            lock_index.extend(tx.inputs.iter().map(|input| (input.prev, txid)));
-        }
-        inner.height.store(state.tip_height(), Ordering::Release);
-        *inner.writer.lock().unwrap_or_else(PoisonError::into_inner) = Writer { state, lock_index };
+        let writer = inner.recover()?;
+        inner.height.store(writer.state.tip_height(), Ordering::Release);
+        *inner.writer.lock().unwrap_or_else(PoisonError::into_inner) = writer;
         Ok(Store { inner: Arc::new(inner) })
     }
 
@@ -521,46 +546,81 @@ impl Store {
     /// every op of a cycle in one call). Returns how long the flush took.
     ///
     /// Calls are serialised; readers see all of a call's changes or none.
-    /// With no ops it only flushes (what a clean shutdown asks for).
+    /// With no ops it writes a checkpoint and flushes (what a clean
+    /// shutdown asks for, so the next start replays nothing). After an
+    /// error the store takes no more writes ([`StoreError::Failed`]).
     pub fn persist(&self, ops: &[PersistOp]) -> Result<Duration, StoreError> {
         let inner = &*self.inner;
-        let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if ops.is_empty() {
-            let started = Instant::now();
-            inner.db.flush().map_err(|source| inner.write_error(source))?;
-            return Ok(started.elapsed());
+        let mut guard = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let writer = &mut *guard;
+        if writer.failed {
+            return Err(StoreError::Failed { path: inner.db_path.clone() });
         }
-        let mut pending = Pending::new(inner, &writer);
-        for op in ops {
-            pending.apply(op)?;
-        }
-        let state = pending.state;
-        pending.put(Space::Meta.key(&[STATE_KEY]), encode("meta state", &state)?);
-        let Pending { writes, unlocked, locked, .. } = pending;
-        let write_count = writes.len();
+        // Until the flush below succeeds, memory may be ahead of the disk.
+        writer.failed = true;
+        let chain = inner.genesis.chain_id;
         let mut batch = sled::Batch::default();
-        for (key, value) in writes {
-            match value {
-                Some(value) => batch.insert(key, value),
+        let mut commits = Vec::new();
+        for op in ops {
+            match op {
+                PersistOp::Commit(committed) => {
+                    inner.commit(writer, committed, &mut batch)?;
+                    let record = CommitRecord::of(committed, chain);
+                    writer.pool.commit(&record.pool);
+                    commits.push(record);
+                }
+                other => {
+                    if let PersistOp::OwnVotes { batch, .. } = other {
+                        writer.state.own_seq = writer.state.own_seq.max(batch.seq);
+                    }
+                    writer.pool.apply(other, chain);
+                }
+            }
+        }
+        // Written behind only now: a later op of this call reads the
+        // keyspace as it was before the call, so what it needs must still
+        // be in the cache.
+        for (outpoint, output) in writer.coins.due() {
+            let key = Space::Utxos.key(&[&outpoint_bytes(&outpoint)]);
+            match output {
+                Some(output) => batch.insert(key, encode("output", &output)?),
                 None => batch.remove(key),
             }
         }
-        inner.db.apply_batch(batch).map_err(|source| inner.write_error(source))?;
-        // sled now holds the batch (in memory), so later persists must build
-        // on it even if the flush below fails.
-        writer.state = state;
-        for entry in &unlocked {
-            writer.lock_index.remove(entry);
+        let state = &writer.state;
+        let due = state.commits_since_checkpoint >= inner.checkpoint_every_commits.max(1)
+            || state.next_record - state.first_record >= RING_SLOTS / 2
+            || writer.record_bytes >= CHECKPOINT_RECORD_BYTES;
+        if ops.is_empty() || due {
+            // The checkpoint holds this call's changes too: no record.
+            inner.checkpoint(writer, &mut batch)?;
+        } else {
+            let mut commit_records = commits.iter();
+            let entries: Vec<EntryRef<'_>> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    PersistOp::Commit(_) => commit_records.next().map(EntryRef::Commit),
+                    other => Some(EntryRef::Op(other)),
+                })
+                .collect();
+            let record = encode("write-ahead record", &entries)?;
+            writer.record_bytes = writer.record_bytes.saturating_add(record.len() as u64);
+            let seq = writer.state.next_record;
+            inner.write_record(&mut batch, seq, &record)?;
+            writer.state.next_record =
+                seq.checked_add(1).ok_or(StoreError::Overflow { what: "record seq" })?;
         }
-        writer.lock_index.extend(locked);
+        batch.insert(Space::Meta.key(&[STATE_KEY]), encode("meta state", &writer.state)?);
+        inner.db.apply_batch(batch).map_err(|source| inner.write_error(source))?;
         let started = Instant::now();
         inner.db.flush().map_err(|source| inner.write_error(source))?;
         let flushed = started.elapsed();
-        inner.height.store(state.tip_height(), Ordering::Release);
+        writer.failed = false;
+        inner.height.store(writer.state.tip_height(), Ordering::Release);
         tracing::debug!(
             ops = ops.len(),
-            writes = write_count,
             flush_us = flushed.as_micros() as u64,
+            coin_changes = writer.coins.len(),
             "persisted"
         );
         Ok(flushed)
@@ -595,83 +655,26 @@ impl Store {
                 .ok_or_else(|| inner.corrupt(Space::Utxos, &key, "not an outpoint".into()))?;
             utxos.insert(outpoint, inner.decode::<TxOut>(Space::Utxos, &key, &value)?);
         }
-
-        let mut final_txs = Vec::new();
-        for entry in inner.scan(Space::Final, &[]) {
-            let (key, value) = entry?;
-            final_txs.push(inner.decode::<(u64, Transaction, FinalityCertificate)>(
-                Space::Final,
-                &key,
-                &value,
-            )?);
-        }
-        // Keyed by txid; the order they became final is the seq inside.
-        final_txs.sort_unstable_by_key(|(seq, _, _)| *seq);
-        let final_txs = final_txs.into_iter().map(|(_, tx, cert)| (tx, cert)).collect();
-
-        let mut locked = BTreeMap::new();
-        for entry in inner.scan(Space::Locked, &[]) {
-            let (key, value) = entry?;
-            let txid = inner.locked_txid(&key)?;
-            locked.insert(txid, inner.decode::<Transaction>(Space::Locked, &key, &value)?);
+        for (outpoint, output) in writer.coins.changes() {
+            match output {
+                Some(output) => utxos.insert(*outpoint, output),
+                None => utxos.remove(outpoint),
+            };
         }
 
-        let mut frozen = BTreeMap::new();
-        for entry in inner.scan(Space::Frozen, &[]) {
-            let (key, value) = entry?;
-            let outpoint = parse_outpoint(&key, 1)
-                .filter(|_| key.len() == 37)
-                .ok_or_else(|| inner.corrupt(Space::Frozen, &key, "not an outpoint".into()))?;
-            let txid = fixed::<32>(&value, 0)
-                .filter(|_| value.len() == 32)
-                .map(TxId)
-                .ok_or_else(|| inner.corrupt(Space::Frozen, &key, "value is not a txid".into()))?;
-            frozen.insert(outpoint, txid);
-        }
-
-        let mut own_batches = BTreeMap::new();
-        for entry in inner.scan(Space::OwnBatches, &[]) {
-            let (key, value) = entry?;
-            let seq = fixed::<8>(&key, 1)
-                .filter(|_| key.len() == 9)
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| inner.corrupt(Space::OwnBatches, &key, "not a seq".into()))?;
-            own_batches.insert(seq, inner.decode::<VoteBatch>(Space::OwnBatches, &key, &value)?);
-        }
-
-        let mut own_proposals = Vec::new();
-        let mut own_block_votes = Vec::new();
-        for entry in inner.scan(Space::OwnConsensus, &[]) {
-            let (key, value) = entry?;
-            match key.get(1) {
-                Some(&PROPOSAL_KIND) => own_proposals.push(inner.decode::<Proposal>(
-                    Space::OwnConsensus,
-                    &key,
-                    &value,
-                )?),
-                Some(&BLOCK_VOTE_KIND) => own_block_votes.push(inner.decode::<BlockVote>(
-                    Space::OwnConsensus,
-                    &key,
-                    &value,
-                )?),
-                _ => {
-                    return Err(inner.corrupt(Space::OwnConsensus, &key, "unknown kind".into()));
-                }
-            }
-        }
-
+        let image = writer.pool.image();
         let restored = Restored {
             chain: inner.genesis.chain_id,
             tip_header,
             last_commit,
             utxos,
-            final_txs,
-            locked,
-            frozen,
-            own_batches,
+            final_txs: image.finals.values().cloned().collect(),
+            locked: image.locked.clone(),
+            frozen: image.frozen.clone(),
+            own_batches: image.own_batches.clone(),
             own_seq: state.own_seq,
-            own_proposals,
-            own_block_votes,
+            own_proposals: image.own_proposals.clone(),
+            own_block_votes: image.own_block_votes.clone(),
         };
         drop(writer);
         Ok(restored)
@@ -870,14 +873,6 @@ impl Inner {
             .ok_or_else(|| self.corrupt(space, key, format!("{} bytes, not a u64", bytes.len())))
     }
 
-    /// The txid a `locked` key names.
-    fn locked_txid(&self, key: &[u8]) -> Result<TxId, StoreError> {
-        fixed::<32>(key, 1)
-            .filter(|_| key.len() == 33)
-            .map(TxId)
-            .ok_or_else(|| self.corrupt(Space::Locked, key, "not a txid".into()))
-    }
-
     fn read_state(&self) -> Result<MetaState, StoreError> {
         let key = Space::Meta.key(&[STATE_KEY]);
         let bytes =
@@ -893,8 +888,8 @@ impl Inner {
         self.get(&key)?.map(|bytes| self.decode(Space::Blocks, &key, &bytes)).transpose()
     }
 
-    /// Writes a new dir's first batch: identity, block 0's index entries and
-    /// outputs, the counters.
+    /// Writes a new dir's first batches: identity, block 0's index entries
+    /// and outputs, the counters.
     fn initialise(&self) -> Result<(), StoreError> {
         let chain = self.genesis.chain_id;
         let Some(allocation) = self.block0.txs.first() else {
@@ -904,28 +899,25 @@ impl Inner {
             });
         };
         let txid = allocation.txid(chain);
-        let writer = Writer::default();
-        let mut pending = Pending::new(self, &writer);
-        pending.put(Space::Meta.key(&[SCHEMA_KEY]), encode("schema version", &SCHEMA_VERSION)?);
-        pending.put(Space::Meta.key(&[GENESIS_KEY]), self.genesis.hash().0.to_vec());
-        pending
-            .put(Space::BlockIndex.key(&[&self.block0.hash(chain).0]), 0u64.to_be_bytes().to_vec());
-        pending.put(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(0, 0));
+        let mut state = MetaState::default();
+        let mut writes: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (Space::Meta.key(&[GENESIS_KEY]), self.genesis.hash().0.to_vec()),
+            (Space::BlockIndex.key(&[&self.block0.hash(chain).0]), 0u64.to_be_bytes().to_vec()),
+            (Space::TxIndex.key(&[&txid.0]), tx_location_bytes(0, 0)),
+        ];
         for (vout, output) in allocation.outputs.iter().enumerate() {
             let vout = u32::try_from(vout).map_err(|_| StoreError::Overflow { what: "vout" })?;
-            pending.insert_utxo(&OutPoint { txid, vout }, output)?;
+            let key = Space::Utxos.key(&[&outpoint_bytes(&OutPoint { txid, vout })]);
+            writes.push((key, encode("output", output)?));
+            count_in(&mut state, output)?;
         }
-        let state = pending.state;
-        pending.put(Space::Meta.key(&[STATE_KEY]), encode("meta state", &state)?);
+        writes.push((Space::Meta.key(&[STATE_KEY]), encode("meta state", &state)?));
         // In chunks, each flushed: sled keeps an unflushed batch's pages
         // resident, and one batch of a cluster's 8,000-coin genesis left
         // 89 MB of RSS against 28 MB in chunks (measured). The schema key
         // goes last, so a crash half-way leaves a store that open() refuses
         // as not initialised rather than one that looks complete.
-        let schema_key = Space::Meta.key(&[SCHEMA_KEY]);
-        let mut writes: Vec<(Vec<u8>, Vec<u8>)> =
-            pending.writes.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-        writes.sort_by_key(|(key, _)| *key == schema_key);
+        writes.push((Space::Meta.key(&[SCHEMA_KEY]), encode("schema version", &SCHEMA_VERSION)?));
         for chunk in writes.chunks(1_000) {
             let mut batch = sled::Batch::default();
             for (key, value) in chunk {
@@ -934,6 +926,154 @@ impl Inner {
             self.db.apply_batch(batch).map_err(|source| self.write_error(source))?;
             self.db.flush().map_err(|source| self.write_error(source))?;
         }
+        Ok(())
+    }
+
+    /// The writer of an opened store: the counters, the pool and coin cache
+    /// of the last checkpoint, and every record after it replayed in order.
+    fn recover(&self) -> Result<Writer, StoreError> {
+        let state = self.read_state()?;
+        let checkpoint_key = Space::Meta.key(&[CHECKPOINT_KEY]);
+        let checkpoint = match self.get(&checkpoint_key)? {
+            Some(bytes) => self.decode::<Checkpoint>(Space::Meta, &checkpoint_key, &bytes)?,
+            None => Checkpoint::default(),
+        };
+        let mut writer = Writer {
+            state,
+            pool: Pool::from_image(checkpoint.pool),
+            coins: Coins::from_checkpoint(checkpoint.coins),
+            ..Writer::default()
+        };
+        for seq in state.first_record..state.next_record {
+            let bytes = self.read_record(seq)?;
+            writer.record_bytes = writer.record_bytes.saturating_add(bytes.len() as u64);
+            let key = Space::Wal.key(&[&record_key(seq, 0)]);
+            for entry in self.decode::<Vec<Entry>>(Space::Wal, &key, &bytes)? {
+                match entry {
+                    Entry::Op(op) => writer.pool.apply(&op, self.genesis.chain_id),
+                    Entry::Commit(record) => {
+                        // The counters were persisted with the record; the
+                        // cache only needs the changes (whether the keyspace
+                        // holds them is not known here).
+                        writer.coins.start_commit();
+                        for outpoint in &record.spent {
+                            writer.coins.remove(*outpoint);
+                        }
+                        for (outpoint, output) in &record.created {
+                            writer.coins.insert(*outpoint, *output, false);
+                        }
+                        writer.pool.commit(&record.pool);
+                    }
+                }
+            }
+        }
+        Ok(writer)
+    }
+
+    /// The bytes of record `seq`, from its chunks.
+    fn read_record(&self, seq: u64) -> Result<Vec<u8>, StoreError> {
+        let key = Space::Wal.key(&[&record_key(seq, 0)]);
+        let missing = || self.corrupt(Space::Wal, &key, format!("record {seq} is missing"));
+        let first = self.get(&key)?.ok_or_else(missing)?;
+        let header = RecordHeader::parse(&first)
+            .filter(|h| h.seq == seq && h.chunks >= 1)
+            .ok_or_else(missing)?;
+        let mut bytes = first[RecordHeader::LEN..].to_vec();
+        for chunk in 1..header.chunks {
+            let key = Space::Wal.key(&[&record_key(seq, chunk)]);
+            let value = self.get(&key)?.ok_or_else(|| {
+                self.corrupt(Space::Wal, &key, format!("chunk {chunk} of record {seq} is missing"))
+            })?;
+            bytes.extend_from_slice(&value);
+        }
+        Ok(bytes)
+    }
+
+    /// Writes the changes of the call as record `seq`, in chunks.
+    fn write_record(
+        &self,
+        batch: &mut sled::Batch,
+        seq: u64,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        // Chunk 0 carries the header, so it holds that much less data.
+        let first = record.len().min(RECORD_CHUNK_BYTES - RecordHeader::LEN);
+        let rest = record[first..].chunks(RECORD_CHUNK_BYTES);
+        let chunks = u16::try_from(1 + rest.len())
+            .map_err(|_| StoreError::Overflow { what: "record chunks" })?;
+        let mut value = RecordHeader { seq, chunks }.to_bytes().to_vec();
+        value.extend_from_slice(&record[..first]);
+        batch.insert(Space::Wal.key(&[&record_key(seq, 0)]), value);
+        for (chunk, bytes) in (1u16..).zip(rest) {
+            batch.insert(Space::Wal.key(&[&record_key(seq, chunk)]), bytes);
+        }
+        Ok(())
+    }
+
+    /// Writes a commit's chain keys into `batch` and its UTXO changes into
+    /// the coin cache, with the counters.
+    fn commit(
+        &self,
+        writer: &mut Writer,
+        committed: &CommittedBlock,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        let chain = self.genesis.chain_id;
+        let block = &committed.block;
+        let height = block.header.height;
+        writer.coins.start_commit();
+        for outpoint in &committed.spent {
+            if let Some(output) = self.coin(&writer.coins, outpoint)? {
+                count_out(&mut writer.state, &output)?;
+                writer.coins.remove(*outpoint);
+            }
+        }
+        for (outpoint, output) in &committed.created {
+            // Replacing an output must not count it twice.
+            let before = self.coin(&writer.coins, outpoint)?;
+            let absent_on_disk = writer.coins.get(outpoint).is_none() && before.is_none();
+            if let Some(before) = before {
+                count_out(&mut writer.state, &before)?;
+            }
+            count_in(&mut writer.state, output)?;
+            writer.coins.insert(*outpoint, *output, absent_on_disk);
+        }
+
+        let height_bytes = height.to_be_bytes();
+        batch.insert(
+            Space::Blocks.key(&[&height_bytes]),
+            encode("block", &(block, &committed.certificate))?,
+        );
+        batch.insert(Space::BlockIndex.key(&[&committed.hash.0]), height_bytes.to_vec());
+        for (index, txid) in block.txids(chain).iter().enumerate() {
+            let index =
+                u32::try_from(index).map_err(|_| StoreError::Overflow { what: "tx index" })?;
+            batch.insert(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(height, index));
+        }
+        writer.state.last_commit = Some(height);
+        writer.state.commits_since_checkpoint += 1;
+        Ok(())
+    }
+
+    /// Whether `outpoint` is in the committed set: the coin cache, else
+    /// the keyspace.
+    fn coin(&self, coins: &Coins, outpoint: &OutPoint) -> Result<Option<TxOut>, StoreError> {
+        if let Some(state) = coins.get(outpoint) {
+            return Ok(state);
+        }
+        let key = Space::Utxos.key(&[&outpoint_bytes(outpoint)]);
+        self.get(&key)?.map(|bytes| self.decode::<TxOut>(Space::Utxos, &key, &bytes)).transpose()
+    }
+
+    /// Writes the pool image and the coin cache as the new checkpoint: the
+    /// records so far are covered (their slots free for reuse).
+    fn checkpoint(&self, writer: &mut Writer, batch: &mut sled::Batch) -> Result<(), StoreError> {
+        let coins = writer.coins.changes().map(|(op, output)| (*op, output)).collect();
+        let checkpoint = CheckpointRef { pool: writer.pool.image(), coins };
+        batch.insert(Space::Meta.key(&[CHECKPOINT_KEY]), encode("checkpoint", &checkpoint)?);
+        writer.state.first_record = writer.state.next_record;
+        writer.state.commits_since_checkpoint = 0;
+        writer.record_bytes = 0;
         Ok(())
     }
 }
@@ -945,291 +1085,26 @@ fn tx_location_bytes(height: u64, index: u32) -> Vec<u8> {
     out
 }
 
-/// A key and its value.
-type Entry = (Vec<u8>, Vec<u8>);
-
-/// One persist call's writes, computed against the tree plus the writes
-/// before them (a later op of the call sees the earlier ones).
-struct Pending<'a> {
-    inner: &'a Inner,
-    /// The lock index before this call.
-    lock_index: &'a BTreeSet<(OutPoint, TxId)>,
-    /// Key → new value, or `None` to delete.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    state: MetaState,
-    /// Lock index entries this call adds, and removes from `lock_index`.
-    locked: BTreeSet<(OutPoint, TxId)>,
-    unlocked: BTreeSet<(OutPoint, TxId)>,
+/// Counts `output` into the UTXO counters.
+fn count_in(state: &mut MetaState, output: &TxOut) -> Result<(), StoreError> {
+    state.utxo_count =
+        state.utxo_count.checked_add(1).ok_or(StoreError::Overflow { what: "utxo count" })?;
+    state.utxo_total = state
+        .utxo_total
+        .checked_add(output.value.sat())
+        .ok_or(StoreError::Overflow { what: "utxo total" })?;
+    Ok(())
 }
 
-impl<'a> Pending<'a> {
-    fn new(inner: &'a Inner, writer: &'a Writer) -> Pending<'a> {
-        Pending {
-            inner,
-            lock_index: &writer.lock_index,
-            writes: BTreeMap::new(),
-            state: writer.state,
-            locked: BTreeSet::new(),
-            unlocked: BTreeSet::new(),
-        }
-    }
-
-    /// The locked transactions that spend `outpoint`.
-    fn lockers_of(&self, outpoint: &OutPoint) -> Vec<TxId> {
-        let range = (*outpoint, TxId([0; 32]))..=(*outpoint, TxId([0xff; 32]));
-        self.lock_index
-            .range(range.clone())
-            .filter(|entry| !self.unlocked.contains(entry))
-            .chain(self.locked.range(range))
-            .map(|(_, txid)| *txid)
-            .collect()
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.writes.get(key) {
-            Some(value) => Ok(value.clone()),
-            None => Ok(self.inner.get(key)?.map(|v| v.to_vec())),
-        }
-    }
-
-    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
-        match self.writes.get(key) {
-            Some(value) => Ok(value.is_some()),
-            None => self.inner.db.contains_key(key).map_err(|source| self.inner.read_error(source)),
-        }
-    }
-
-    /// Entries of `space` whose key continues with `prefix`, as the tree
-    /// will hold them after the pending writes.
-    fn scan(&self, space: Space, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
-        let start = space.key(&[prefix]);
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for entry in self.inner.scan(space, prefix) {
-            let (key, value) = entry?;
-            merged.insert(key.to_vec(), value.to_vec());
-        }
-        for (key, value) in self.writes.range(start.clone()..) {
-            if !key.starts_with(&start) {
-                break;
-            }
-            match value {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        Ok(merged.into_iter().collect())
-    }
-
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
-    }
-
-    fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
-    }
-
-    /// Mirrors `Restored::apply` op by op (read it side by side).
-    fn apply(&mut self, op: &PersistOp) -> Result<(), StoreError> {
-        match op {
-            PersistOp::OwnVotes { locked, batch } => {
-                for tx in locked {
-                    self.lock(tx)?;
-                }
-                self.state.own_seq = self.state.own_seq.max(batch.seq);
-                self.put(
-                    Space::OwnBatches.key(&[&batch.seq.to_be_bytes()]),
-                    encode("vote batch", batch)?,
-                );
-            }
-            PersistOp::Final(list) => {
-                for (tx, certificate) in list {
-                    self.unlock(&certificate.txid)?;
-                    let key = Space::Final.key(&[&certificate.txid.0]);
-                    if !self.contains(&key)? {
-                        let seq = self.state.next_final;
-                        self.state.next_final =
-                            seq.checked_add(1).ok_or(StoreError::Overflow { what: "final seq" })?;
-                        self.put(key, encode("final transaction", &(seq, tx, certificate))?);
-                    }
-                }
-            }
-            PersistOp::Abandon(txids) => {
-                for txid in txids {
-                    self.unlock_and_freeze(txid)?;
-                }
-            }
-            PersistOp::Commit(committed) => self.commit(committed)?,
-            PersistOp::OwnProposal(proposal) => {
-                if Some(proposal.height) == self.state.tip_height().checked_add(1) {
-                    self.push_consensus(PROPOSAL_KIND, encode("proposal", proposal)?)?;
-                }
-            }
-            PersistOp::OwnBlockVote(vote) => {
-                if Some(vote.height) == self.state.tip_height().checked_add(1) {
-                    self.push_consensus(BLOCK_VOTE_KIND, encode("block vote", vote)?)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn push_consensus(&mut self, kind: u8, value: Vec<u8>) -> Result<(), StoreError> {
-        let seq = self.state.next_consensus;
-        self.state.next_consensus =
-            seq.checked_add(1).ok_or(StoreError::Overflow { what: "consensus seq" })?;
-        self.put(Space::OwnConsensus.key(&[&[kind], &seq.to_be_bytes()]), value);
-        Ok(())
-    }
-
-    fn lock(&mut self, tx: &Transaction) -> Result<(), StoreError> {
-        let txid = tx.txid(self.inner.genesis.chain_id);
-        // The txid covers the inputs' outpoints, so a body stored under the
-        // same txid has the same inputs and its index entries stay right.
-        self.put(Space::Locked.key(&[&txid.0]), encode("locked transaction", tx)?);
-        for input in &tx.inputs {
-            let entry = (input.prev, txid);
-            self.unlocked.remove(&entry);
-            if !self.lock_index.contains(&entry) {
-                self.locked.insert(entry);
-            }
-        }
-        Ok(())
-    }
-
-    /// Releases the lock for `txid`; returns the transaction if it was
-    /// locked.
-    fn unlock(&mut self, txid: &TxId) -> Result<Option<Transaction>, StoreError> {
-        let key = Space::Locked.key(&[&txid.0]);
-        let Some(bytes) = self.get(&key)? else { return Ok(None) };
-        let tx: Transaction = self.inner.decode(Space::Locked, &key, &bytes)?;
-        self.delete(key);
-        for input in &tx.inputs {
-            let entry = (input.prev, *txid);
-            self.locked.remove(&entry);
-            if self.lock_index.contains(&entry) {
-                self.unlocked.insert(entry);
-            }
-        }
-        Ok(Some(tx))
-    }
-
-    /// Releases the lock for `txid` and keeps its inputs frozen to it.
-    fn unlock_and_freeze(&mut self, txid: &TxId) -> Result<(), StoreError> {
-        if let Some(tx) = self.unlock(txid)? {
-            for input in &tx.inputs {
-                self.put(Space::Frozen.key(&[&outpoint_bytes(&input.prev)]), txid.0.to_vec());
-            }
-        }
-        Ok(())
-    }
-
-    fn remove_utxo(&mut self, outpoint: &OutPoint) -> Result<(), StoreError> {
-        let op = outpoint_bytes(outpoint);
-        let key = Space::Utxos.key(&[&op]);
-        let Some(bytes) = self.get(&key)? else { return Ok(()) };
-        let output: TxOut = self.inner.decode(Space::Utxos, &key, &bytes)?;
-        self.delete(key);
-        self.state.utxo_count = self
-            .state
-            .utxo_count
-            .checked_sub(1)
-            .ok_or(StoreError::Overflow { what: "utxo count" })?;
-        self.state.utxo_total = self
-            .state
-            .utxo_total
-            .checked_sub(output.value.sat())
-            .ok_or(StoreError::Overflow { what: "utxo total" })?;
-        Ok(())
-    }
-
-    fn insert_utxo(&mut self, outpoint: &OutPoint, output: &TxOut) -> Result<(), StoreError> {
-        // Replacing an output must not count it twice.
-        self.remove_utxo(outpoint)?;
-        let op = outpoint_bytes(outpoint);
-        let value = encode("output", output)?;
-        self.put(Space::Utxos.key(&[&op]), value);
-        self.state.utxo_count = self
-            .state
-            .utxo_count
-            .checked_add(1)
-            .ok_or(StoreError::Overflow { what: "utxo count" })?;
-        self.state.utxo_total = self
-            .state
-            .utxo_total
-            .checked_add(output.value.sat())
-            .ok_or(StoreError::Overflow { what: "utxo total" })?;
-        Ok(())
-    }
-
-    fn commit(&mut self, committed: &CommittedBlock) -> Result<(), StoreError> {
-        let chain = self.inner.genesis.chain_id;
-        let block = &committed.block;
-        let height = block.header.height;
-
-        for outpoint in &committed.spent {
-            self.remove_utxo(outpoint)?;
-        }
-        for (outpoint, output) in &committed.created {
-            self.insert_utxo(outpoint, output)?;
-        }
-
-        let txids = block.txids(chain);
-        for txid in &txids {
-            let key = Space::Final.key(&[&txid.0]);
-            if self.contains(&key)? {
-                self.delete(key);
-            }
-        }
-        for txid in &txids {
-            self.unlock(txid)?;
-        }
-        // A locked transaction whose input the block spent lost; its other
-        // inputs stay frozen. Losers go in txid order, as `Restored` walks
-        // its map, so two losers sharing an outpoint freeze it alike.
-        let mut losers = BTreeSet::new();
-        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
-            losers.extend(self.lockers_of(&input.prev));
-        }
-        for txid in &losers {
-            self.unlock_and_freeze(txid)?;
-        }
-        for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
-            self.delete(Space::Frozen.key(&[&outpoint_bytes(&input.prev)]));
-        }
-        // Own batches matter while some txid in them is locked or final.
-        for (key, value) in self.scan(Space::OwnBatches, &[])? {
-            let batch: VoteBatch = self.inner.decode(Space::OwnBatches, &key, &value)?;
-            let mut live = false;
-            for txid in &batch.txids {
-                if self.contains(&Space::Locked.key(&[&txid.0]))?
-                    || self.contains(&Space::Final.key(&[&txid.0]))?
-                {
-                    live = true;
-                    break;
-                }
-            }
-            if !live {
-                self.delete(key);
-            }
-        }
-
-        let height_bytes = height.to_be_bytes();
-        self.put(
-            Space::Blocks.key(&[&height_bytes]),
-            encode("block", &(block, &committed.certificate))?,
-        );
-        self.put(Space::BlockIndex.key(&[&committed.hash.0]), height_bytes.to_vec());
-        for (index, txid) in txids.iter().enumerate() {
-            let index =
-                u32::try_from(index).map_err(|_| StoreError::Overflow { what: "tx index" })?;
-            self.put(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(height, index));
-        }
-        self.state.last_commit = Some(height);
-        for (key, _) in self.scan(Space::OwnConsensus, &[])? {
-            self.delete(key);
-        }
-        Ok(())
-    }
+/// Counts `output` out of the UTXO counters.
+fn count_out(state: &mut MetaState, output: &TxOut) -> Result<(), StoreError> {
+    state.utxo_count =
+        state.utxo_count.checked_sub(1).ok_or(StoreError::Overflow { what: "utxo count" })?;
+    state.utxo_total = state
+        .utxo_total
+        .checked_sub(output.value.sat())
+        .ok_or(StoreError::Overflow { what: "utxo total" })?;
+    Ok(())
 }
 
 /// Makes sure `dir` is a directory, creating it (and its parents) if needed.

@@ -4,6 +4,11 @@
 //! block (UTXO commitment).
 //!
 //! `cargo bench -p protocol` (HTML reports in target/criterion).
+//!
+//! The `zip215_vs_strict` group compares today's rule (`verify_strict`) with
+//! ZIP-215 single and batch verification over distinct keys, every figure per
+//! signature (`cargo bench -p protocol --bench protocol -- zip215_vs_strict`).
+//! Compare ratios only within one run: the machine's load moves every figure.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -13,7 +18,9 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use protocol::commitment::UtxoCommitment;
 use protocol::committee::Member;
 use protocol::finality::{FinalityCertificate, VerifiedVotes, VoteBatch};
-use protocol::keys::{KeyCache, SigCheck, VerifyStrategy, verify, verify_many};
+use protocol::keys::{
+    KeyCache, SigCheck, VerifyStrategy, verify, verify_batch_zip215, verify_many, verify_zip215,
+};
 use protocol::merkle::{merkle_proofs, merkle_root};
 use protocol::validate::{Coin, SigVerifier, UtxoView, validate_transaction};
 use protocol::*;
@@ -126,6 +133,64 @@ fn signatures(c: &mut Criterion) {
     group.finish();
 }
 
+/// Signatures by `count` distinct keys over distinct messages.
+fn distinct_signatures(count: usize) -> (Vec<PublicKey>, Vec<Vec<u8>>, Vec<Signature>) {
+    let keys: Vec<SecretKey> = (0..count)
+        .map(|i| SecretKey::from_seed(protocol::hash::sha256(&i.to_le_bytes())))
+        .collect();
+    let messages: Vec<Vec<u8>> =
+        (0..count).map(|i| format!("input signing message {i}").into_bytes()).collect();
+    let signatures = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+    (keys.iter().map(SecretKey::public).collect(), messages, signatures)
+}
+
+/// Strict single vs ZIP-215 single vs ZIP-215 batches, per signature, every
+/// signature under its own key (the worst case for the batch, which merges
+/// the terms of signatures under one key).
+fn zip215_vs_strict(c: &mut Criterion) {
+    const KEYS: usize = 256;
+    let (keys, messages, signatures) = distinct_signatures(KEYS);
+    let checks: Vec<SigCheck<'_>> = keys
+        .iter()
+        .zip(&messages)
+        .zip(&signatures)
+        .map(|((key, message), signature)| SigCheck { key, message, signature })
+        .collect();
+    let mut group = c.benchmark_group("zip215_vs_strict");
+    group.throughput(Throughput::Elements(1));
+    // One signature per iteration, cycling through the keys: the key is
+    // decoded every time, as `verify` does.
+    group.bench_function("strict_single", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            verify(checks[i].key, black_box(checks[i].message), checks[i].signature)
+        })
+    });
+    group.bench_function("zip215_single", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            verify_zip215(checks[i].key, black_box(checks[i].message), checks[i].signature)
+        })
+    });
+    // What the node does today: strict, one by one, keys decoded once and
+    // cached.
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("strict_cached_keys/64", |b| {
+        let mut cache = KeyCache::default();
+        b.iter(|| verify_many(black_box(&checks[..64]), &mut cache, VerifyStrategy::Strict))
+    });
+    let mut rng = rand::rng();
+    for size in [2usize, 4, 8, 16, 32, 64, 256] {
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(format!("zip215_batch/{size}"), |b| {
+            b.iter(|| verify_batch_zip215(black_box(&checks[..size]), &mut rng))
+        });
+    }
+    group.finish();
+}
+
 fn votes(c: &mut Criterion) {
     let keys: Vec<SecretKey> = (0..5).map(|i| key(i + 100)).collect();
     let committee = committee(&keys);
@@ -192,5 +257,5 @@ fn commitment(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transactions, signatures, votes, commitment);
+criterion_group!(benches, transactions, signatures, zip215_vs_strict, votes, commitment);
 criterion_main!(benches);

@@ -14,6 +14,17 @@
 //! not of small order, key not of small order) *and* for `R` and `A` being
 //! canonical and torsion-free; items that fail the latter go to strict
 //! verification alone, and a failed batch falls back to strict one by one.
+//!
+//! ZIP-215 (not yet the node's rule; see [`verify_zip215`] and
+//! [`verify_batch_zip215`]) defines validity so that this problem cannot
+//! arise: `A` and `R` may be any encoding that decodes (non-canonical `y ≥ p`
+//! and small-order points included), `s` must be canonical (`s < l`), and
+//! the equation is cofactored, `[8]([s]B − R − [k]A) = 0` with
+//! `k = SHA-512(R ‖ A ‖ M)` over the bytes as given. Multiplying by the
+//! cofactor removes every torsion component, so the random-coefficient batch
+//! equation holds exactly when each item's does (up to the 2⁻¹²⁸-ish
+//! soundness error of any batch check), and a batch never decides
+//! differently from single verification.
 
 use std::collections::HashMap;
 
@@ -21,6 +32,7 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_zebra::{VerificationKey, VerificationKeyBytes, batch};
 use rand_core::CryptoRng;
 use thiserror::Error;
 
@@ -274,6 +286,71 @@ fn verify_batch_exact(checks: &[SigCheck<'_>], keys: &mut KeyCache) -> Vec<bool>
     result
 }
 
+/// ZIP-215 single verification (with ed25519-zebra): `s` canonical, `A` and
+/// `R` any decodable encoding, and `[8]([s]B − R − [k]A) = 0`. Accepts
+/// everything [`verify`] accepts, and also signatures that only the
+/// cofactored equation accepts (small-order or mixed-order `A` or `R`,
+/// non-canonical encodings of `A` or `R`).
+pub fn verify_zip215(
+    key: &PublicKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), BadSignature> {
+    let key =
+        VerificationKey::try_from(VerificationKeyBytes::from(key.0)).map_err(|_| BadSignature)?;
+    key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message)
+        .map_err(|_| BadSignature)
+}
+
+/// ZIP-215 verification of many signatures at once: the indexes (ascending)
+/// of the checks that fail, exactly the checks for which [`verify_zip215`]
+/// fails.
+///
+/// All checks go into one `ed25519_zebra::batch::Verifier` (keys stay bytes,
+/// `VerificationKeyBytes`, until the batch decodes each distinct key once and
+/// merges the terms of signatures under the same key). If the batch fails,
+/// every check is verified alone, so the answer names the bad ones. A single
+/// check is verified alone straight away (cheaper than a batch of one).
+///
+/// `rng` draws the batch's 128-bit coefficients. It must be unpredictable to
+/// whoever wrote the signatures (a `CryptoRng` seeded from the OS); the
+/// decisions do not depend on it, only the chance (about 2⁻¹²⁸) that a batch
+/// with a bad signature passes does.
+pub fn verify_batch_zip215<R: CryptoRng + ?Sized>(
+    checks: &[SigCheck<'_>],
+    rng: &mut R,
+) -> Vec<usize> {
+    if let [only] = checks {
+        return match verify_zip215(only.key, only.message, only.signature) {
+            Ok(()) => Vec::new(),
+            Err(BadSignature) => vec![0],
+        };
+    }
+    // The challenge k = H(R ‖ A ‖ M) is hashed once per item, and reused by
+    // the one-by-one fallback.
+    let items: Vec<batch::Item> = checks.iter().map(zip215_item).collect();
+    let mut verifier = batch::Verifier::new();
+    for item in &items {
+        verifier.queue(item.clone());
+    }
+    if verifier.verify(&mut *rng).is_ok() {
+        return Vec::new();
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| item.verify_single().is_err().then_some(i))
+        .collect()
+}
+
+fn zip215_item(check: &SigCheck<'_>) -> batch::Item {
+    batch::Item::from((
+        VerificationKeyBytes::from(check.key.0),
+        ed25519_zebra::Signature::from_bytes(&check.signature.0),
+        check.message,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +361,34 @@ mod tests {
         let sig = key.sign(b"hello");
         assert!(verify(&key.public(), b"hello", &sig).is_ok());
         assert_eq!(verify(&key.public(), b"hellO", &sig), Err(BadSignature));
+    }
+
+    #[test]
+    fn zip215_accepts_what_dalek_signs() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(1);
+        let keys: Vec<SecretKey> = (0..5u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let messages: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; usize::from(i) * 7]).collect();
+        let signed: Vec<(PublicKey, Signature)> =
+            keys.iter().zip(&messages).map(|(k, m)| (k.public(), k.sign(m))).collect();
+        let mut checks: Vec<SigCheck<'_>> = signed
+            .iter()
+            .zip(&messages)
+            .map(|((key, signature), message)| SigCheck { key, message, signature })
+            .collect();
+        for c in &checks {
+            assert_eq!(verify_zip215(c.key, c.message, c.signature), Ok(()));
+        }
+        assert!(verify_batch_zip215(&checks, &mut rng).is_empty());
+        assert!(verify_batch_zip215(&checks[..1], &mut rng).is_empty());
+        assert!(verify_batch_zip215(&[], &mut rng).is_empty());
+        // Key 3's signature over key 1's message: only item 1 is bad.
+        checks[1].signature = &signed[3].1;
+        assert_eq!(verify_batch_zip215(&checks, &mut rng), vec![1]);
+        assert_eq!(verify_batch_zip215(&checks[1..2], &mut rng), vec![0]);
+        assert_eq!(
+            verify_zip215(checks[1].key, checks[1].message, checks[1].signature),
+            Err(BadSignature)
+        );
     }
 
     #[test]

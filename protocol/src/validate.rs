@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -14,7 +15,7 @@ use crate::address::AddressPayload;
 use crate::amount::Amount;
 use crate::genesis::ConsensusParams;
 use crate::ids::{ChainId, TxId};
-use crate::keys::{KeyCache, SigCheck, VerifyStrategy, verify_many};
+use crate::keys::{KeyCache, SigCheck, VerifyStrategy, verify_batch_zip215, verify_many};
 use crate::tx::{OutPoint, TX_VERSION, Transaction, TxOut, input_signing_message};
 
 /// What the node knows about an outpoint.
@@ -274,6 +275,49 @@ impl SigVerifier {
             })
             .collect();
         verify_many(&checks, &mut self.keys, self.strategy).iter().position(|ok| !ok)
+    }
+
+    /// Under the ZIP-215 rule (not yet the node's: [`Self::first_bad_input`]
+    /// is), the signatures of every input of every transaction in `txs`
+    /// (each with its txid) checked in one batch: for each transaction, in
+    /// order, the index of its first input whose signature fails, if any.
+    ///
+    /// One batch for all (see [`verify_batch_zip215`]); when it fails, each
+    /// signature is checked alone, so a bad input condemns only its own
+    /// transaction. `rng` draws the batch coefficients and must be
+    /// unpredictable to the transactions' authors.
+    pub fn first_bad_inputs_zip215<R: CryptoRng + ?Sized>(
+        &self,
+        chain: ChainId,
+        txs: &[(&Transaction, TxId)],
+        rng: &mut R,
+    ) -> Vec<Option<usize>> {
+        // (transaction, input) of every check, in order.
+        let owners: Vec<(usize, usize)> = txs
+            .iter()
+            .enumerate()
+            .flat_map(|(t, (tx, _))| (0..tx.inputs.len()).map(move |i| (t, i)))
+            .collect();
+        let messages: Vec<Vec<u8>> = owners
+            .iter()
+            .map(|&(t, i)| input_signing_message(chain, &txs[t].1, i as u32))
+            .collect();
+        let checks: Vec<SigCheck<'_>> = owners
+            .iter()
+            .zip(&messages)
+            .map(|(&(t, i), message)| {
+                let input = &txs[t].0.inputs[i];
+                SigCheck { key: &input.pubkey, message, signature: &input.signature }
+            })
+            .collect();
+        let mut first_bad = vec![None; txs.len()];
+        // Ascending, so the first bad check of a transaction is its first bad
+        // input.
+        for bad in verify_batch_zip215(&checks, rng) {
+            let (t, i) = owners[bad];
+            first_bad[t].get_or_insert(i);
+        }
+        first_bad
     }
 }
 

@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 # rebuilt without them in between.
 TEST_FEATURES := --features timed/byzantine
 
-.PHONY: help build test lint fmt fuzz sim bench bench-fns demo doc clean
+.PHONY: help build test lint fmt fuzz sim bench soak bench-fns demo doc clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,8 +58,13 @@ demo: ## build (release), start 5 masternodes in .timecluster, run 1,000 tx/s fo
 	@echo "stop it with:             $(RELEASE)/timectl down --dir $(DEMO_DIR)"
 
 bench: ## cluster benchmark: fresh 5 nodes, timectl up time, 1,000 tx/s for 60 s, saturation sweep, RSS, verify rate
-	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --examples
+	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --bins --examples
 	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/cluster_bench --out $(CARGO_TARGET_DIR)/bench
+
+SOAK_DURATION ?= 10m
+soak: ## memory soak: fresh 5 nodes, 1,000 tx/s for SOAK_DURATION (10m), RSS per node per minute and its slope
+	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --bins --examples
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/soak --duration $(SOAK_DURATION) --out $(CARGO_TARGET_DIR)/soak
 
 bench-fns: ## criterion benchmarks of the hot functions (signatures, encodings, certificates, commitment)
 	$(CARGO) bench -p protocol

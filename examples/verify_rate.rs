@@ -1,6 +1,7 @@
-//! This machine's ed25519 verification rate: strict (`verify_strict`, the
-//! definition of validity) and the exact batch path, on one thread and on
-//! every core. Prints one JSON object.
+//! This machine's ed25519 verification rates: ed25519-dalek's
+//! `verify_strict` (the yardstick), and the node's rule (ZIP-215, PROTOCOL.md
+//! §9) one by one and in batches, on one thread and on every core. Prints
+//! one JSON object.
 //!
 //! `cargo run --release -p examples --example verify_rate`
 

@@ -64,7 +64,7 @@ impl Default for CoreConfig {
             orphan_ttl_ms: 60_000,
             max_bodiless: 16_384,
             tick_interval_ms: 1_000,
-            verify_strategy: VerifyStrategy::Strict,
+            verify_strategy: VerifyStrategy::Batch,
             status_pending_max: 1_024,
             batches_per_reply: 256,
             seal_interval_ms: 5,
@@ -520,6 +520,38 @@ impl Core {
             });
         }
         None
+    }
+
+    /// The transactions of `txs` whose input signatures admission would
+    /// check, each once with its txid: not held or settled here yet (a
+    /// driver verifies them ahead, in a batch; see
+    /// [`Core::remember_verified`]).
+    pub fn unverified<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a Transaction>,
+    ) -> Vec<(Transaction, TxId)> {
+        let mut seen = std::collections::HashSet::new();
+        txs.into_iter()
+            .filter_map(|tx| {
+                let txid = tx.txid(self.chain);
+                let new = !self.pool.entries.contains_key(&txid)
+                    && !self.pool.settled.contains_key(&txid)
+                    && seen.insert(txid);
+                new.then(|| (tx.clone(), txid))
+            })
+            .collect()
+    }
+
+    /// Signature decisions made ahead of admission (the first bad input of
+    /// each transaction, under the same rule): admission takes them for
+    /// bodies with exactly these signatures instead of verifying again.
+    pub fn remember_verified(
+        &mut self,
+        checked: impl IntoIterator<Item = ((Transaction, TxId), Option<usize>)>,
+    ) {
+        for ((tx, txid), first_bad) in checked {
+            self.verifier.remember(txid, &tx, first_bad);
+        }
     }
 
     /// A transaction held in the pool (not yet in a block).

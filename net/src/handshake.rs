@@ -161,6 +161,13 @@ pub enum HandshakeError {
         /// The id the peer claimed.
         found: NodeId,
     },
+    /// The peer's id is a point of small order: under the ZIP-215 rule
+    /// anyone can sign for it, so it authenticates nobody.
+    #[error("peer id {peer} is a small-order key, which anyone can sign for")]
+    WeakKey {
+        /// The id the peer claimed.
+        peer: NodeId,
+    },
     /// The peer claimed the masternode role without being in the committee.
     #[error("peer {peer} claims the masternode role but is not in the committee")]
     NotMember {
@@ -343,6 +350,9 @@ impl<'a> Handshake<'a> {
         if theirs.node_id == local.id {
             return Err(HandshakeError::SelfConnection);
         }
+        if protocol::PublicKey(theirs.node_id.0).is_small_order() {
+            return Err(HandshakeError::WeakKey { peer: theirs.node_id });
+        }
         if let Some(expected) = self.expected_peer
             && expected != theirs.node_id
         {
@@ -454,6 +464,18 @@ mod tests {
         assert_eq!(
             hs.on_frame::<()>(&frame(Envelope::Hello(own))),
             Err(HandshakeError::SelfConnection)
+        );
+        // The identity point (encoded as 1 ‖ 0…) is of small order: under
+        // ZIP-215 anyone can sign for it.
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        let observer = identity(3, Role::Observer, vec![]);
+        let mut weak = Handshake::new(&observer, Side::Dialer, None, [2; 32]).hello().clone();
+        weak.node_id = NodeId(identity_point);
+        let mut hs = Handshake::new(&a, Side::Listener, None, [0; 32]);
+        assert_eq!(
+            hs.on_frame::<()>(&frame(Envelope::Hello(weak))),
+            Err(HandshakeError::WeakKey { peer: NodeId(identity_point) })
         );
     }
 }

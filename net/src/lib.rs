@@ -33,7 +33,7 @@
 //! genesis hash, same version, not our own id, the configured id if the
 //! address had one, and committee membership if the role is `Masternode`.
 //! Then both send `Auth { signature }`: an ed25519 signature (checked with
-//! `verify_strict`) over the transcript
+//! the protocol's ZIP-215 rule) over the transcript
 //!
 //! ```text
 //! "timecoin/handshake" 0x00 ‖ chain_id (u32 LE) ‖ genesis_hash (32)
@@ -49,7 +49,7 @@
 //! [`NetStats`] (`handshake_bad_chain`, `handshake_bad_genesis`,
 //! `handshake_bad_version`, `handshake_bad_signature`, `handshake_timeout`,
 //! `handshake_self_connection`, `handshake_unexpected_id`,
-//! `handshake_not_member`, `handshake_banned`, `handshake_observers_full`, `handshake_malformed`,
+//! `handshake_not_member`, `handshake_weak_key`, `handshake_banned`, `handshake_observers_full`, `handshake_malformed`,
 //! `handshake_io`). Observers may connect, but a consensus message
 //! ([`WireMessage::is_consensus`]) from any peer that is not an
 //! authenticated committee masternode is dropped, counted

@@ -66,6 +66,8 @@ counters! {
     handshake_unexpected_id,
     /// Handshake failures: the masternode role claimed by a non-member.
     handshake_not_member,
+    /// Handshake failures: an id of small order (anyone can sign for it).
+    handshake_weak_key,
     /// Handshake failures: the peer's id is banned (or, for an observer, its IP).
     handshake_banned,
     /// Handshake failures: an observer while observers hold half of
@@ -122,6 +124,7 @@ impl NetStats {
             + self.handshake_self_connection
             + self.handshake_unexpected_id
             + self.handshake_not_member
+            + self.handshake_weak_key
             + self.handshake_banned
             + self.handshake_observers_full
             + self.handshake_malformed
@@ -150,6 +153,7 @@ impl Counters {
             HandshakeError::SelfConnection => &self.handshake_self_connection,
             HandshakeError::UnexpectedId { .. } => &self.handshake_unexpected_id,
             HandshakeError::NotMember { .. } => &self.handshake_not_member,
+            HandshakeError::WeakKey { .. } => &self.handshake_weak_key,
             HandshakeError::Banned { .. } => &self.handshake_banned,
             HandshakeError::ObserversFull => &self.handshake_observers_full,
             HandshakeError::Malformed(_) | HandshakeError::Oversized { .. } => {

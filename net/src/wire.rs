@@ -52,7 +52,7 @@ pub struct Hello {
 /// (see [`crate::handshake::transcript`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auth {
-    /// ed25519 signature, checked with `verify_strict`.
+    /// ed25519 signature, checked under the protocol's rule (ZIP-215).
     pub signature: Signature,
 }
 

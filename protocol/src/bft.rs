@@ -129,7 +129,7 @@ fn check_sig(
     let ok = verify_many(
         &[SigCheck { key: &key, message, signature }],
         chain_keys,
-        VerifyStrategy::Strict,
+        VerifyStrategy::OneByOne,
     )[0];
     if ok { Ok(()) } else { Err(BftError::BadSignature(signer)) }
 }

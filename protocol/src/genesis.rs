@@ -272,6 +272,10 @@ pub enum GenesisError {
         /// The chain's network.
         network: Network,
     },
+    /// A member id of small order: under the ZIP-215 rule anyone can sign
+    /// for it.
+    #[error("member {0}'s id is a small-order key, which anyone can sign for; generate a real key")]
+    WeakKey(usize),
     /// A P2P address that is too long.
     #[error("p2p_address of member {0} is longer than {MAX_P2P_ADDRESS_LEN} bytes")]
     P2pAddress(usize),
@@ -307,6 +311,9 @@ impl Genesis {
             return Err(GenesisError::MinMasternodes { min: self.min_masternodes, size });
         }
         for (i, member) in self.committee.iter().enumerate() {
+            if crate::PublicKey(member.id.0).is_small_order() {
+                return Err(GenesisError::WeakKey(i));
+            }
             if member.p2p_address.len() > MAX_P2P_ADDRESS_LEN {
                 return Err(GenesisError::P2pAddress(i));
             }

@@ -8,7 +8,7 @@
 //! | domain-tagged SHA-256 | [`hash`] |
 //! | ids (txid, block hash, node id, chain id) | [`ids`] |
 //! | canonical byte reader / writer | [`codec`] |
-//! | ed25519 keys, strict and batch verification | [`keys`] |
+//! | ed25519 keys, ZIP-215 verification one by one and in batches | [`keys`] |
 //! | the key file format | [`keyfile`] |
 //! | addresses | [`address`] |
 //! | transactions, txid, input signing | [`tx`] |

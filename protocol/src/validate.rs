@@ -5,9 +5,8 @@
 //! and final state), then the fee, and the signatures last. Only
 //! [`validate_transaction`] makes a [`VerifiedTx`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -15,7 +14,7 @@ use crate::address::AddressPayload;
 use crate::amount::Amount;
 use crate::genesis::ConsensusParams;
 use crate::ids::{ChainId, TxId};
-use crate::keys::{KeyCache, SigCheck, VerifyStrategy, verify_batch_zip215, verify_many};
+use crate::keys::{KeyCache, SigCheck, Signature, VerifyStrategy, verify_many};
 use crate::tx::{OutPoint, TX_VERSION, Transaction, TxOut, input_signing_message};
 
 /// What the node knows about an outpoint.
@@ -242,55 +241,82 @@ pub enum Admission {
 }
 
 /// The signature checking validation uses: a key cache and a strategy (both
-/// strategies decide identically; see [`crate::keys`]).
+/// strategies decide identically, under ZIP-215; see [`crate::keys`]). The
+/// default strategy is [`VerifyStrategy::Batch`].
 #[derive(Debug, Default)]
 pub struct SigVerifier {
     keys: KeyCache,
     strategy: VerifyStrategy,
+    /// Decisions made ahead, by txid: the signatures they were made for
+    /// and the first bad input ([`Self::remember`]).
+    ahead: HashMap<TxId, (Vec<Signature>, Option<usize>)>,
 }
+
+/// Most decisions made ahead a verifier keeps (a few driver cycles' worth;
+/// it forgets them all when full).
+const DECISIONS_AHEAD: usize = 16_384;
 
 impl SigVerifier {
     /// A verifier using `strategy`.
     pub fn new(strategy: VerifyStrategy) -> Self {
-        SigVerifier { keys: KeyCache::default(), strategy }
+        SigVerifier { keys: KeyCache::default(), strategy, ahead: HashMap::new() }
     }
 
-    /// The index of the first input whose signature fails, if any.
+    /// The index of the first input whose signature fails, if any (all of
+    /// `tx`'s inputs checked with this verifier's strategy, or the decision
+    /// [`Self::remember`]ed for exactly these signatures).
     pub fn first_bad_input(
         &mut self,
         chain: ChainId,
         tx: &Transaction,
         txid: &TxId,
     ) -> Option<usize> {
-        let messages: Vec<Vec<u8>> =
-            (0..tx.inputs.len()).map(|i| input_signing_message(chain, txid, i as u32)).collect();
-        let checks: Vec<SigCheck<'_>> = tx
-            .inputs
-            .iter()
-            .zip(&messages)
-            .map(|(input, message)| SigCheck {
-                key: &input.pubkey,
-                message,
-                signature: &input.signature,
-            })
-            .collect();
-        verify_many(&checks, &mut self.keys, self.strategy).iter().position(|ok| !ok)
+        if let Some((signatures, first_bad)) = self.ahead.remove(txid) {
+            // The txid binds the keys and the signed messages; only the
+            // signatures (outside it) must be the ones decided on.
+            let same = signatures.len() == tx.inputs.len()
+                && signatures.iter().zip(&tx.inputs).all(|(s, i)| *s == i.signature);
+            if same {
+                return first_bad;
+            }
+        }
+        self.first_bad_inputs_with(chain, &[(tx, *txid)], self.strategy)[0]
     }
 
-    /// Under the ZIP-215 rule (not yet the node's: [`Self::first_bad_input`]
-    /// is), the signatures of every input of every transaction in `txs`
-    /// (each with its txid) checked in one batch: for each transaction, in
-    /// order, the index of its first input whose signature fails, if any.
+    /// Keeps `first_bad`, decided elsewhere under the same rule (by
+    /// [`Self::first_bad_inputs`], in a batch, maybe on another thread),
+    /// for the next [`Self::first_bad_input`] of `txid` with exactly `tx`'s
+    /// signatures.
+    pub fn remember(&mut self, txid: TxId, tx: &Transaction, first_bad: Option<usize>) {
+        if self.ahead.len() >= DECISIONS_AHEAD {
+            self.ahead.clear();
+        }
+        let signatures = tx.inputs.iter().map(|i| i.signature).collect();
+        self.ahead.insert(txid, (signatures, first_bad));
+    }
+
+    /// For each transaction of `txs` (each with its txid), in order, the
+    /// index of its first input whose signature fails, if any.
     ///
-    /// One batch for all (see [`verify_batch_zip215`]); when it fails, each
-    /// signature is checked alone, so a bad input condemns only its own
-    /// transaction. `rng` draws the batch coefficients and must be
-    /// unpredictable to the transactions' authors.
-    pub fn first_bad_inputs_zip215<R: CryptoRng + ?Sized>(
-        &self,
+    /// Every input of every transaction goes into one [`verify_many`] call
+    /// with [`VerifyStrategy::Batch`], whatever this verifier's strategy: one
+    /// batch for a driver cycle's transactions. When the batch fails, each
+    /// signature is decided alone, so a bad input condemns only its own
+    /// transaction, and every answer is what [`Self::first_bad_input`] gives
+    /// for that transaction alone.
+    pub fn first_bad_inputs(
+        &mut self,
         chain: ChainId,
         txs: &[(&Transaction, TxId)],
-        rng: &mut R,
+    ) -> Vec<Option<usize>> {
+        self.first_bad_inputs_with(chain, txs, VerifyStrategy::Batch)
+    }
+
+    fn first_bad_inputs_with(
+        &mut self,
+        chain: ChainId,
+        txs: &[(&Transaction, TxId)],
+        strategy: VerifyStrategy,
     ) -> Vec<Option<usize>> {
         // (transaction, input) of every check, in order.
         let owners: Vec<(usize, usize)> = txs
@@ -311,11 +337,12 @@ impl SigVerifier {
             })
             .collect();
         let mut first_bad = vec![None; txs.len()];
-        // Ascending, so the first bad check of a transaction is its first bad
-        // input.
-        for bad in verify_batch_zip215(&checks, rng) {
-            let (t, i) = owners[bad];
-            first_bad[t].get_or_insert(i);
+        // In input order, so the first bad check of a transaction is its
+        // first bad input.
+        for (&(t, i), ok) in owners.iter().zip(verify_many(&checks, &mut self.keys, strategy)) {
+            if !ok {
+                first_bad[t].get_or_insert(i);
+            }
         }
         first_bad
     }

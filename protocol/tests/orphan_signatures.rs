@@ -35,7 +35,7 @@ fn waiting_for_parent_requires_valid_signatures() {
     };
     // Signed by a key that is not the input's pubkey.
     assert!(tx.sign_input(CHAIN, 0, &stranger));
-    for strategy in [VerifyStrategy::Strict, VerifyStrategy::Batch] {
+    for strategy in [VerifyStrategy::OneByOne, VerifyStrategy::Batch] {
         let outcome = validate_transaction(
             tx.clone(),
             CHAIN,

@@ -1,28 +1,78 @@
-//! The batch fast path decides exactly as `verify_strict`, on crafted vectors.
+//! The signature rule, ZIP-215, on vectors worked out by hand, and every
+//! verification path deciding identically, item by item.
 //!
-//! PROTOCOL.md §1: a signature is valid exactly when `verify_strict` accepts
-//! it, and checking it in a batch must never change that decision. The
-//! signatures here are computed by hand (RFC 8032 arithmetic over
-//! curve25519-dalek and SHA-512, checked against ed25519-dalek's signer in
-//! `hand_signing_matches_ed25519_dalek`) so they can be bent the ways a
-//! hostile signer would bend them: small-order and mixed-order keys and
-//! nonces, non-canonical point encodings, unreduced scalars. Every case runs
-//! through `verify_many(.., Batch)`, `verify_many(.., Strict)` and `verify`,
-//! alone and inside batches of honest signatures, and each decision is
-//! compared with the others and with the decision the case was built to have.
+//! Under ZIP-215 (<https://zips.z.cash/zip-0215>; docs/PROTOCOL.md §9) a
+//! signature `(R, s)` by key `A` on message `M` is valid exactly when
 //!
-//! Seeded cases print their seed; set `SIGNATURES_SEED` to replay another.
+//! 1. `s` is canonical: `s < l` as a 256-bit little-endian integer;
+//! 2. `A` and `R` decode as points, *non-canonical encodings included*
+//!    (`y ≥ p` is taken mod p; `x = 0` with the sign bit set is accepted);
+//!    small-order and mixed-order points are allowed;
+//! 3. `[8]([s]B − R − [k]A)` is the identity, `k = SHA-512(R ‖ A ‖ M) mod l`
+//!    over the bytes as given.
+//!
+//! The previous rule, `verify_strict`, asked for (1), for `A` and `R` to
+//! decode and to be of large order, and for `R`'s bytes to equal the
+//! canonical encoding of `[s]B − [k]A` (cofactorless, so no torsion in the
+//! residue).
+//!
+//! Every vector below states ZIP-215's decision and `verify_strict`'s,
+//! worked out from those rules when the vector was written (the comment at
+//! each says why). Before any code under test runs, each built signature is
+//! checked against two models written from the rules with curve25519-dalek
+//! arithmetic ([`zip215_model`], [`strict_model`]) and against
+//! ed25519-dalek's own `verify_strict`. Then the code under test must reach
+//! the ZIP-215 decision on every item: `verify`; `verify_many` with
+//! `OneByOne` and with `Batch`, with fresh and with long-lived key caches,
+//! each vector alone, among honest signatures, all vectors in one batch,
+//! interleaved, in random batches (proptest); and `SigVerifier`'s
+//! `first_bad_inputs` (all transactions in one batch) and `first_bad_input`
+//! (both strategies), each vector re-signed as a transaction input.
+//!
+//! What ZIP-215 accepts and strict rejected (all built below):
+//! - under each of the 14 small-order key encodings (8 canonical, 6 not):
+//!   `R = rB, s = r`; the all-zero signature; `R = B, s = 1`, made with no
+//!   secret at all and valid for *every* message: anyone can sign;
+//! - a small-order `R` (any of the 14 encodings) with `s = k·a`;
+//! - `R = rB + T` made by the key's holder (mixed-order nonce);
+//! - a mixed-order key `A = aB + T` whose `k·T ≠ 0` (strict accepted it only
+//!   when `k·T = 0`);
+//! - `s = 0` with small-order `R` and `A`.
+//!
+//! What both reject: `s ≥ l` (`s + l`, `s + 2l`, `s = l`, high bits set) even
+//! when the equation holds for `s mod l`; `A` or `R` that do not decode;
+//! non-canonical encodings of large-order points; `R + T` substituted by a
+//! third party into an honest signature (it changes `k`: no malleability
+//! without the secret); wrong message, wrong key, flipped bits.
+//!
+//! Nothing strict accepts is rejected by ZIP-215, so the switch leaves
+//! every signature already on a chain valid.
+//!
+//! The small-order encodings, their address payloads and a few signature
+//! vectors are also written in docs/PROTOCOL.md §9; this file checks them
+//! (`PRINT_VECTORS=1 cargo test -p protocol --test signatures -- --nocapture`
+//! prints what it computes).
 
-use curve25519_dalek::constants::EIGHT_TORSION;
+mod common;
+
+use std::sync::OnceLock;
+
+use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use ed25519_dalek::{Verifier, VerifyingKey};
+use proptest::prelude::*;
 use protocol::keys::{KeyCache, SigCheck, VerifyStrategy, verify, verify_many};
-use protocol::{PublicKey, SecretKey, Signature};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use sha2::{Digest, Sha512};
+use protocol::tx::input_signing_message;
+use protocol::validate::SigVerifier;
+use protocol::{
+    AddressPayload, Amount, ChainId, OutPoint, PublicKey, SecretKey, Signature, Transaction, TxId,
+    TxIn, TxOut,
+};
+use sha2::{Digest, Sha256, Sha512};
+
+const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+const CHAIN: ChainId = ChainId(9);
 
 /// The group order l = 2^252 + 27742317777372353535851937790883648493,
 /// little-endian (RFC 8032 §5.1).
@@ -31,14 +81,14 @@ const L: [u8; 32] = [
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
 
-/// The eight points of order dividing 8, as the literature lists them (the
-/// blocklist of libsodium's `ge25519_has_small_order`, with both signs of x).
+/// The canonical encodings of the eight points of order dividing 8, as the
+/// literature lists them (libsodium's blocklist, with both signs of x).
 const SMALL_ORDER_ENCODINGS: [&str; 8] = [
-    // the identity (order 1)
+    // the identity (0, 1), order 1
     "0100000000000000000000000000000000000000000000000000000000000000",
-    // (0, -1), order 2
+    // (0, −1), order 2
     "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    // (±sqrt(-1), 0), order 4
+    // (±√−1, 0), order 4
     "0000000000000000000000000000000000000000000000000000000000000000",
     "0000000000000000000000000000000000000000000000000000000000000080",
     // order 8
@@ -48,18 +98,31 @@ const SMALL_ORDER_ENCODINGS: [&str; 8] = [
     "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
 ];
 
+/// The non-canonical encodings of small-order points, by construction: the
+/// only points with y < 19 (so y + p < 2^255 has room) are the order-4
+/// points (y = 0) and the identity (y = 1), each with either sign bit; and
+/// the points with x = 0, the identity and (0, −1), written with the sign
+/// bit set ("−0").
+const NON_CANONICAL_SMALL_ORDER: [&str; 6] = [
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p: y = 0, x > 0
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // y = p, x < 0
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p + 1: identity
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // y = p + 1, "−0"
+    "0100000000000000000000000000000000000000000000000000000000000080", // identity, "−0"
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // (0, −1), "−0"
+];
+
 // ---------------------------------------------------------------------------
-// ed25519 by hand
+// ed25519 by hand, and the two rules written out
 // ---------------------------------------------------------------------------
 
-/// An ed25519 signer computed by hand, so its public point and nonces can be
-/// tampered with.
+/// An ed25519 signer computed by hand (RFC 8032 arithmetic), so its key and
+/// nonces can be bent. `public` is the key bytes it signs for (they go into
+/// k); it may be a bent key, not `[secret]B`.
+#[derive(Clone)]
 struct HandKey {
-    /// a: the clamped scalar from SHA-512(seed)[..32].
     secret: Scalar,
-    /// SHA-512(seed)[32..]: the nonce key.
     prefix: [u8; 32],
-    /// The bytes that go into the challenge hash and into `PublicKey`.
     public: [u8; 32],
 }
 
@@ -78,17 +141,24 @@ impl HandKey {
         HandKey { secret, prefix, public }
     }
 
-    /// The same secret with public point aB + T: a mixed-order key.
-    fn with_key_torsion(self, torsion: &EdwardsPoint) -> HandKey {
+    fn from_u64(seed: u64) -> HandKey {
+        let mut bytes = [0x5e; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        HandKey::from_seed(bytes)
+    }
+
+    /// The same secret, signing for the public point aB + T.
+    fn with_key_torsion(&self, torsion: &EdwardsPoint) -> HandKey {
         let public = (EdwardsPoint::mul_base(&self.secret) + torsion).compress().to_bytes();
-        HandKey { public, ..self }
+        HandKey { public, ..self.clone() }
     }
 
-    fn public_key(&self) -> PublicKey {
-        PublicKey(self.public)
+    /// The same secret and nonce key, signing for these key bytes.
+    fn for_key(&self, public: [u8; 32]) -> HandKey {
+        HandKey { public, ..self.clone() }
     }
 
-    /// r = H(prefix ‖ M) mod l.
+    /// r = SHA-512(prefix ‖ M) mod l.
     fn nonce(&self, message: &[u8]) -> Scalar {
         Scalar::from_hash(Sha512::new().chain_update(self.prefix).chain_update(message))
     }
@@ -104,16 +174,9 @@ impl HandKey {
         let r = self.nonce(message);
         self.sign_with(r, EdwardsPoint::mul_base(&r).compress().to_bytes(), message)
     }
-
-    /// R = rB + T, s computed so that the prime-order part verifies.
-    fn sign_with_nonce_torsion(&self, message: &[u8], torsion: &EdwardsPoint) -> Signature {
-        let r = self.nonce(message);
-        let nonce_point = EdwardsPoint::mul_base(&r) + torsion;
-        self.sign_with(r, nonce_point.compress().to_bytes(), message)
-    }
 }
 
-/// k = H(R ‖ A ‖ M) mod l.
+/// k = SHA-512(R ‖ A ‖ M) mod l.
 fn challenge(nonce_bytes: &[u8; 32], key_bytes: &[u8; 32], message: &[u8]) -> Scalar {
     Scalar::from_hash(
         Sha512::new().chain_update(nonce_bytes).chain_update(key_bytes).chain_update(message),
@@ -135,32 +198,58 @@ fn split(sig: &Signature) -> ([u8; 32], [u8; 32]) {
     (nonce, s)
 }
 
-/// [s]B − [k]A − R, with every point decoded leniently and s reduced: zero
-/// when the cofactorless equation holds for the decoded points.
-fn residue(key: &[u8; 32], message: &[u8], sig: &Signature) -> Option<EdwardsPoint> {
+/// `bytes < l` as 256-bit little-endian integers (written out, not
+/// `Scalar::from_canonical_bytes`).
+fn below_l(bytes: &[u8; 32]) -> bool {
+    for i in (0..32).rev() {
+        if bytes[i] != L[i] {
+            return bytes[i] < L[i];
+        }
+    }
+    false
+}
+
+/// ZIP-215, from its three rules (see the file's comment).
+fn zip215_model(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
     let (nonce_bytes, s_bytes) = split(sig);
-    let key_point = CompressedEdwardsY(*key).decompress()?;
-    let nonce_point = CompressedEdwardsY(nonce_bytes).decompress()?;
+    if !below_l(&s_bytes) {
+        return false;
+    }
+    let (Some(a), Some(r)) =
+        (CompressedEdwardsY(*key).decompress(), CompressedEdwardsY(nonce_bytes).decompress())
+    else {
+        return false;
+    };
     let s = Scalar::from_bytes_mod_order(s_bytes);
     let k = challenge(&nonce_bytes, key, message);
-    Some(EdwardsPoint::mul_base(&s) - k * key_point - nonce_point)
+    (EdwardsPoint::mul_base(&s) - r - k * a).mul_by_cofactor().is_identity()
 }
 
-/// [s]B = R + [k]A as points (s reduced): what a lax verifier checks.
-fn cofactorless_equation_holds(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
-    residue(key, message, sig).is_some_and(|p| p.is_identity())
+/// `verify_strict`, from its rules: s < l, A and R decode and are not of
+/// small order, and R's bytes are the encoding of [s]B − [k]A.
+fn strict_model(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
+    let (nonce_bytes, s_bytes) = split(sig);
+    if !below_l(&s_bytes) {
+        return false;
+    }
+    let (Some(a), Some(r)) =
+        (CompressedEdwardsY(*key).decompress(), CompressedEdwardsY(nonce_bytes).decompress())
+    else {
+        return false;
+    };
+    if a.is_small_order() || r.is_small_order() {
+        return false;
+    }
+    let s = Scalar::from_bytes_mod_order(s_bytes);
+    let k = challenge(&nonce_bytes, key, message);
+    (EdwardsPoint::mul_base(&s) - k * a).compress().to_bytes() == nonce_bytes
 }
 
-/// [8][s]B = [8]R + [8][k]A: what a cofactored (or lucky batch) verifier checks.
-fn cofactored_equation_holds(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
-    residue(key, message, sig).is_some_and(|p| p.mul_by_cofactor().is_identity())
-}
-
-/// ed25519-dalek's non-strict `verify`: cofactorless, but with no
-/// small-order checks.
-fn lax_verify(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
-    VerifyingKey::from_bytes(key)
-        .is_ok_and(|k| k.verify(message, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_ok())
+/// ed25519-dalek's `verify_strict`: the previous rule's implementation.
+fn dalek_verify_strict(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|k| {
+        k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_ok()
+    })
 }
 
 fn hex32(text: &str) -> [u8; 32] {
@@ -169,8 +258,7 @@ fn hex32(text: &str) -> [u8; 32] {
     out
 }
 
-/// `bytes` + `l`·`times` as a 256-bit little-endian integer (no overflow for
-/// the small multiples used here).
+/// `bytes` + `l`·`times` as a 256-bit little-endian integer.
 fn add_multiple_of_l(bytes: [u8; 32], times: u16) -> [u8; 32] {
     let mut out = [0u8; 32];
     let mut carry = 0u32;
@@ -181,6 +269,42 @@ fn add_multiple_of_l(bytes: [u8; 32], times: u16) -> [u8; 32] {
     }
     assert_eq!(carry, 0, "overflow past 256 bits");
     out
+}
+
+/// The 14 encodings of small-order points: canonical, then not.
+fn small_order_keys() -> Vec<[u8; 32]> {
+    SMALL_ORDER_ENCODINGS.iter().chain(&NON_CANONICAL_SMALL_ORDER).map(|h| hex32(h)).collect()
+}
+
+/// Non-canonical encodings y = p + 2 ..= p + 18 (both signs) that decode:
+/// points of large order whose discrete log nobody knows.
+fn non_canonical_large_order() -> Vec<[u8; 32]> {
+    let mut out = Vec::new();
+    for y in 2u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut bytes = [0xff; 32];
+            bytes[0] = 0xed + y;
+            bytes[31] = 0x7f | sign;
+            if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                assert!(!point.is_small_order());
+                out.push(bytes);
+            }
+        }
+    }
+    out
+}
+
+/// 32 bytes that are no point (about half of all y are not on the curve).
+fn undecodable_point(skip: usize) -> [u8; 32] {
+    (2u32..)
+        .map(|y| {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&y.to_le_bytes());
+            bytes
+        })
+        .filter(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
+        .nth(skip)
+        .expect("about half of all y are not on the curve")
 }
 
 /// The order of a point of order dividing 8.
@@ -195,169 +319,456 @@ fn torsion_order(point: &EdwardsPoint) -> u32 {
     panic!("not a point of order dividing 8");
 }
 
-/// `EIGHT_TORSION[i]` is [i]P for a generator P of order 8.
-fn torsion_of_order(order: u32) -> EdwardsPoint {
-    match order {
-        2 => EIGHT_TORSION[4],
-        4 => EIGHT_TORSION[2],
-        8 => EIGHT_TORSION[1],
-        _ => panic!("no torsion point of order {order} is used here"),
-    }
+// ---------------------------------------------------------------------------
+// Vectors: how a signature is made, and what each rule decides
+// ---------------------------------------------------------------------------
+
+/// How a vector's signature is made from its signer and the message.
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// Plain ed25519.
+    Honest,
+    /// Plain ed25519 over another message.
+    OtherMessage,
+    /// R = rB, s = r (no secret involved).
+    NonceIsRB,
+    /// These exact 64 bytes, whatever the message.
+    Fixed(Signature),
+    /// R = these bytes, s = k·a: [s]B − [k]A = 0, so the residue is −R.
+    NonceBytes([u8; 32]),
+    /// R = these bytes, s = k·a + 1: the residue is B − R.
+    NonceBytesOffByOne([u8; 32]),
+    /// The key holder signs with R = rB + T (T = `EIGHT_TORSION[t]`).
+    NonceTorsion(usize),
+    /// Someone without the secret takes an honest (R, s) and sends
+    /// (R + T, s).
+    TorsionAddedToR(usize),
+    /// Honest, then s + `times`·l.
+    SPlusL(u16),
+    /// Honest, then these bits set in s's top byte.
+    SHighBits(u8),
+    /// Honest, then one bit of the 512 flipped.
+    FlipBit(u16),
 }
 
-/// Every 32-byte string that decodes to a point but not canonically: y ≥ p
-/// (y = p + 0 ..= p + 18) with either sign bit, and the two points with
-/// x = 0 written with the sign bit set. Strings whose y is not on the curve
-/// are included too; they do not decode.
-fn non_canonical_encodings() -> Vec<[u8; 32]> {
-    let mut out = Vec::new();
-    for y in 0u8..19 {
-        for sign in [0u8, 0x80] {
-            let mut bytes = [0xff; 32];
-            bytes[0] = 0xed + y;
-            bytes[31] = 0x7f | sign;
-            out.push(bytes);
+/// What `verify_strict` decides.
+#[derive(Clone, Copy, Debug)]
+enum Strict {
+    Accepts,
+    Rejects,
+    /// Accepts exactly when k·T = 0 (T = `EIGHT_TORSION[t]`): a mixed-order
+    /// key's residue −[k]T.
+    WhenKKillsTorsion(usize),
+}
+
+/// A vector: who signs, for which key bytes, how, and both decisions.
+#[derive(Clone)]
+struct Vector {
+    what: String,
+    signer: HandKey,
+    /// The key the check carries (usually `signer.public`).
+    key: [u8; 32],
+    how: How,
+    zip215: bool,
+    strict: Strict,
+}
+
+fn vector(
+    what: impl Into<String>,
+    signer: &HandKey,
+    how: How,
+    zip215: bool,
+    strict: Strict,
+) -> Vector {
+    Vector { what: what.into(), signer: signer.clone(), key: signer.public, how, zip215, strict }
+}
+
+impl Vector {
+    /// Checked under other key bytes than the signer signs for.
+    fn under(mut self, key: [u8; 32]) -> Vector {
+        self.key = key;
+        self
+    }
+
+    fn sign(&self, message: &[u8]) -> Signature {
+        let signer = &self.signer;
+        let honest = || split(&signer.sign(message));
+        match self.how {
+            How::Honest => signer.sign(message),
+            How::OtherMessage => signer.sign(&[message, b" (another)"].concat()),
+            How::NonceIsRB => {
+                let r = signer.nonce(message);
+                signature(EdwardsPoint::mul_base(&r).compress().to_bytes(), r.to_bytes())
+            }
+            How::Fixed(sig) => sig,
+            How::NonceBytes(bytes) => signer.sign_with(Scalar::ZERO, bytes, message),
+            How::NonceBytesOffByOne(bytes) => signer.sign_with(Scalar::ONE, bytes, message),
+            How::NonceTorsion(t) => {
+                let r = signer.nonce(message);
+                let nonce = EdwardsPoint::mul_base(&r) + EIGHT_TORSION[t];
+                signer.sign_with(r, nonce.compress().to_bytes(), message)
+            }
+            How::TorsionAddedToR(t) => {
+                let (nonce_bytes, s_bytes) = honest();
+                let nonce = CompressedEdwardsY(nonce_bytes).decompress().expect("rB decodes");
+                signature((nonce + EIGHT_TORSION[t]).compress().to_bytes(), s_bytes)
+            }
+            How::SPlusL(times) => {
+                let (nonce_bytes, s_bytes) = honest();
+                signature(nonce_bytes, add_multiple_of_l(s_bytes, times))
+            }
+            How::SHighBits(bits) => {
+                let (nonce_bytes, mut s_bytes) = honest();
+                s_bytes[31] |= bits;
+                signature(nonce_bytes, s_bytes)
+            }
+            How::FlipBit(bit) => {
+                let mut sig = signer.sign(message);
+                sig.0[usize::from(bit / 8)] ^= 1 << (bit % 8);
+                sig
+            }
         }
     }
-    let mut identity_negative = [0u8; 32];
-    identity_negative[0] = 1;
-    identity_negative[31] = 0x80;
-    out.push(identity_negative);
-    let mut minus_one_negative = [0xff; 32];
-    minus_one_negative[0] = 0xec;
-    out.push(minus_one_negative);
-    out
+
+    /// The vector signed over `message`, with both decisions checked
+    /// against the models and ed25519-dalek.
+    fn case(&self, message: &[u8]) -> Case {
+        let signature = self.sign(message);
+        let strict = match self.strict {
+            Strict::Accepts => true,
+            Strict::Rejects => false,
+            Strict::WhenKKillsTorsion(t) => {
+                let (nonce_bytes, _) = split(&signature);
+                (challenge(&nonce_bytes, &self.key, message) * EIGHT_TORSION[t]).is_identity()
+            }
+        };
+        Case::new(self.what.clone(), self.key, message, signature, strict, self.zip215)
+    }
 }
 
-/// 32 bytes that are not the y-coordinate of any curve point.
-fn undecodable_point(skip: u32) -> [u8; 32] {
-    (2u32..)
-        .map(|y| {
-            let mut bytes = [0u8; 32];
-            bytes[..4].copy_from_slice(&y.to_le_bytes());
-            bytes
-        })
-        .filter(|bytes| CompressedEdwardsY(*bytes).decompress().is_none())
-        .nth(skip as usize)
-        .expect("about half of all y are not on the curve")
-}
-
-// ---------------------------------------------------------------------------
-// Cases and the comparison
-// ---------------------------------------------------------------------------
-
-/// One crafted check and the decision verify_strict must reach on it.
+/// One signature to check and the decisions it was built to have.
 #[derive(Clone, Debug)]
 struct Case {
     what: String,
     key: PublicKey,
     message: Vec<u8>,
     signature: Signature,
-    valid: bool,
+    zip215: bool,
 }
 
 impl Case {
-    fn new(what: impl Into<String>, key: [u8; 32], message: &[u8], sig: Signature) -> Case {
-        Case {
-            what: what.into(),
-            key: PublicKey(key),
-            message: message.to_vec(),
-            signature: sig,
-            valid: false,
+    /// Asserts that the models and ed25519-dalek's `verify_strict` agree
+    /// with the decisions worked out by hand.
+    fn new(
+        what: String,
+        key: [u8; 32],
+        message: &[u8],
+        signature: Signature,
+        strict: bool,
+        zip215: bool,
+    ) -> Case {
+        assert_eq!(zip215_model(&key, message, &signature), zip215, "ZIP-215 model on {what}");
+        assert_eq!(strict_model(&key, message, &signature), strict, "strict model on {what}");
+        assert_eq!(dalek_verify_strict(&key, message, &signature), strict, "dalek on {what}");
+        // Whatever strict accepts, ZIP-215 accepts.
+        assert!(!strict || zip215, "{what}: strict accepts, ZIP-215 rejects");
+        Case { what, key: PublicKey(key), message: message.to_vec(), signature, zip215 }
+    }
+
+    fn check(&self) -> SigCheck<'_> {
+        SigCheck { key: &self.key, message: &self.message, signature: &self.signature }
+    }
+}
+
+/// The catalog: every kind of vector, over every special encoding.
+fn catalog() -> &'static [Vector] {
+    static CATALOG: OnceLock<Vec<Vector>> = OnceLock::new();
+    CATALOG.get_or_init(build_catalog)
+}
+
+fn build_catalog() -> Vec<Vector> {
+    use How::*;
+    use Strict::*;
+    let mut out = Vec::new();
+    let signer = HandKey::from_u64(100);
+    let forger = HandKey::from_u64(101);
+
+    // Honest signatures: both rules accept.
+    for seed in 0..4 {
+        out.push(vector(format!("honest {seed}"), &HandKey::from_u64(seed), Honest, true, Accepts));
+    }
+
+    // Small-order keys A (each of the 14 encodings). k·A is small-order for
+    // every k, so [8] kills it: a signature needs only [8]([s]B − R) = 0,
+    // i.e. R = [s]B + (torsion). Strict refuses every small-order A.
+    let base_point_sig = signature(ED25519_BASEPOINT_POINT.compress().to_bytes(), {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        one
+    });
+    for key in small_order_keys() {
+        let hex = hex::encode(key);
+        // R = rB, s = r: residue −[k]A.
+        out.push(
+            vector(
+                format!("small-order A {hex}, R = rB, s = r"),
+                &forger.for_key(key),
+                NonceIsRB,
+                true,
+                Rejects,
+            )
+            .under(key),
+        );
+        // The all-zero signature: R = 00…00 is the order-4 point (√−1, 0)
+        // (y = 0), s = 0: residue −R − [k]A, small-order.
+        out.push(
+            vector(
+                format!("small-order A {hex}, all-zero signature"),
+                &forger,
+                Fixed(Signature::ZERO),
+                true,
+                Rejects,
+            )
+            .under(key),
+        );
+        // R = B, s = 1, one fixed signature with no secret behind it: the
+        // residue −[k]A for every message.
+        out.push(
+            vector(
+                format!("small-order A {hex}, R = B, s = 1"),
+                &forger,
+                Fixed(base_point_sig),
+                true,
+                Rejects,
+            )
+            .under(key),
+        );
+    }
+    // The same two fixed signatures under an honest key: the residue keeps
+    // −[k]A, of large order (k ≠ 0): both reject.
+    out.push(vector(
+        "honest A, all-zero signature",
+        &signer,
+        Fixed(Signature::ZERO),
+        false,
+        Rejects,
+    ));
+    out.push(vector("honest A, R = B, s = 1", &signer, Fixed(base_point_sig), false, Rejects));
+
+    // Small-order R (each of the 14 encodings), honest key, s = k·a: the
+    // residue is −R, killed by [8]. Strict refuses every small-order R
+    // (even the identity, for which its equation holds). One more: s off by
+    // one leaves B − R, of large order: both reject.
+    for nonce in small_order_keys() {
+        let hex = hex::encode(nonce);
+        out.push(vector(
+            format!("small-order R {hex}, s = k·a"),
+            &signer,
+            NonceBytes(nonce),
+            true,
+            Rejects,
+        ));
+        out.push(vector(
+            format!("small-order R {hex}, s = k·a + 1"),
+            &signer,
+            NonceBytesOffByOne(nonce),
+            false,
+            Rejects,
+        ));
+    }
+
+    for (t, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        // The key holder signs with R = rB + T, s = r + k·a: residue −T,
+        // killed by [8]. Strict: [s]B − [k]A = rB ≠ R.
+        out.push(vector(
+            format!("R = rB + T{t} by the signer"),
+            &signer,
+            NonceTorsion(t),
+            true,
+            Rejects,
+        ));
+        // Someone without the secret turns an honest (R, s) into (R + T, s):
+        // k changes to k', the residue [k − k']A − T keeps a large-order
+        // part. No malleability for a third party.
+        out.push(vector(
+            format!("R + T{t} substituted into an honest signature"),
+            &signer,
+            TorsionAddedToR(t),
+            false,
+            Rejects,
+        ));
+        // Mixed-order keys A = aB + T, honest R = rB, s = r + k·a: the
+        // residue −[k]T, always killed by [8]; strict accepts exactly when
+        // k·T = 0 (A is of large order, so only its equation decides).
+        for j in 0..2u64 {
+            let key = HandKey::from_u64(200 + 10 * t as u64 + j).with_key_torsion(torsion);
+            out.push(vector(
+                format!("A = aB + T{t} ({j})"),
+                &key,
+                Honest,
+                true,
+                WhenKKillsTorsion(t),
+            ));
+            out.push(vector(
+                format!("A = aB + T{t} ({j}), another message"),
+                &key,
+                OtherMessage,
+                false,
+                Rejects,
+            ));
         }
     }
 
-    fn valid(mut self, valid: bool) -> Case {
-        self.valid = valid;
-        self
-    }
-}
-
-fn honest_case(seed: u64, label: &str) -> Case {
-    let mut key_seed = [0u8; 32];
-    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
-    key_seed[31] = 0xaa;
-    let key = HandKey::from_seed(key_seed);
-    let message = format!("honest {label} {seed}").into_bytes();
-    let sig = key.sign(&message);
-    Case::new(format!("honest {label} {seed}"), key.public, &message, sig).valid(true)
-}
-
-/// Runs `cases` as one batch through Batch, Strict and `verify`, and checks
-/// that every decision agrees and equals the decision the case was built
-/// to have.
-fn assert_same_decisions(cases: &[Case], context: &str) {
-    let checks: Vec<SigCheck<'_>> = cases
-        .iter()
-        .map(|c| SigCheck { key: &c.key, message: &c.message, signature: &c.signature })
-        .collect();
-    let batch = verify_many(&checks, &mut KeyCache::default(), VerifyStrategy::Batch);
-    let strict = verify_many(&checks, &mut KeyCache::default(), VerifyStrategy::Strict);
-    assert_eq!(batch.len(), cases.len(), "{context}: one decision per item");
-    assert_eq!(strict.len(), cases.len(), "{context}: one decision per item");
-    for (i, case) in cases.iter().enumerate() {
-        let alone = verify(&case.key, &case.message, &case.signature).is_ok();
-        assert_eq!(
-            alone, case.valid,
-            "{context}: verify_strict on item {i} ({}) decided {alone}, the case is built to be {}",
-            case.what, case.valid
-        );
-        assert_eq!(
-            strict[i], alone,
-            "{context}: Strict differs from verify on item {i} ({})",
-            case.what
-        );
-        assert_eq!(
-            batch[i], alone,
-            "{context}: Batch decided {} on item {i} ({}), verify_strict decided {alone}",
-            batch[i], case.what
+    // Non-canonical encodings of large-order points (nobody knows their
+    // discrete log): as R with s = k·a the residue −R survives [8]; as A,
+    // signed with another secret, the residue is [k](a'B − A). Both reject.
+    for bytes in non_canonical_large_order() {
+        let hex = hex::encode(bytes);
+        out.push(vector(
+            format!("non-canonical large-order R {hex}"),
+            &signer,
+            NonceBytes(bytes),
+            false,
+            Rejects,
+        ));
+        out.push(
+            vector(
+                format!("non-canonical large-order A {hex}"),
+                &forger.for_key(bytes),
+                Honest,
+                false,
+                Rejects,
+            )
+            .under(bytes),
         );
     }
-}
 
-/// Each case alone, in the middle of honest signatures, and all of them
-/// interleaved with honest signatures in one batch.
-fn assert_same_decisions_everywhere(cases: &[Case]) {
-    assert_same_decisions(cases, "all crafted cases in one batch");
-    let mut interleaved = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        assert_same_decisions(std::slice::from_ref(case), &format!("case {i} alone"));
-        let mut surrounded: Vec<Case> =
-            (0..6).map(|j| honest_case(j, &format!("around {i}"))).collect();
-        surrounded.insert(3, case.clone());
-        assert_same_decisions(&surrounded, &format!("case {i} among honest signatures"));
-        interleaved.push(honest_case(i as u64, "interleaved"));
-        interleaved.push(case.clone());
+    // Bytes that are no point, as R and as A: rule 2 rejects.
+    for skip in 0..3 {
+        let bytes = undecodable_point(skip);
+        let hex = hex::encode(bytes);
+        out.push(vector(
+            format!("undecodable R {hex}"),
+            &signer,
+            NonceBytes(bytes),
+            false,
+            Rejects,
+        ));
+        out.push(
+            vector(format!("undecodable A {hex}"), &signer, Honest, false, Rejects).under(bytes),
+        );
     }
-    assert_same_decisions(&interleaved, "crafted and honest interleaved");
-}
 
-fn seed_from_env(default: u64) -> u64 {
-    let seed =
-        std::env::var("SIGNATURES_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
-    eprintln!("seed {seed} (replay with SIGNATURES_SEED={seed})");
-    seed
+    // s ≥ l: s + l and s + 2l reduce to s, so the equation holds mod l;
+    // rule 1 still rejects, as does strict. So do high bits of s.
+    for times in [1u16, 2] {
+        out.push(vector(format!("s + {times}l"), &signer, SPlusL(times), false, Rejects));
+    }
+    for bits in [0x20u8, 0x40, 0x80, 0xe0] {
+        out.push(vector(format!("s | {bits:#x}·2^248"), &signer, SHighBits(bits), false, Rejects));
+    }
+    // s = l, R = the identity, A = the identity: for s mod l = 0 the
+    // cofactored equation holds, rule 1 rejects. s = 0 with the same points
+    // is canonical: ZIP-215 accepts (strict: small-order A and R).
+    let identity = hex32(SMALL_ORDER_ENCODINGS[0]);
+    out.push(
+        vector("s = l, R = A = identity", &forger, Fixed(signature(identity, L)), false, Rejects)
+            .under(identity),
+    );
+    out.push(
+        vector(
+            "s = 0, R = A = identity",
+            &forger,
+            Fixed(signature(identity, [0; 32])),
+            true,
+            Rejects,
+        )
+        .under(identity),
+    );
+
+    // Plain mistakes: both reject.
+    out.push(vector("another message", &signer, OtherMessage, false, Rejects));
+    out.push(vector("another key", &signer, Honest, false, Rejects).under(forger.public));
+    for bit in [0u16, 24, 255, 256, 300, 511] {
+        out.push(vector(format!("bit {bit} flipped"), &signer, FlipBit(bit), false, Rejects));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
-// The arithmetic the vectors rely on
+// The comparison
+// ---------------------------------------------------------------------------
+
+fn honest_case(seed: u64) -> Case {
+    let key = HandKey::from_u64(seed ^ 0x0123_4567_89ab_cdef);
+    vector(format!("honest {seed}"), &key, How::Honest, true, Strict::Accepts)
+        .case(format!("honest {seed}").as_bytes())
+}
+
+/// `verify`, `verify_many(OneByOne)` and `verify_many(Batch)` (with fresh
+/// caches and with `cache`, long-lived) decide every case as built.
+fn assert_agreement(cases: &[Case], cache: &mut KeyCache, context: &str) {
+    let checks: Vec<SigCheck<'_>> = cases.iter().map(Case::check).collect();
+    let paths = [
+        ("OneByOne", verify_many(&checks, &mut KeyCache::default(), VerifyStrategy::OneByOne)),
+        ("Batch", verify_many(&checks, &mut KeyCache::default(), VerifyStrategy::Batch)),
+        ("OneByOne, shared cache", verify_many(&checks, cache, VerifyStrategy::OneByOne)),
+        ("Batch, shared cache", verify_many(&checks, cache, VerifyStrategy::Batch)),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let alone = verify(&case.key, &case.message, &case.signature).is_ok();
+        assert_eq!(alone, case.zip215, "{context}: verify on item {i} ({})", case.what);
+        for (path, decisions) in &paths {
+            assert_eq!(decisions.len(), cases.len(), "{context}: {path}: one decision per item");
+            assert_eq!(
+                decisions[i], case.zip215,
+                "{context}: {path} on item {i} ({}): ZIP-215 decides {}",
+                case.what, case.zip215
+            );
+        }
+    }
+}
+
+/// All cases in one batch and in reverse; each alone; each among honest
+/// signatures; all interleaved with honest ones.
+fn assert_agreement_everywhere(cases: &[Case]) {
+    let mut cache = KeyCache::with_capacity(7);
+    assert_agreement(cases, &mut cache, "all cases in one batch");
+    let reversed: Vec<Case> = cases.iter().rev().cloned().collect();
+    assert_agreement(&reversed, &mut cache, "all cases in one batch, reversed");
+    let mut interleaved = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        assert_agreement(std::slice::from_ref(case), &mut cache, &format!("case {i} alone"));
+        let mut surrounded: Vec<Case> = (0..5).map(|j| honest_case(100 * i as u64 + j)).collect();
+        surrounded.insert(i % 6, case.clone());
+        assert_agreement(&surrounded, &mut cache, &format!("case {i} among honest ones"));
+        interleaved.push(honest_case(i as u64));
+        interleaved.push(case.clone());
+    }
+    assert_agreement(&interleaved, &mut cache, "cases and honest ones interleaved");
+}
+
+// ---------------------------------------------------------------------------
+// The facts the vectors rest on
 // ---------------------------------------------------------------------------
 
 #[test]
-fn hand_signing_matches_ed25519_dalek() {
+fn hand_signing_matches_ed25519_dalek_and_both_rules_accept_it() {
     for i in 0..16u8 {
         let seed = [i.wrapping_mul(37).wrapping_add(1); 32];
         let message = format!("message number {i}").into_bytes();
         let by_hand = HandKey::from_seed(seed);
         let by_dalek = SecretKey::from_seed(seed);
-        assert_eq!(by_hand.public_key(), by_dalek.public(), "public key of seed {i}");
+        assert_eq!(PublicKey(by_hand.public), by_dalek.public(), "public key of seed {i}");
         assert_eq!(by_hand.sign(&message), by_dalek.sign(&message), "signature of seed {i}");
-        assert!(cofactorless_equation_holds(&by_hand.public, &message, &by_hand.sign(&message)));
+        assert!(strict_model(&by_hand.public, &message, &by_hand.sign(&message)));
+        assert!(zip215_model(&by_hand.public, &message, &by_hand.sign(&message)));
     }
 }
 
 #[test]
-fn the_eight_torsion_points_are_the_known_small_order_encodings() {
+fn there_are_exactly_14_small_order_encodings() {
+    // The canonical ones are the eight torsion points.
     let mut computed: Vec<[u8; 32]> =
         EIGHT_TORSION.iter().map(|p| p.compress().to_bytes()).collect();
     let mut known: Vec<[u8; 32]> = SMALL_ORDER_ENCODINGS.iter().map(|h| hex32(h)).collect();
@@ -366,475 +777,470 @@ fn the_eight_torsion_points_are_the_known_small_order_encodings() {
     assert_eq!(computed, known);
     let orders: Vec<u32> = EIGHT_TORSION.iter().map(torsion_order).collect();
     assert_eq!(orders, vec![1, 8, 4, 8, 2, 8, 4, 8]);
-    for bytes in known {
-        let point = CompressedEdwardsY(bytes).decompress().unwrap();
-        assert!(point.is_small_order());
-        assert_eq!(point.compress().to_bytes(), bytes, "listed encodings are canonical");
-    }
-}
-
-#[test]
-fn the_non_canonical_encodings_are_not_canonical() {
-    let encodings = non_canonical_encodings();
-    let mut decodable = 0;
-    let mut large_order = 0;
-    for bytes in &encodings {
-        if let Some(point) = CompressedEdwardsY(*bytes).decompress() {
-            decodable += 1;
-            assert_ne!(point.compress().to_bytes(), *bytes, "{} is canonical", hex::encode(bytes));
-            if !point.is_small_order() {
-                large_order += 1;
-            }
+    // Every other encoding of a point changes y by p (possible only for
+    // y < 19, as y + p must stay below 2^255) or flips the sign bit of
+    // x = 0. Enumerate both kinds and keep those that decode to small order.
+    let mut others = Vec::new();
+    for y in 0u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut bytes = [0xff; 32];
+            bytes[0] = 0xed + y;
+            bytes[31] = 0x7f | sign;
+            others.push(bytes);
         }
     }
-    // y = 0 (order 4) and y = 1 (the identity) are on the curve for sure;
-    // other small y are points of large order.
-    assert!(decodable >= 6, "only {decodable} non-canonical encodings decode");
-    assert!(large_order >= 1, "no non-canonical encoding of a large-order point");
-}
-
-// ---------------------------------------------------------------------------
-// Small-order keys and nonces
-// ---------------------------------------------------------------------------
-
-/// A signature under the small-order key `key_bytes` (point T) that satisfies
-/// the cofactorless equation: R = rB, s = r, and a message for which
-/// k·T = 0, so [s]B − [k]T = rB = R.
-fn forge_for_small_order_key(key_bytes: [u8; 32], label: &str) -> Case {
-    let torsion = CompressedEdwardsY(key_bytes).decompress().expect("a small-order point");
-    assert!(torsion.is_small_order());
-    let nonce_key = HandKey::from_seed([0x5a; 32]);
-    for attempt in 0..256 {
-        let message = format!("{label} attempt {attempt}").into_bytes();
-        let r = nonce_key.nonce(&message);
-        let nonce_bytes = EdwardsPoint::mul_base(&r).compress().to_bytes();
-        let k = challenge(&nonce_bytes, &key_bytes, &message);
-        if (k * torsion).is_identity() {
-            let sig = signature(nonce_bytes, r.to_bytes());
-            return Case::new(label, key_bytes, &message, sig);
-        }
+    for text in SMALL_ORDER_ENCODINGS {
+        let mut bytes = hex32(text);
+        bytes[31] ^= 0x80;
+        others.push(bytes);
     }
-    panic!("no message gives k·T = 0 for {label}");
-}
-
-#[test]
-fn small_order_public_keys_are_rejected_though_the_cofactorless_equation_holds() {
-    let mut keys: Vec<(String, [u8; 32])> =
-        SMALL_ORDER_ENCODINGS.iter().map(|h| (format!("small-order key {h}"), hex32(h))).collect();
-    for bytes in non_canonical_encodings() {
-        if CompressedEdwardsY(bytes).decompress().is_some_and(|p| p.is_small_order()) {
-            keys.push((format!("non-canonical small-order key {}", hex::encode(bytes)), bytes));
-        }
-    }
-    assert!(keys.len() >= 8 + 4, "the identity and order-4 points have non-canonical forms");
-    let cases: Vec<Case> = keys
-        .iter()
-        .map(|(label, bytes)| {
-            let case = forge_for_small_order_key(*bytes, label);
-            assert!(cofactorless_equation_holds(bytes, &case.message, &case.signature), "{label}");
-            assert!(
-                lax_verify(bytes, &case.message, &case.signature),
-                "dalek's verify takes {label}"
-            );
-            case
+    let mut non_canonical: Vec<[u8; 32]> = others
+        .into_iter()
+        .filter(|bytes| {
+            CompressedEdwardsY(*bytes)
+                .decompress()
+                .is_some_and(|p| p.is_small_order() && p.compress().to_bytes() != *bytes)
         })
         .collect();
-    assert_same_decisions_everywhere(&cases);
+    let mut listed: Vec<[u8; 32]> = NON_CANONICAL_SMALL_ORDER.iter().map(|h| hex32(h)).collect();
+    non_canonical.sort();
+    listed.sort();
+    assert_eq!(non_canonical, listed, "the six non-canonical small-order encodings");
+    // ZIP-215 decodes them (the models use the same decoder).
+    for bytes in small_order_keys() {
+        let point = CompressedEdwardsY(bytes).decompress().expect("ZIP-215 decodes y ≥ p and −0");
+        assert!(point.is_small_order());
+    }
+    assert!(non_canonical_large_order().len() >= 4);
 }
 
 #[test]
-fn small_order_nonces_are_rejected() {
-    let signer = HandKey::from_seed([0x21; 32]);
-    let mut nonces: Vec<[u8; 32]> = SMALL_ORDER_ENCODINGS.iter().map(|h| hex32(h)).collect();
-    nonces.extend(
-        non_canonical_encodings()
-            .into_iter()
-            .filter(|b| CompressedEdwardsY(*b).decompress().is_some_and(|p| p.is_small_order())),
-    );
-    let mut cases = Vec::new();
-    for (i, nonce_bytes) in nonces.iter().enumerate() {
-        let point = CompressedEdwardsY(*nonce_bytes).decompress().unwrap();
-        let message = format!("small-order nonce {i}").into_bytes();
-        // s = k·a: [s]B − [k]A = 0, so the residue is −R, a small-order point.
-        let k = challenge(nonce_bytes, &signer.public, &message);
-        let sig = signature(*nonce_bytes, (k * signer.secret).to_bytes());
-        assert!(cofactored_equation_holds(&signer.public, &message, &sig), "nonce {i}");
-        assert_eq!(
-            cofactorless_equation_holds(&signer.public, &message, &sig),
-            point.is_identity(),
-            "nonce {i}"
-        );
-        if *nonce_bytes == hex32(SMALL_ORDER_ENCODINGS[0]) {
-            assert!(
-                lax_verify(&signer.public, &message, &sig),
-                "dalek's verify takes R = identity"
-            );
-        }
-        let label = format!("small-order R {}", hex::encode(nonce_bytes));
-        cases.push(Case::new(label, signer.public, &message, sig));
+fn is_small_order_names_exactly_the_14_encodings() {
+    let small = small_order_keys();
+    for bytes in &small {
+        assert!(PublicKey(*bytes).is_small_order(), "{}", hex::encode(bytes));
     }
-    assert_same_decisions_everywhere(&cases);
-}
-
-// ---------------------------------------------------------------------------
-// Non-canonical encodings
-// ---------------------------------------------------------------------------
-
-#[test]
-fn non_canonical_s_is_rejected() {
-    let signer = HandKey::from_seed([0x33; 32]);
-    let mut cases = Vec::new();
-    for i in 0..8u8 {
-        let message = format!("unreduced s {i}").into_bytes();
-        let honest = signer.sign(&message);
-        let (nonce_bytes, s_bytes) = split(&honest);
-        cases.push(Case::new(format!("honest {i}"), signer.public, &message, honest).valid(true));
-        for times in [1u16, 2] {
-            let unreduced = add_multiple_of_l(s_bytes, times);
-            assert_eq!(
-                Scalar::from_bytes_mod_order(unreduced).to_bytes(),
-                s_bytes,
-                "s + {times}l reduces to s, so a verifier that reduces s would accept it"
-            );
-            let sig = signature(nonce_bytes, unreduced);
-            assert!(cofactorless_equation_holds(&signer.public, &message, &sig));
-            cases.push(Case::new(format!("s + {times}l ({i})"), signer.public, &message, sig));
-        }
-        for high in [0x20u8, 0x40, 0x80, 0xe0] {
-            let mut bits = s_bytes;
-            bits[31] |= high;
-            let sig = signature(nonce_bytes, bits);
-            cases.push(Case::new(
-                format!("s | {high:#x}<<248 ({i})"),
-                signer.public,
-                &message,
-                sig,
-            ));
-        }
-    }
-    // s = l: the unreduced form of zero.
-    let message = b"s equals l";
-    let r = signer.nonce(message);
-    let sig = signature(EdwardsPoint::mul_base(&r).compress().to_bytes(), L);
-    cases.push(Case::new("s = l", signer.public, message, sig));
-    assert_same_decisions_everywhere(&cases);
-}
-
-#[test]
-fn non_canonical_nonce_encodings_are_rejected() {
-    let signer = HandKey::from_seed([0x44; 32]);
-    let mut cases = Vec::new();
-    for (i, nonce_bytes) in non_canonical_encodings().into_iter().enumerate() {
-        let message = format!("non-canonical R {i}").into_bytes();
-        // s = k·a makes [s]B − [k]A = 0: for the non-canonical identity a
-        // verifier comparing points instead of bytes would accept.
-        let k = challenge(&nonce_bytes, &signer.public, &message);
-        let sig = signature(nonce_bytes, (k * signer.secret).to_bytes());
-        let point = CompressedEdwardsY(nonce_bytes).decompress();
-        if point.is_some_and(|p| p.is_identity()) {
-            assert!(cofactorless_equation_holds(&signer.public, &message, &sig));
-        }
-        cases.push(Case::new(
-            format!("non-canonical R {}", hex::encode(nonce_bytes)),
-            signer.public,
-            &message,
-            sig,
-        ));
-    }
-    // An R that is no point at all.
-    let message = b"undecodable R";
-    let k = challenge(&undecodable_point(0), &signer.public, message);
-    let sig = signature(undecodable_point(0), (k * signer.secret).to_bytes());
-    cases.push(Case::new("undecodable R", signer.public, message, sig));
-    assert_same_decisions_everywhere(&cases);
-}
-
-#[test]
-fn non_canonical_public_key_encodings_decide_like_strict() {
-    let mut cases = Vec::new();
-    let forger = HandKey::from_seed([0x55; 32]);
-    for key_bytes in non_canonical_encodings() {
-        let label = format!("non-canonical A {}", hex::encode(key_bytes));
-        match CompressedEdwardsY(key_bytes).decompress() {
-            Some(point) if point.is_small_order() => {
-                let case = forge_for_small_order_key(key_bytes, &label);
-                assert!(lax_verify(&key_bytes, &case.message, &case.signature), "{label}");
-                cases.push(case);
-            }
-            _ => {
-                // Nobody knows the discrete log of these points: a signature
-                // made with another secret over these key bytes.
-                let message = label.clone().into_bytes();
-                let r = forger.nonce(&message);
-                let nonce_bytes = EdwardsPoint::mul_base(&r).compress().to_bytes();
-                let k = challenge(&nonce_bytes, &key_bytes, &message);
-                let sig = signature(nonce_bytes, (r + k * forger.secret).to_bytes());
-                cases.push(Case::new(label, key_bytes, &message, sig));
-            }
-        }
-    }
-    for skip in 0..3 {
-        let key_bytes = undecodable_point(skip);
-        let honest = HandKey::from_seed([0x66; 32]);
-        let message = b"key that is no point";
-        cases.push(Case::new(
-            format!("undecodable A {}", hex::encode(key_bytes)),
-            key_bytes,
-            message,
-            honest.sign(message),
-        ));
-    }
-    assert_same_decisions_everywhere(&cases);
-}
-
-// ---------------------------------------------------------------------------
-// Mixed-order nonces and keys
-// ---------------------------------------------------------------------------
-
-#[test]
-fn mixed_order_nonce_is_rejected_though_dalek_verify_batch_sometimes_accepts_it() {
-    for order in [2u32, 4, 8] {
-        let torsion = torsion_of_order(order);
-        assert_eq!(torsion_order(&torsion), order);
-        let mut accepted_by_dalek = 0;
-        let trials = 64;
-        for trial in 0..trials {
-            let signer = HandKey::from_seed([trial as u8 ^ 0x77; 32]);
-            let message = format!("mixed-order R, order {order}, trial {trial}").into_bytes();
-            let crafted = signer.sign_with_nonce_torsion(&message, &torsion);
-            assert!(!cofactorless_equation_holds(&signer.public, &message, &crafted));
-            assert!(cofactored_equation_holds(&signer.public, &message, &crafted));
-            let mut batch: Vec<Case> =
-                (0..3).map(|j| honest_case(trial * 8 + j, "beside mixed R")).collect();
-            batch.insert(
-                (trial % 4) as usize,
-                Case::new(
-                    format!("R = rB + T, T of order {order}, trial {trial}"),
-                    signer.public,
-                    &message,
-                    crafted,
-                ),
-            );
-            assert_same_decisions(&batch, &format!("mixed-order R of order {order}"));
-
-            let messages: Vec<&[u8]> = batch.iter().map(|c| c.message.as_slice()).collect();
-            let sigs: Vec<ed25519_dalek::Signature> = batch
-                .iter()
-                .map(|c| ed25519_dalek::Signature::from_bytes(&c.signature.0))
-                .collect();
-            let keys: Vec<VerifyingKey> =
-                batch.iter().map(|c| VerifyingKey::from_bytes(&c.key.0).unwrap()).collect();
-            if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
-                accepted_by_dalek += 1;
-            }
-        }
-        eprintln!("order {order}: dalek's verify_batch accepted {accepted_by_dalek} of {trials}");
-        // Its coefficient z kills T when z ≡ 0 mod order(T): about 1/order.
-        assert!(
-            accepted_by_dalek >= 1,
-            "order {order}: dalek's verify_batch never accepted a mixed-order R, so this test \
-             would not notice a Batch strategy that trusted it"
-        );
-        assert!(
-            accepted_by_dalek < trials,
-            "order {order}: dalek's verify_batch accepted every one"
-        );
-    }
-}
-
-#[test]
-fn mixed_order_public_key_verifies_exactly_when_k_kills_the_torsion() {
-    for order in [2u32, 4, 8] {
-        let torsion = torsion_of_order(order);
-        let mut cases = Vec::new();
-        let mut dalek_accepted_invalid = 0;
-        for i in 0..64u8 {
-            let key = HandKey::from_seed([i ^ 0x99; 32]).with_key_torsion(&torsion);
-            let message = format!("mixed-order A, order {order}, message {i}").into_bytes();
-            let sig = key.sign(&message);
-            let (nonce_bytes, _) = split(&sig);
-            // [s]B − [k]A = rB − [k]T: equal to R exactly when k·T = 0.
-            let k = challenge(&nonce_bytes, &key.public, &message);
-            let expected = (k * torsion).is_identity();
-            assert_eq!(cofactorless_equation_holds(&key.public, &message, &sig), expected);
-            let case =
-                Case::new(format!("A = aB + T, order {order}, #{i}"), key.public, &message, sig)
-                    .valid(expected);
-            if !expected {
-                let honest = honest_case(u64::from(i), "beside mixed A");
-                let keys = [
-                    VerifyingKey::from_bytes(&case.key.0).unwrap(),
-                    VerifyingKey::from_bytes(&honest.key.0).unwrap(),
-                ];
-                let sigs = [
-                    ed25519_dalek::Signature::from_bytes(&case.signature.0),
-                    ed25519_dalek::Signature::from_bytes(&honest.signature.0),
-                ];
-                let messages = [case.message.as_slice(), honest.message.as_slice()];
-                if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
-                    dalek_accepted_invalid += 1;
-                }
-            }
-            cases.push(case);
-        }
-        let valid = cases.iter().filter(|c| c.valid).count();
-        eprintln!(
-            "order {order}: {valid} of 64 valid; dalek's verify_batch accepted \
-             {dalek_accepted_invalid} invalid ones"
-        );
-        assert!(
-            valid > 0 && valid < 64,
-            "order {order}: both decisions must occur ({valid} valid)"
-        );
-        if order == 2 {
-            assert!(dalek_accepted_invalid >= 1, "the key pre-check is what keeps these out");
-        }
-        assert_same_decisions_everywhere(&cases);
+    let mut others: Vec<[u8; 32]> = catalog().iter().map(|v| v.key).collect();
+    others.extend(non_canonical_large_order());
+    others.extend((0..3).map(undecodable_point));
+    others.push(SecretKey::from_seed([1; 32]).public().0);
+    for bytes in others.iter().filter(|b| !small.contains(b)) {
+        assert!(!PublicKey(*bytes).is_small_order(), "{}", hex::encode(bytes));
     }
 }
 
 // ---------------------------------------------------------------------------
-// Mixed batches
+// The vectors in docs/PROTOCOL.md
 // ---------------------------------------------------------------------------
 
-/// One bad (or, for a mixed-order key, either) signature of a random kind.
-fn random_crafted_case(rng: &mut ChaCha8Rng, n: usize) -> Case {
-    let signer = HandKey::from_seed(rng.random());
-    let message: Vec<u8> = (0..rng.random_range(0..80usize)).map(|_| rng.random()).collect();
-    let honest = signer.sign(&message);
-    let (nonce_bytes, s_bytes) = split(&honest);
-    match rng.random_range(0..12u32) {
-        0 => {
-            let mut other = message.clone();
-            other.push(rng.random());
-            Case::new(format!("{n}: wrong message"), signer.public, &other, honest)
+/// The lines of vector `name` in the document.
+fn doc_lines(name: &str) -> Vec<String> {
+    let marker = format!("<!-- vector: {name} -->");
+    let start =
+        DOC.find(&marker).unwrap_or_else(|| panic!("docs/PROTOCOL.md has no vector {name}"));
+    let rest = &DOC[start + marker.len()..];
+    let open = rest.find("```").expect("a fenced block after the marker");
+    let body = &rest[open + 3..];
+    let body = &body[body.find('\n').expect("fence line") + 1..];
+    let close = body.find("```").expect("closing fence");
+    body[..close].lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+fn check_doc(name: &str, computed: &[String]) {
+    if std::env::var_os("PRINT_VECTORS").is_some() {
+        println!("VECTOR {name}");
+        for line in computed {
+            println!("{line}");
         }
-        1 => {
-            let other = HandKey::from_seed(rng.random());
-            Case::new(format!("{n}: wrong key"), other.public, &message, honest)
-        }
-        2 => {
-            let sig = signature(nonce_bytes, add_multiple_of_l(s_bytes, 1));
-            Case::new(format!("{n}: s + l"), signer.public, &message, sig)
-        }
-        3 => {
-            let mut bits = s_bytes;
-            bits[31] |= 0x80;
-            Case::new(
-                format!("{n}: high bit of s"),
-                signer.public,
-                &message,
-                signature(nonce_bytes, bits),
-            )
-        }
-        4 => {
-            let index = rng.random_range(0..8usize);
-            forge_for_small_order_key(
-                hex32(SMALL_ORDER_ENCODINGS[index]),
-                &format!("{n}: small-order A"),
-            )
-        }
-        5 => {
-            let nonce = hex32(SMALL_ORDER_ENCODINGS[rng.random_range(0..8usize)]);
-            let k = challenge(&nonce, &signer.public, &message);
-            let sig = signature(nonce, (k * signer.secret).to_bytes());
-            Case::new(format!("{n}: small-order R"), signer.public, &message, sig)
-        }
-        6 => {
-            let torsion = EIGHT_TORSION[rng.random_range(1..8usize)];
-            let sig = signer.sign_with_nonce_torsion(&message, &torsion);
-            Case::new(format!("{n}: mixed-order R"), signer.public, &message, sig)
-        }
-        7 => {
-            let torsion = EIGHT_TORSION[rng.random_range(1..8usize)];
-            let key = signer.with_key_torsion(&torsion);
-            let sig = key.sign(&message);
-            let k = challenge(&split(&sig).0, &key.public, &message);
-            Case::new(format!("{n}: mixed-order A"), key.public, &message, sig)
-                .valid((k * torsion).is_identity())
-        }
-        8 => {
-            let encodings = non_canonical_encodings();
-            let nonce = encodings[rng.random_range(0..encodings.len())];
-            let k = challenge(&nonce, &signer.public, &message);
-            let sig = signature(nonce, (k * signer.secret).to_bytes());
-            Case::new(format!("{n}: non-canonical R"), signer.public, &message, sig)
-        }
-        9 => Case::new(
-            format!("{n}: undecodable A"),
-            undecodable_point(n as u32 % 4),
-            &message,
-            honest,
-        ),
-        10 => {
-            Case::new(format!("{n}: all-zero signature"), signer.public, &message, Signature::ZERO)
-        }
-        _ => {
-            let mut sig = honest;
-            let byte = rng.random_range(0..64usize);
-            sig.0[byte] ^= 1 << rng.random_range(0..8u32);
-            Case::new(format!("{n}: one bit flipped in byte {byte}"), signer.public, &message, sig)
-        }
+        return;
     }
+    assert_eq!(doc_lines(name), computed, "vector {name} differs from docs/PROTOCOL.md");
 }
 
 #[test]
-fn mixed_batches_of_honest_and_bad_signatures_in_random_positions() {
-    let seed = seed_from_env(0x7153_2026);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut shared_keys = KeyCache::with_capacity(16);
-    for round in 0..40 {
-        let len = rng.random_range(1..=48usize);
-        let mut cases = Vec::with_capacity(len);
-        for n in 0..len {
-            if rng.random_bool(0.6) {
-                cases.push(honest_case(rng.random(), &format!("round {round}")));
-            } else {
-                cases.push(random_crafted_case(&mut rng, n));
-            }
-        }
-        // Repeat some keys, so cached keys are exercised.
-        if len > 2 {
-            let from = rng.random_range(0..len);
-            let mut repeat = cases[from].clone();
-            repeat.message.push(0);
-            repeat.what = format!("{} with a changed message", repeat.what);
-            repeat.valid = false;
-            cases.push(repeat);
-            cases.push(cases[from].clone());
-        }
-        assert_same_decisions(&cases, &format!("seed {seed} round {round}"));
-        // A long-lived, small cache gives the same decisions.
-        let checks: Vec<SigCheck<'_>> = cases
-            .iter()
-            .map(|c| SigCheck { key: &c.key, message: &c.message, signature: &c.signature })
-            .collect();
-        let expected: Vec<bool> = cases.iter().map(|c| c.valid).collect();
-        assert_eq!(
-            verify_many(&checks, &mut shared_keys, VerifyStrategy::Batch),
-            expected,
-            "seed {seed} round {round}: Batch with a shared key cache"
-        );
-        assert_eq!(
-            verify_many(&checks, &mut shared_keys, VerifyStrategy::Strict),
-            expected,
-            "seed {seed} round {round}: Strict with a shared key cache"
-        );
-    }
-}
-
-#[test]
-fn all_honest_batch_of_64_is_accepted() {
-    let cases: Vec<Case> = (0..64).map(|i| honest_case(i, "all honest")).collect();
-    assert_same_decisions(&cases, "64 honest signatures");
-    let checks: Vec<SigCheck<'_>> = cases
+fn doc_lists_the_small_order_encodings_and_their_addresses() {
+    let lines = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    check_doc("ed25519.small-order", &lines(&SMALL_ORDER_ENCODINGS));
+    check_doc("ed25519.small-order.non-canonical", &lines(&NON_CANONICAL_SMALL_ORDER));
+    // Address payload = the first 20 bytes of SHA-256(key bytes).
+    let payloads: Vec<String> = small_order_keys()
         .iter()
-        .map(|c| SigCheck { key: &c.key, message: &c.message, signature: &c.signature })
+        .map(|key| {
+            let payload = &Sha256::digest(key)[..20];
+            assert_eq!(AddressPayload::from_public_key(&PublicKey(*key)).0, payload);
+            format!("{} {}", hex::encode(key), hex::encode(payload))
+        })
         .collect();
-    let mut keys = KeyCache::default();
-    for pass in 0..2 {
-        let decisions = verify_many(&checks, &mut keys, VerifyStrategy::Batch);
-        assert_eq!(decisions, vec![true; 64], "pass {pass} (second pass uses cached keys)");
+    check_doc("ed25519.small-order.payloads", &payloads);
+}
+
+/// The signature vectors of the document, built by hand: (vector, message).
+fn doc_signature_vectors() -> Vec<(Vector, Vec<u8>)> {
+    use How::*;
+    use Strict::*;
+    let key1 = HandKey::from_seed([1; 32]);
+    let identity = hex32(SMALL_ORDER_ENCODINGS[0]);
+    let message = b"timecoin".to_vec();
+    let one = {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        one
+    };
+    let base = ED25519_BASEPOINT_POINT.compress().to_bytes();
+    let honest = split(&key1.sign(&message));
+    let vectors = vec![
+        vector("key 1, honest", &key1, Honest, true, Accepts),
+        vector("identity key, R = B, s = 1", &key1, Fixed(signature(base, one)), true, Rejects)
+            .under(identity),
+        vector("identity key, all-zero signature", &key1, Fixed(Signature::ZERO), true, Rejects)
+            .under(identity),
+        vector(
+            "identity key, R = 00…00, s = l",
+            &key1,
+            Fixed(signature([0; 32], L)),
+            false,
+            Rejects,
+        )
+        .under(identity),
+        vector("key 1, R = rB + T (order 8)", &key1, NonceTorsion(1), true, Rejects),
+        vector(
+            "key 1, R = non-canonical identity, s = k·a",
+            &key1,
+            NonceBytes(hex32(NON_CANONICAL_SMALL_ORDER[2])),
+            true,
+            Rejects,
+        ),
+        vector(
+            "key 1, s + l",
+            &key1,
+            Fixed(signature(honest.0, add_multiple_of_l(honest.1, 1))),
+            false,
+            Rejects,
+        ),
+        vector("key 1, R + T substituted", &key1, TorsionAddedToR(1), false, Rejects),
+        vector("key 1, R undecodable", &key1, NonceBytes(undecodable_point(0)), false, Rejects),
+        vector("undecodable key", &key1, Honest, false, Rejects).under(undecodable_point(0)),
+    ];
+    vectors.into_iter().map(|v| (v, message.clone())).collect()
+}
+
+#[test]
+fn doc_signature_vectors_decide_as_stated() {
+    let verdict = |ok: bool| if ok { "accept" } else { "reject" };
+    let built: Vec<(Vector, Vec<u8>)> = doc_signature_vectors();
+    let lines: Vec<String> = built
+        .iter()
+        .map(|(v, message)| {
+            let case = v.case(message);
+            let strict = dalek_verify_strict(&v.key, message, &case.signature);
+            format!(
+                "{} {} {} {} {}",
+                verdict(v.zip215),
+                verdict(strict),
+                hex::encode(v.key),
+                hex::encode(case.signature.0),
+                hex::encode(message)
+            )
+        })
+        .collect();
+    check_doc("zip215.signatures", &lines);
+    // And the document's lines, read back, decide as they say.
+    if std::env::var_os("PRINT_VECTORS").is_some() {
+        return;
     }
-    assert!(verify_many(&[], &mut keys, VerifyStrategy::Batch).is_empty());
+    let cases: Vec<Case> = doc_lines("zip215.signatures")
+        .iter()
+        .enumerate()
+        .map(|(n, line)| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 5, "line {n}: zip215 strict key signature message");
+            let mut sig = [0u8; 64];
+            hex::decode_to_slice(fields[3], &mut sig).expect("128 hex digits");
+            let message = hex::decode(fields[4]).expect("hex");
+            Case::new(
+                format!("document line {n}"),
+                hex32(fields[2]),
+                &message,
+                Signature(sig),
+                fields[1] == "accept",
+                fields[0] == "accept",
+            )
+        })
+        .collect();
+    assert_agreement_everywhere(&cases);
+}
+
+// ---------------------------------------------------------------------------
+// Every vector through verify and verify_many
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_vector_decides_alike_on_every_path() {
+    let cases: Vec<Case> = catalog()
+        .iter()
+        .enumerate()
+        .map(|(n, v)| v.case(format!("vector {n}: {}", v.what).as_bytes()))
+        .collect();
+    assert!(cases.len() > 100, "{} vectors", cases.len());
+    let accepted = cases.iter().filter(|c| c.zip215).count();
+    assert!(accepted > 30 && accepted < cases.len() - 30, "{accepted} accepted");
+    assert_agreement_everywhere(&cases);
+}
+
+#[test]
+fn a_small_order_key_signs_every_message_with_one_signature() {
+    // R = B, s = 1 and the all-zero signature, over many messages, under
+    // each of the 14 keys: what "anyone can spend" means.
+    let base = ED25519_BASEPOINT_POINT.compress().to_bytes();
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut cases = Vec::new();
+    for key in small_order_keys() {
+        for sig in [signature(base, one), Signature::ZERO] {
+            for m in 0..4u8 {
+                let message = vec![m; usize::from(m) * 13];
+                cases.push(Case::new(
+                    format!("{} under {}", hex::encode(&sig.0[..4]), hex::encode(key)),
+                    key,
+                    &message,
+                    sig,
+                    false,
+                    true,
+                ));
+            }
+        }
+    }
+    assert_agreement(&cases, &mut KeyCache::default(), "small-order keys, fixed signatures");
+}
+
+#[test]
+fn one_bad_signature_among_good_ones_is_named() {
+    let mut cache = KeyCache::with_capacity(32);
+    for len in [2usize, 3, 8, 17, 64] {
+        for bad_at in [0, len / 2, len - 1] {
+            let mut cases: Vec<Case> = (0..len as u64).map(|i| honest_case(7000 + i)).collect();
+            let victim = &cases[bad_at];
+            let mut message = victim.message.clone();
+            message.push(b'!');
+            cases[bad_at] = Case::new(
+                format!("item {bad_at}: signed another message"),
+                victim.key.0,
+                &message,
+                victim.signature,
+                false,
+                false,
+            );
+            assert_agreement(&cases, &mut cache, &format!("{len} items, bad at {bad_at}"));
+        }
+    }
+    // Two bad, and every one bad.
+    let mut cases: Vec<Case> = (0..10u64).map(honest_case).collect();
+    let mut all_bad = Vec::new();
+    for case in &cases {
+        let mut sig = case.signature;
+        sig.0[40] ^= 0x10;
+        all_bad.push(Case::new(
+            format!("{} with a bit flipped in s", case.what),
+            case.key.0,
+            &case.message,
+            sig,
+            false,
+            false,
+        ));
+    }
+    cases[3] = all_bad[3].clone();
+    cases[9] = all_bad[9].clone();
+    assert_agreement(&cases, &mut cache, "two bad of ten");
+    assert_agreement(&all_bad, &mut cache, "all ten bad");
+}
+
+#[test]
+fn batches_with_repeated_keys_agree() {
+    // ed25519-zebra merges the terms of signatures under one key; a bad one
+    // under a shared key must still be named alone.
+    let key = HandKey::from_seed([0x71; 32]);
+    let mixed = HandKey::from_seed([0x72; 32]).with_key_torsion(&EIGHT_TORSION[4]);
+    let mut cases = Vec::new();
+    for i in 0..12u8 {
+        let signer = if i % 2 == 0 { &key } else { &mixed };
+        let strict = if i % 2 == 0 { Strict::Accepts } else { Strict::WhenKKillsTorsion(4) };
+        cases.push(
+            vector(format!("shared key, {i}"), signer, How::Honest, true, strict)
+                .case(format!("same key {i}").as_bytes()),
+        );
+    }
+    // A flipped bit in R: another point (or none); the residue gains a
+    // large-order part.
+    let (key_bytes, message, mut sig) =
+        (cases[5].key.0, cases[5].message.clone(), cases[5].signature);
+    sig.0[3] ^= 1;
+    cases[5] =
+        Case::new("shared key, 5, R bit flipped".into(), key_bytes, &message, sig, false, false);
+    assert_agreement_everywhere(&cases);
+}
+
+#[test]
+fn all_honest_batch_of_64_is_accepted_and_keys_are_cached() {
+    let cases: Vec<Case> = (0..64).map(honest_case).collect();
+    let checks: Vec<SigCheck<'_>> = cases.iter().map(Case::check).collect();
+    let mut keys = KeyCache::default();
+    for strategy in [VerifyStrategy::OneByOne, VerifyStrategy::Batch] {
+        for pass in 0..2 {
+            let decisions = verify_many(&checks, &mut keys, strategy);
+            assert_eq!(decisions, vec![true; 64], "{strategy:?}, pass {pass}");
+        }
+        assert!(verify_many(&[], &mut keys, strategy).is_empty());
+    }
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config(48))]
+
+    /// Random batches of catalog vectors over random messages (keys repeat):
+    /// every path decides each item as ZIP-215 does.
+    #[test]
+    fn random_batches_decide_item_by_item(
+        items in prop::collection::vec((0..catalog().len(), any::<u32>()), 1..40),
+    ) {
+        let cases: Vec<Case> = items
+            .iter()
+            .map(|(n, m)| catalog()[*n].case(format!("random {m}").as_bytes()))
+            .collect();
+        assert_agreement(&cases, &mut KeyCache::with_capacity(8), &format!("{items:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Every vector as a transaction input: SigVerifier
+// ---------------------------------------------------------------------------
+
+/// A transaction whose input i is `inputs[i]` signed over input i's
+/// message, its txid, and each input's case.
+fn transaction(seed: u64, inputs: &[&Vector]) -> (Transaction, TxId, Vec<Case>) {
+    let mut tx = Transaction {
+        version: 1,
+        inputs: inputs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| TxIn {
+                prev: OutPoint {
+                    txid: TxId(protocol::hash::sha256(&seed.to_le_bytes())),
+                    vout: i as u32,
+                },
+                pubkey: PublicKey(v.key),
+                signature: Signature::ZERO,
+            })
+            .collect(),
+        outputs: vec![TxOut {
+            value: Amount::from_sat(10_000),
+            address: AddressPayload::from_public_key(&PublicKey(inputs[0].key)),
+        }],
+        lock_time: 0,
+        timestamp: 1_700_000_000_000 + seed as i64,
+    };
+    let txid = tx.txid(CHAIN);
+    let cases: Vec<Case> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.case(&input_signing_message(CHAIN, &txid, i as u32)))
+        .collect();
+    for (input, case) in tx.inputs.iter_mut().zip(&cases) {
+        input.signature = case.signature;
+    }
+    (tx, txid, cases)
+}
+
+/// `first_bad_inputs` over all transactions at once and over each alone,
+/// and `first_bad_input` with both strategies, name each transaction's
+/// first input ZIP-215 rejects; `verify` agrees on every input.
+fn assert_transactions_agree(
+    built: &[(Transaction, TxId, Vec<Case>)],
+    shared: &mut SigVerifier,
+    context: &str,
+) {
+    let refs: Vec<(&Transaction, TxId)> = built.iter().map(|(tx, txid, _)| (tx, *txid)).collect();
+    let expected: Vec<Option<usize>> =
+        built.iter().map(|(_, _, cases)| cases.iter().position(|c| !c.zip215)).collect();
+    assert_eq!(SigVerifier::default().first_bad_inputs(CHAIN, &refs), expected, "{context}");
+    assert_eq!(shared.first_bad_inputs(CHAIN, &refs), expected, "{context}: shared verifier");
+    for (t, (tx, txid, cases)) in built.iter().enumerate() {
+        let what: Vec<&str> = cases.iter().map(|c| c.what.as_str()).collect();
+        assert_eq!(
+            shared.first_bad_inputs(CHAIN, &[(tx, *txid)]),
+            vec![expected[t]],
+            "{context}: tx {t} {what:?} alone"
+        );
+        for strategy in [VerifyStrategy::OneByOne, VerifyStrategy::Batch] {
+            assert_eq!(
+                SigVerifier::new(strategy).first_bad_input(CHAIN, tx, txid),
+                expected[t],
+                "{context}: tx {t} {what:?}, first_bad_input with {strategy:?}"
+            );
+        }
+        for (i, (input, case)) in tx.inputs.iter().zip(cases).enumerate() {
+            let message = input_signing_message(CHAIN, txid, i as u32);
+            assert_eq!(
+                verify(&input.pubkey, &message, &input.signature).is_ok(),
+                case.zip215,
+                "{context}: tx {t} input {i} ({})",
+                case.what
+            );
+        }
+    }
+}
+
+#[test]
+fn every_vector_as_a_transaction_input() {
+    let bad =
+        vector("another message", &HandKey::from_u64(9), How::OtherMessage, false, Strict::Rejects);
+    let honest: Vec<Vector> = (0..4)
+        .map(|i| {
+            vector(
+                format!("honest input {i}"),
+                &HandKey::from_u64(5000 + i),
+                How::Honest,
+                true,
+                Strict::Accepts,
+            )
+        })
+        .collect();
+    let mut built = Vec::new();
+    for (n, v) in catalog().iter().enumerate() {
+        let seed = 2 * n as u64;
+        // The vector between honest inputs: its own decision decides.
+        built.push(transaction(seed, &[&honest[n % 4], v, &honest[(n + 1) % 4]]));
+        // The vector first, a bad input after it: Some(0) or Some(1).
+        built.push(transaction(seed + 1, &[v, &bad]));
+    }
+    let mut shared = SigVerifier::new(VerifyStrategy::OneByOne);
+    assert_transactions_agree(&built, &mut shared, "every vector");
+    // All good: the batch passes.
+    let good: Vec<(Transaction, TxId, Vec<Case>)> =
+        built.iter().filter(|(_, _, cases)| cases.iter().all(|c| c.zip215)).cloned().collect();
+    assert!(good.len() > 30);
+    assert_transactions_agree(&good, &mut shared, "only valid transactions");
+    assert!(SigVerifier::default().first_bad_inputs(CHAIN, &[]).is_empty());
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config(32))]
+
+    /// Random transactions whose inputs are random catalog vectors: one
+    /// batch over all of them names, per transaction, the first input
+    /// ZIP-215 rejects.
+    #[test]
+    fn random_transactions_name_their_first_bad_input(
+        plans in prop::collection::vec(prop::collection::vec(0..catalog().len(), 1..6), 1..12),
+        salt in any::<u32>(),
+    ) {
+        let built: Vec<(Transaction, TxId, Vec<Case>)> = plans
+            .iter()
+            .enumerate()
+            .map(|(t, plan)| {
+                let inputs: Vec<&Vector> = plan.iter().map(|n| &catalog()[*n]).collect();
+                transaction(u64::from(salt) * 100 + t as u64, &inputs)
+            })
+            .collect();
+        assert_transactions_agree(&built, &mut SigVerifier::default(), &format!("{plans:?}"));
+    }
 }

@@ -78,12 +78,12 @@ fn signed(mut tx: Transaction, signers: &[&SecretKey]) -> Transaction {
 /// the outcome.
 fn validate(tx: &Transaction, utxos: &Utxos) -> Result<Admission, TxRejection> {
     let params = ConsensusParams::default();
-    let strict = validate_transaction(
+    let one_by_one = validate_transaction(
         tx.clone(),
         CHAIN,
         &params,
         utxos,
-        &mut SigVerifier::new(VerifyStrategy::Strict),
+        &mut SigVerifier::new(VerifyStrategy::OneByOne),
     );
     let batch = validate_transaction(
         tx.clone(),
@@ -92,8 +92,8 @@ fn validate(tx: &Transaction, utxos: &Utxos) -> Result<Admission, TxRejection> {
         utxos,
         &mut SigVerifier::new(VerifyStrategy::Batch),
     );
-    assert_eq!(strict, batch, "the two signature strategies disagree");
-    strict
+    assert_eq!(one_by_one, batch, "the two signature strategies disagree");
+    one_by_one
 }
 
 fn rejection(tx: &Transaction, utxos: &Utxos) -> TxRejection {
@@ -502,4 +502,31 @@ fn every_rejection_serialises_with_its_kind_as_the_reason() {
     kinds.sort();
     kinds.dedup();
     assert_eq!(kinds.len(), all.len(), "kinds are distinct");
+}
+
+#[test]
+fn a_decision_made_ahead_holds_only_for_the_signatures_it_was_made_for() {
+    // The txid leaves signatures out, so a relayer can swap them: a
+    // decision remembered for one set of signatures must not vouch for
+    // another under the same txid.
+    let (alice, bob) = (key(1), key(2));
+    let good =
+        signed(transaction(vec![input(outpoint(1), &alice)], vec![pay(&bob, 5_000)]), &[&alice]);
+    let txid = good.txid(CHAIN);
+    let mut swapped = good.clone();
+    swapped.inputs[0].signature = bob.sign(b"something else");
+    assert_eq!(swapped.txid(CHAIN), txid, "same txid, other signature");
+
+    let mut verifier = SigVerifier::default();
+    let ahead = verifier.first_bad_inputs(CHAIN, &[(&good, txid), (&swapped, txid)]);
+    assert_eq!(ahead, vec![None, Some(0)]);
+    verifier.remember(txid, &good, ahead[0]);
+    assert_eq!(verifier.first_bad_input(CHAIN, &swapped, &txid), Some(0), "checked, not taken");
+    verifier.remember(txid, &good, ahead[0]);
+    assert_eq!(verifier.first_bad_input(CHAIN, &good, &txid), None);
+    // What is remembered is only a decision for that body: a wrong one
+    // handed in is used for exactly that body once, then forgotten.
+    verifier.remember(txid, &swapped, None);
+    assert_eq!(verifier.first_bad_input(CHAIN, &swapped, &txid), None);
+    assert_eq!(verifier.first_bad_input(CHAIN, &swapped, &txid), Some(0));
 }

@@ -188,6 +188,14 @@ fn vector_genesis_hash() {
     genesis.validate().unwrap();
     check("genesis.encoding", &hex::encode(genesis.encode()));
     check("genesis.hash", &genesis.hash().to_hex());
+
+    // A member id of small order (here the identity point, 1 ‖ 0…) is
+    // refused: under ZIP-215 anyone can sign for it.
+    let mut weak = genesis.clone();
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    weak.committee[0].id = NodeId(identity_point);
+    assert!(matches!(weak.validate(), Err(protocol::genesis::GenesisError::WeakKey(0))));
 }
 
 #[test]

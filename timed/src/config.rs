@@ -37,6 +37,7 @@ use toml::de::{DeTable, DeValue};
 pub const ACCEPTED_KEYS: &[&str] = &[
     "node.genesis_file",
     "node.status_interval_ms",
+    "node.verify_threads",
     "network.listen_address",
     "network.bootstrap_peers",
     "network.enable_peer_discovery",
@@ -114,6 +115,9 @@ pub struct NodeSection {
     /// `status_interval_ms`: the housekeeping tick (status exchange for
     /// anti-entropy, re-requests, expiry); [`CoreConfig::tick_interval_ms`].
     pub status_interval: Duration,
+    /// `verify_threads`: threads that verify a cycle's input signatures
+    /// ahead of the consensus core; 0 is one per core.
+    pub verify_threads: usize,
 }
 
 impl Default for NodeSection {
@@ -121,6 +125,7 @@ impl Default for NodeSection {
         NodeSection {
             genesis_file: PathBuf::from("genesis.json"),
             status_interval: Duration::from_millis(1000),
+            verify_threads: 0,
         }
     }
 }
@@ -490,6 +495,8 @@ impl Config {
 genesis_file = {genesis_file}
 # Housekeeping tick (status exchange with peers, re-requests, expiry), in milliseconds.
 status_interval_ms = {status_interval_ms}
+# Threads that verify input signatures ahead of the consensus core (0: one per core).
+verify_threads = {verify_threads}
 
 [network]
 # P2P listen address, ip:port; port 0 picks a free port.
@@ -579,6 +586,7 @@ orphan_ttl_seconds = {orphan_ttl}
 "#,
             genesis_file = quoted(&n.genesis_file.to_string_lossy()),
             status_interval_ms = n.status_interval.as_millis(),
+            verify_threads = n.verify_threads,
             net_listen = quoted(&net.listen_address.to_string()),
             bootstrap = bootstrap.join(", "),
             discovery = net.enable_peer_discovery,
@@ -978,6 +986,11 @@ impl<'a> Doc<'a> {
         let mut c = Config::default();
         set(&mut c.node.genesis_file, self.path("node.genesis_file", "genesis.json"));
         set(&mut c.node.status_interval, self.millis("node.status_interval_ms"));
+        set(
+            &mut c.node.verify_threads,
+            self.number("node.verify_threads", "a number of threads (0: one per core)", 0..=1024)
+                .and_then(|n| usize::try_from(n).ok()),
+        );
 
         let net = &mut c.network;
         set(&mut net.listen_address, self.socket_addr("network.listen_address", "0.0.0.0:24100"));

@@ -300,6 +300,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
             cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
             ..StoreConfig::default()
         },
+        verify_threads: config.node.verify_threads,
         byzantine: args.byzantine.clone(),
     };
     let tracker = TaskTracker::new();

@@ -65,6 +65,8 @@ pub struct NodeSettings {
     pub core: CoreConfig,
     /// Storage tuning.
     pub store: StoreConfig,
+    /// Threads that verify a cycle's input signatures (0: one per core).
+    pub verify_threads: usize,
     /// Test builds only: misbehave as this Byzantine mode (see
     /// `consensus::byzantine`); needs the cargo feature `byzantine`.
     pub byzantine: Option<String>,
@@ -150,6 +152,11 @@ pub struct NodeStats {
     pub store_errors: AtomicU64,
     /// Blocks served to catching-up peers.
     pub blocks_served: AtomicU64,
+    /// Input signatures verified ahead of the core, in cycle batches.
+    pub signatures_verified: AtomicU64,
+    /// Time spent verifying them, microseconds (CPU time summed over the
+    /// verifying threads).
+    pub verify_micros: AtomicU64,
 }
 
 /// What the node publishes about itself once its listeners are bound.
@@ -389,6 +396,10 @@ pub async fn start(
         pipeline: Pipeline::default(),
         blocks_served_at: HashMap::new(),
         reply_budget,
+        verify_threads: match settings.verify_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
         #[cfg(feature = "byzantine")]
         byzantine,
         #[cfg(feature = "byzantine")]
@@ -428,6 +439,8 @@ struct Driver {
     blocks_served_at: HashMap<NodeId, Instant>,
     /// Most bytes in one reply.
     reply_budget: usize,
+    /// Threads verifying a cycle's input signatures.
+    verify_threads: usize,
     /// Test builds: the Byzantine behaviour this node runs, if any.
     #[cfg(feature = "byzantine")]
     byzantine: Option<crate::byzantine::Byzantine>,
@@ -445,6 +458,27 @@ const BLOCK_SERVE_INTERVAL: Duration = Duration::from_millis(100);
 /// A driver cycle could not be made durable.
 #[derive(Debug)]
 struct CycleFailed;
+
+/// An input the driver took for a cycle, before the core sees it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "lives only in one cycle's list; boxing would allocate per peer message"
+)]
+enum Taken {
+    Command(Command),
+    Net(net::NetEvent<Wire>),
+}
+
+/// A verifying thread gets at least this many signatures (fewer batch
+/// badly and do not pay for the hand-off).
+const MIN_SIGNATURES_PER_THREAD: usize = 16;
+
+/// The first bad input of each transaction, all of them checked as one
+/// batch (PROTOCOL.md §9).
+fn check_signatures(chain: protocol::ChainId, txs: &[(Transaction, TxId)]) -> Vec<Option<usize>> {
+    let refs: Vec<(&Transaction, TxId)> = txs.iter().map(|(tx, txid)| (tx, *txid)).collect();
+    protocol::validate::SigVerifier::default().first_bad_inputs(chain, &refs)
+}
 
 /// An answer to a question, computed at the end of its cycle, sent once the
 /// cycle is durable.
@@ -528,7 +562,7 @@ impl Driver {
             };
             // A disk far behind stops the intake until it catches up.
             let accepting = self.pipeline.held.len() < MAX_HELD_CYCLES;
-            let mut taken = 0usize;
+            let mut taken = Vec::new();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -541,30 +575,35 @@ impl Driver {
                     }
                 }
                 command = command_inbox.recv(), if accepting => match command {
-                    Some(command) => { self.command(command); taken += 1; }
+                    Some(command) => taken.push(Taken::Command(command)),
                     None => break,
                 },
                 event = net_events.recv(), if accepting => match event {
-                    Some(event) => { self.net_event(event); taken += 1; }
+                    Some(event) => taken.push(Taken::Net(event)),
                     None => break,
                 },
                 () = sleep => {}
             }
             // Take whatever else is ready now: that is the group commit.
-            while accepting && taken < MAX_INPUTS_PER_CYCLE {
+            while accepting && taken.len() < MAX_INPUTS_PER_CYCLE {
                 let mut progressed = false;
                 if let Ok(command) = command_inbox.try_recv() {
-                    self.command(command);
-                    taken += 1;
+                    taken.push(Taken::Command(command));
                     progressed = true;
                 }
                 if let Some(event) = net_events.try_recv() {
-                    self.net_event(event);
-                    taken += 1;
+                    taken.push(Taken::Net(event));
                     progressed = true;
                 }
                 if !progressed {
                     break;
+                }
+            }
+            self.verify_ahead(&taken).await;
+            for input in taken {
+                match input {
+                    Taken::Command(command) => self.command(command),
+                    Taken::Net(event) => self.net_event(event),
                 }
             }
             self.fire_due_timers();
@@ -575,6 +614,65 @@ impl Driver {
             self.finish_cycle();
         }
         self.flush_on_shutdown().await;
+    }
+
+    /// Verifies the input signatures of the cycle's new transactions in
+    /// batches, on `verify_threads` threads, before the core sees them; the
+    /// core's admission then uses these decisions (the same rule one by
+    /// one would give: PROTOCOL.md §9). Every masternode still verifies
+    /// every input signature; this only changes where and how many at once.
+    async fn verify_ahead(&mut self, taken: &[Taken]) {
+        let txs = taken.iter().filter_map(|input| match input {
+            Taken::Command(Command::Submit(tx, _)) => Some(tx),
+            Taken::Net(net::NetEvent::Message { msg: Wire(Message::Tx(tx)), .. }) => Some(tx),
+            _ => None,
+        });
+        let todo = self.core.unverified(txs);
+        if todo.is_empty() {
+            return;
+        }
+        let chain = self.core.chain();
+        let signatures: usize = todo.iter().map(|(tx, _)| tx.inputs.len()).sum();
+        // Chunks big enough to batch well; one per thread at most.
+        let chunks = self.verify_threads.min(signatures / MIN_SIGNATURES_PER_THREAD).max(1);
+        let started = Instant::now();
+        let (results, micros) = if chunks == 1 {
+            let results = check_signatures(chain, &todo);
+            (results, started.elapsed().as_micros() as u64)
+        } else {
+            let todo = Arc::new(todo.clone());
+            let per_chunk = todo.len().div_ceil(chunks);
+            let tasks: Vec<_> = (0..chunks)
+                .map(|chunk| {
+                    let todo = todo.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let started = Instant::now();
+                        let end = ((chunk + 1) * per_chunk).min(todo.len());
+                        let part = todo.get(chunk * per_chunk..end).unwrap_or_default();
+                        (check_signatures(chain, part), started.elapsed().as_micros() as u64)
+                    })
+                })
+                .collect();
+            let mut results = Vec::with_capacity(todo.len());
+            let mut micros = 0;
+            for task in tasks {
+                match task.await {
+                    Ok((part, took)) => {
+                        results.extend(part);
+                        micros += took;
+                    }
+                    // Not verified ahead: admission verifies them itself.
+                    Err(e) => {
+                        warn!("signature verification task failed: {e}");
+                        return;
+                    }
+                }
+            }
+            (results, micros)
+        };
+        self.stats.signatures_verified.fetch_add(signatures as u64, Ordering::Relaxed);
+        self.stats.verify_micros.fetch_add(micros, Ordering::Relaxed);
+        self.core.remember_verified(todo.into_iter().zip(results));
     }
 
     fn fire_due_timers(&mut self) {

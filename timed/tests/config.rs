@@ -95,6 +95,7 @@ fn cases() -> Vec<Case> {
         ("node.status_interval_ms", key("node.status_interval_ms", "250"), |c| {
             c.node.status_interval = Duration::from_millis(250)
         }),
+        ("node.verify_threads", key("node.verify_threads", "3"), |c| c.node.verify_threads = 3),
         ("network.listen_address", key("network.listen_address", "\"127.0.0.1:0\""), |c| {
             c.network.listen_address = "127.0.0.1:0".parse().expect("an address")
         }),

@@ -145,6 +145,7 @@ impl TestNode {
             net_limits: net::NetLimits::default(),
             core: CoreConfig::default(),
             store: StoreConfig::default(),
+            verify_threads: 0,
             byzantine: byzantine.map(str::to_string),
         };
         let tracker = TaskTracker::new();
@@ -507,6 +508,7 @@ async fn node_shutdown_and_reopen_keeps_every_final_transaction() {
 }
 
 /// True when the store holds `txid` as final or committed.
+#[cfg(feature = "byzantine")]
 fn durable(store: &timed::store::Store, txid: TxId) -> bool {
     let restored = store.load().expect("store readable");
     restored.final_txs.iter().any(|(tx, _)| tx.txid(CHAIN) == txid)
@@ -570,5 +572,70 @@ async fn a_slow_disk_holds_back_what_a_cycle_says_but_not_the_work_of_the_next()
     let overlapped =
         node.handle.stats().cycles_during_write.load(std::sync::atomic::Ordering::Relaxed);
     assert!(overlapped > 0, "the driver waited for the disk instead of working on");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_verified_ahead_in_a_batch_reject_exactly_the_bad_input() {
+    // Transactions submitted together are verified in one batch before the
+    // core admits them: the one with a forged second input is rejected
+    // naming that input, every other one is final.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = Keys::new();
+    let genesis = genesis(&keys);
+    let mut node = TestNode::start(dir.path(), &genesis, &keys).await;
+    let carol = address_of(&key(0xC0));
+    let mut txs: Vec<Transaction> = (0..7)
+        .map(|i| {
+            let inputs = [
+                (alice_coin(&genesis, 2 * i), &keys.alice),
+                (alice_coin(&genesis, 2 * i + 1), &keys.alice),
+            ];
+            spend(&genesis, &inputs, &carol)
+        })
+        .collect();
+    let forged = 3;
+    txs[forged].inputs[1].signature = keys.bob.sign(b"not this transaction");
+    let submits: Vec<_> = txs
+        .iter()
+        .map(|tx| {
+            let handle = node.handle.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move { handle.submit(tx).await.expect("the node is running") })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for submit in submits {
+        outcomes.push(submit.await.expect("the submit task"));
+    }
+    let mut waiting = HashSet::new();
+    for (i, (tx, outcome)) in txs.iter().zip(&outcomes).enumerate() {
+        let txid = tx.txid(CHAIN);
+        if i == forged {
+            assert_eq!(
+                outcome,
+                &SubmitOutcome::Rejected {
+                    txid,
+                    rejection: TxRejection::BadSignature { index: 1 }
+                }
+            );
+        } else {
+            accepted_state(outcome, txid);
+            waiting.insert(txid);
+        }
+    }
+    // Events of all of them, in whatever order they come.
+    while !waiting.is_empty() {
+        let txid = node
+            .wait_for("the good transactions to be final", |e| match &e.event {
+                Event::TxState { txid, state: TxState::Final, .. } => Some(*txid),
+                _ => None,
+            })
+            .await;
+        waiting.remove(&txid);
+    }
+    let verified =
+        node.handle.stats().signatures_verified.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(verified >= 14, "the inputs went through the driver's batches ({verified})");
     node.stop().await;
 }

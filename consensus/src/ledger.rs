@@ -13,7 +13,7 @@ use thiserror::Error;
 use protocol::bft::{BftError, CommitCertificate};
 use protocol::block::{BLOCK_VERSION, Block, BlockHeader};
 use protocol::coinbase::expected_coinbase;
-use protocol::commitment::UtxoCommitment;
+use protocol::commitment::{Element, UtxoCommitment};
 use protocol::finality::{CertificateError, FinalityCertificate, VerifiedVotes};
 use protocol::keys::KeyCache;
 use protocol::merkle::merkle_root;
@@ -178,6 +178,44 @@ pub struct CheckedBlock {
     pub spent: Vec<OutPoint>,
     /// The commitment after it.
     pub commitment: UtxoCommitment,
+    /// The elements of `created`, in the same order (kept once committed,
+    /// so spending them later costs no hash to the group).
+    pub created_elements: Vec<Element>,
+}
+
+/// Most commitment elements of recently created outputs a ledger keeps
+/// (about 200 bytes each): outputs are mostly spent soon after they are
+/// created, and an element not kept is computed again.
+const KEPT_ELEMENTS: usize = 16_384;
+
+/// The commitment elements of recently committed outputs, oldest evicted
+/// first.
+#[derive(Debug, Default)]
+struct ElementCache {
+    elements: HashMap<OutPoint, Element>,
+    order: VecDeque<OutPoint>,
+}
+
+impl ElementCache {
+    fn get(&self, outpoint: &OutPoint) -> Option<&Element> {
+        self.elements.get(outpoint)
+    }
+
+    fn insert(&mut self, outpoint: OutPoint, element: Element) {
+        if self.elements.insert(outpoint, element).is_none() {
+            self.order.push_back(outpoint);
+        }
+        // Entries of spent outputs leave the map at once and the order
+        // lazily, so the order is bounded too.
+        while self.elements.len() > KEPT_ELEMENTS || self.order.len() > 2 * KEPT_ELEMENTS {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.elements.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, outpoint: &OutPoint) {
+        self.elements.remove(outpoint);
+    }
 }
 
 /// The committed chain.
@@ -192,6 +230,8 @@ pub struct Ledger {
     utxos: HashMap<OutPoint, TxOut>,
     by_address: HashMap<AddressPayload, BTreeSet<OutPoint>>,
     commitment: UtxoCommitment,
+    /// Elements of recently committed outputs.
+    elements: ElementCache,
     /// Which txids are committed, durably (see [`crate::index`]).
     index: Arc<dyn ChainIndex>,
     /// Txids of blocks committed here whose persist the driver has not yet
@@ -218,6 +258,7 @@ impl Ledger {
             utxos: HashMap::new(),
             by_address: HashMap::new(),
             commitment: UtxoCommitment::empty(),
+            elements: ElementCache::default(),
             index,
             unflushed: VecDeque::new(),
             unflushed_txids: HashMap::new(),
@@ -544,18 +585,24 @@ impl Ledger {
         let mut spent_committed = Vec::new();
         for outpoint in spent {
             if let Some(output) = self.utxos.get(&outpoint) {
-                commitment.remove(&outpoint, output);
+                match self.elements.get(&outpoint) {
+                    Some(element) => commitment.subtract(element),
+                    None => commitment.remove(&outpoint, output),
+                }
                 spent_committed.push(outpoint);
             }
         }
-        for (outpoint, output) in &created_list {
-            commitment.insert(outpoint, output);
+        let created_elements: Vec<Element> =
+            created_list.iter().map(|(outpoint, output)| Element::of(outpoint, output)).collect();
+        for element in &created_elements {
+            commitment.add(element);
         }
         CheckedBlock {
             hash: block.hash(self.chain),
             created: created_list,
             spent: spent_committed,
             commitment,
+            created_elements,
         }
     }
 
@@ -683,9 +730,11 @@ impl Ledger {
         let txids = block.txids(self.chain);
         for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
             self.remove_utxo(&input.prev);
+            self.elements.remove(&input.prev);
         }
-        for (outpoint, output) in &checked.created {
+        for ((outpoint, output), element) in checked.created.iter().zip(&checked.created_elements) {
             self.insert_utxo(*outpoint, *output);
+            self.elements.insert(*outpoint, *element);
         }
         self.commitment = checked.commitment;
         self.height = block.header.height;

@@ -70,6 +70,13 @@ impl Message {
         matches!(self, Message::VoteBatch(_) | Message::Proposal(_) | Message::BlockVote(_))
     }
 
+    /// Block agreement: a node takes these before the bulk of transactions
+    /// and vote batches waiting for it, so a loaded node's rounds do not
+    /// time out behind its own queue.
+    pub fn is_urgent(&self) -> bool {
+        matches!(self, Message::Proposal(_) | Message::BlockVote(_))
+    }
+
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -100,11 +100,12 @@ pub struct NetLimits {
     pub backoff_max: Duration,
     /// Default timeout of [`crate::NetHandle::request_default`].
     pub request_timeout: Duration,
-    /// Events the application may have waiting. When the channel is full,
-    /// peers' readers wait, so TCP pushes back on the senders.
+    /// Events the application may have waiting, in each of the two lanes
+    /// (urgent messages, everything else). When a lane is full, peers'
+    /// readers wait, so TCP pushes back on the senders.
     pub event_queue: usize,
-    /// Message bytes the application may have waiting in the event channel
-    /// (the same back-pressure, so large messages cannot pile up either).
+    /// Message bytes the application may have waiting in each lane (the
+    /// same back-pressure, so large messages cannot pile up either).
     pub event_queue_bytes: usize,
 }
 

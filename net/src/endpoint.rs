@@ -54,11 +54,10 @@ pub(crate) struct Endpoint<M: WireMessage> {
     /// caller's shutdown, by [`crate::NetHandle::shutdown`], or when the
     /// application drops its event receiver.
     pub(crate) shutdown: CancellationToken,
-    event_sender: mpsc::Sender<QueuedEvent<M>>,
-    /// Bytes of messages the application may have waiting in the event
-    /// channel (`event_queue_bytes`): the channel's count bound alone would
-    /// let large messages pile up.
-    event_budget: Arc<Semaphore>,
+    /// The lane of urgent messages ([`crate::WireMessage::is_urgent`]).
+    urgent: Lane<M>,
+    /// The lane of every other event.
+    normal: Lane<M>,
     /// Serialises peer-up / peer-down emission with table changes.
     membership: tokio::sync::Mutex<()>,
     next_conn_id: AtomicU64,
@@ -71,9 +70,18 @@ pub(crate) struct EndpointParts<M: WireMessage> {
     pub(crate) limits: NetLimits,
     pub(crate) peer_exchange: bool,
     pub(crate) local_addr: SocketAddr,
-    pub(crate) event_sender: mpsc::Sender<QueuedEvent<M>>,
-    pub(crate) event_budget: Arc<Semaphore>,
+    pub(crate) urgent: Lane<M>,
+    pub(crate) normal: Lane<M>,
     pub(crate) shutdown: CancellationToken,
+}
+
+/// The sending end of one event lane: its channel, and the bytes of
+/// messages the application may have waiting in it (`event_queue_bytes`;
+/// the channel's count bound alone would let large messages pile up).
+#[derive(Debug)]
+pub(crate) struct Lane<M> {
+    pub(crate) sender: mpsc::Sender<QueuedEvent<M>>,
+    pub(crate) budget: Arc<Semaphore>,
 }
 
 impl<M: WireMessage> Endpoint<M> {
@@ -91,8 +99,8 @@ impl<M: WireMessage> Endpoint<M> {
             dial_targets: DialTargets::default(),
             tracker: TaskTracker::new(),
             shutdown: parts.shutdown,
-            event_sender: parts.event_sender,
-            event_budget: parts.event_budget,
+            urgent: parts.urgent,
+            normal: parts.normal,
             membership: tokio::sync::Mutex::new(()),
             next_conn_id: AtomicU64::new(1),
         }
@@ -116,11 +124,13 @@ impl<M: WireMessage> Endpoint<M> {
         bytes: usize,
         cancel: &CancellationToken,
     ) -> bool {
+        let urgent = matches!(&event, NetEvent::Message { msg, .. } if msg.is_urgent());
+        let lane = if urgent { &self.urgent } else { &self.normal };
         // A message larger than the whole budget waits for all of it.
         let cost = u32::try_from(bytes.min(self.limits.event_queue_bytes)).unwrap_or(u32::MAX);
         tokio::select! {
             _ = cancel.cancelled() => return false,
-            permits = self.event_budget.acquire_many(cost) => match permits {
+            permits = lane.budget.acquire_many(cost) => match permits {
                 // Given back by `NetEvents` when the application takes the event.
                 Ok(permits) => permits.forget(),
                 Err(_closed) => return false,
@@ -128,7 +138,7 @@ impl<M: WireMessage> Endpoint<M> {
         }
         let sent = tokio::select! {
             _ = cancel.cancelled() => false,
-            sent = self.event_sender.send(QueuedEvent { event, cost }) => {
+            sent = lane.sender.send(QueuedEvent { event, cost }) => {
                 if sent.is_err() {
                     tracing::info!("event receiver dropped; shutting the network down");
                     self.shutdown.cancel();
@@ -137,7 +147,7 @@ impl<M: WireMessage> Endpoint<M> {
             }
         };
         if !sent {
-            self.event_budget.add_permits(cost as usize);
+            lane.budget.add_permits(cost as usize);
         }
         sent
     }
@@ -146,7 +156,7 @@ impl<M: WireMessage> Endpoint<M> {
     /// since nobody may be reading any more.
     async fn emit_membership(&self, event: NetEvent<M>) {
         if self.shutdown.is_cancelled() {
-            let _dropped_at_shutdown = self.event_sender.try_send(QueuedEvent { event, cost: 0 });
+            let _dropped_at_shutdown = self.normal.sender.try_send(QueuedEvent { event, cost: 0 });
         } else {
             self.emit(event, 0, &self.shutdown).await;
         }

@@ -67,38 +67,58 @@ pub(crate) struct QueuedEvent<M> {
     pub(crate) cost: u32,
 }
 
-/// The receiving end of the network's events: a channel bounded in events
-/// (`event_queue`) and in message bytes (`event_queue_bytes`); while it is
-/// full, peers' readers wait and TCP pushes back on the senders. Dropping it
-/// shuts the endpoint down.
+/// The receiving end of the network's events: two lanes, each a channel
+/// bounded in events (`event_queue`) and in message bytes
+/// (`event_queue_bytes`): one for urgent messages
+/// ([`crate::WireMessage::is_urgent`]), always taken first, one for the
+/// rest. While a lane is full, peers' readers wait and TCP pushes back on
+/// the senders. Dropping it shuts the endpoint down.
 #[derive(Debug)]
 pub struct NetEvents<M> {
-    pub(crate) event_inbox: mpsc::Receiver<QueuedEvent<M>>,
-    pub(crate) event_budget: Arc<Semaphore>,
+    pub(crate) urgent: LaneInbox<M>,
+    pub(crate) normal: LaneInbox<M>,
+}
+
+/// The receiving end of one lane.
+#[derive(Debug)]
+pub(crate) struct LaneInbox<M> {
+    pub(crate) inbox: mpsc::Receiver<QueuedEvent<M>>,
+    pub(crate) budget: Arc<Semaphore>,
+}
+
+impl<M> LaneInbox<M> {
+    /// Returns the event's bytes to the lane's budget: it is the
+    /// application's now.
+    fn release(&self, queued: QueuedEvent<M>) -> NetEvent<M> {
+        self.budget.add_permits(queued.cost as usize);
+        queued.event
+    }
 }
 
 impl<M> NetEvents<M> {
-    /// The next event; `None` once the endpoint has shut down.
+    /// The next event, urgent ones first; `None` once the endpoint has shut
+    /// down.
     pub async fn recv(&mut self) -> Option<NetEvent<M>> {
-        let queued = self.event_inbox.recv().await?;
-        Some(self.release(queued))
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// The next event if one is ready.
+    /// The next event if one is ready, urgent ones first.
     pub fn try_recv(&mut self) -> Option<NetEvent<M>> {
-        let queued = self.event_inbox.try_recv().ok()?;
-        Some(self.release(queued))
+        if let Ok(queued) = self.urgent.inbox.try_recv() {
+            return Some(self.urgent.release(queued));
+        }
+        let queued = self.normal.inbox.try_recv().ok()?;
+        Some(self.normal.release(queued))
     }
 
-    /// Polls for the next event.
+    /// Polls for the next event, urgent ones first. Ends (`None`) when the
+    /// normal lane closes: both close together at shutdown.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<NetEvent<M>>> {
-        self.event_inbox.poll_recv(cx).map(|queued| queued.map(|queued| self.release(queued)))
-    }
-
-    /// Returns the event's bytes to the budget: it is the application's now.
-    fn release(&self, queued: QueuedEvent<M>) -> NetEvent<M> {
-        self.event_budget.add_permits(queued.cost as usize);
-        queued.event
+        if let Poll::Ready(Some(queued)) = self.urgent.inbox.poll_recv(cx) {
+            return Poll::Ready(Some(self.urgent.release(queued)));
+        }
+        let normal = &mut self.normal;
+        normal.inbox.poll_recv(cx).map(|queued| queued.map(|queued| normal.release(queued)))
     }
 }
 

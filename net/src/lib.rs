@@ -8,7 +8,9 @@
 //!
 //! [`start`] binds the listener, dials the configured peers and returns a
 //! [`NetHandle`] (send, broadcast, request, peers, stats) and [`NetEvents`]
-//! (peer up / down, messages, requests). Cancelling the token passed to
+//! (peer up / down, messages, requests; messages the application calls
+//! urgent, [`WireMessage::is_urgent`], come first, from a lane of their
+//! own). Cancelling the token passed to
 //! `start` stops every task; [`NetHandle::stopped`] waits for that.
 //!
 //! # Wire format
@@ -136,7 +138,8 @@ pub use stats::NetStats;
 pub use wire::WireMessage;
 
 use crate::dialer::Origin;
-use crate::endpoint::{Endpoint, EndpointParts};
+use crate::endpoint::{Endpoint, EndpointParts, Lane};
+use crate::handle::LaneInbox;
 use crate::handshake::{IdentityParams, LocalIdentity};
 
 /// Binds the listener, starts dialling the configured peers and bootstrap
@@ -162,15 +165,20 @@ pub async fn start<M: WireMessage>(
             listen_port: Some(local_addr.port()),
         },
     );
-    let (event_sender, event_inbox) = mpsc::channel(config.limits.event_queue);
-    let event_budget = Arc::new(Semaphore::new(config.limits.event_queue_bytes));
+    let lane = || {
+        let (sender, inbox) = mpsc::channel(config.limits.event_queue);
+        let budget = Arc::new(Semaphore::new(config.limits.event_queue_bytes));
+        (Lane { sender, budget: Arc::clone(&budget) }, LaneInbox { inbox, budget })
+    };
+    let (urgent, urgent_inbox) = lane();
+    let (normal, normal_inbox) = lane();
     let endpoint = Arc::new(Endpoint::new(EndpointParts {
         identity,
         limits: config.limits,
         peer_exchange: config.peer_exchange,
         local_addr,
-        event_sender,
-        event_budget: Arc::clone(&event_budget),
+        urgent,
+        normal,
         shutdown: shutdown.child_token(),
     }));
     tracing::info!(
@@ -187,5 +195,5 @@ pub async fn start<M: WireMessage>(
     for address in config.bootstrap {
         dialer::dial(&endpoint, address, None, Origin::Configured);
     }
-    Ok((NetHandle { endpoint }, NetEvents { event_inbox, event_budget }))
+    Ok((NetHandle { endpoint }, NetEvents { urgent: urgent_inbox, normal: normal_inbox }))
 }

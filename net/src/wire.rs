@@ -18,13 +18,21 @@ use crate::config::Role;
 pub const WIRE_VERSION: u8 = 1;
 
 /// An application message the network carries. The network never looks
-/// inside except to ask [`WireMessage::is_consensus`].
+/// inside except to ask [`WireMessage::is_consensus`] and
+/// [`WireMessage::is_urgent`].
 pub trait WireMessage:
     Serialize + DeserializeOwned + Clone + Send + Sync + std::fmt::Debug + 'static
 {
     /// Consensus messages (votes, proposals) may only come from committee
     /// members; from an observer they are dropped and counted.
     fn is_consensus(&self) -> bool;
+
+    /// Messages the application takes before every other waiting one (a
+    /// lane of their own, with its own budget): under load they must not
+    /// queue behind the bulk.
+    fn is_urgent(&self) -> bool {
+        false
+    }
 }
 
 /// The first handshake message, sent by both sides at once.

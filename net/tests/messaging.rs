@@ -267,3 +267,48 @@ async fn large_messages_flow_through_a_small_event_budget() {
     let received = a.received_from(&b.id());
     assert!(received.iter().enumerate().all(|(i, m)| *m == TestMsg::Big(vec![i as u8; 64 * 1024])));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_message_is_taken_before_the_bulk_waiting_ahead_of_it() {
+    // The receiver does not read while 50 ordinary messages, one urgent one
+    // and one more ordinary one arrive; the first message it then takes is
+    // the urgent one, and the rest keep their order.
+    let sender = Node::start(1, config(vec![]), Answer::Echo).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (receiver, mut events) =
+        net::start::<TestMsg>(config(vec![sender.address()]), common::key(2), shutdown.clone())
+            .await
+            .expect("endpoint starts");
+    let up = tokio::time::timeout(SOON, events.recv()).await.expect("an event in time");
+    assert!(matches!(up, Some(net::NetEvent::PeerUp { .. })), "{up:?}");
+    wait_until("the sender sees the connection too", SOON, || {
+        sender.handle.is_connected(&receiver.local_id())
+    })
+    .await;
+    let frames_before = receiver.stats().frames_in;
+    for i in 0..50 {
+        sender.handle.send(&receiver.local_id(), hello(&format!("bulk {i}"))).unwrap();
+    }
+    sender.handle.send(&receiver.local_id(), TestMsg::Urgent(7)).unwrap();
+    // One connection reads in order and hands each message over before it
+    // reads the next: once the frame after the urgent one is read, every
+    // message before it is waiting in its lane.
+    sender.handle.send(&receiver.local_id(), hello("after")).unwrap();
+    wait_until("all 52 frames read off the socket", SOON, || {
+        receiver.stats().frames_in >= frames_before + 52
+    })
+    .await;
+    let mut taken = Vec::new();
+    while taken.len() < 52 {
+        match tokio::time::timeout(SOON, events.recv()).await.expect("an event in time") {
+            Some(net::NetEvent::Message { msg, .. }) => taken.push(msg),
+            Some(_) => {}
+            None => panic!("the endpoint stopped"),
+        }
+    }
+    assert_eq!(taken[0], TestMsg::Urgent(7));
+    let mut bulk: Vec<TestMsg> = (0..50).map(|i| hello(&format!("bulk {i}"))).collect();
+    bulk.push(hello("after"));
+    assert_eq!(taken[1..], bulk[..]);
+    shutdown.cancel();
+}

@@ -192,6 +192,10 @@ impl net::WireMessage for Wire {
     fn is_consensus(&self) -> bool {
         self.0.is_consensus()
     }
+
+    fn is_urgent(&self) -> bool {
+        self.0.is_urgent()
+    }
 }
 
 /// The error a caller gets when the node has stopped.

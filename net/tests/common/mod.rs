@@ -26,11 +26,17 @@ pub(crate) enum TestMsg {
     Hello(String),
     Vote(u64),
     Big(Vec<u8>),
+    /// Taken before everything else waiting (`WireMessage::is_urgent`).
+    Urgent(u64),
 }
 
 impl WireMessage for TestMsg {
     fn is_consensus(&self) -> bool {
         matches!(self, TestMsg::Vote(_))
+    }
+
+    fn is_urgent(&self) -> bool {
+        matches!(self, TestMsg::Urgent(_))
     }
 }
 

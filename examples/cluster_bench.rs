@@ -16,13 +16,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use cluster::status::{cpu_time_of, rss_of};
-use cluster::{Layout, load_files, read_node_info};
 use loadgen::{RunConfig, Slo, Stop, SweepConfig, Target};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -117,26 +115,13 @@ async fn main() -> anyhow::Result<()> {
     let timectl = cluster::binaries::find("timectl")?;
     let dir = args.out.join("cluster");
     examples::stop_cluster(&timectl, &dir);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
 
     eprintln!("bench: signature verification rate (6 s)");
     let verify = tokio::task::spawn_blocking(|| examples::verify_rates(Duration::from_secs(2)))
         .await?
         .map_err(anyhow::Error::msg)?;
 
-    eprintln!("bench: timectl up --nodes {} --dir {}", args.nodes, dir.display());
-    let started = Instant::now();
-    let up = Command::new(&timectl)
-        .args(["up", "--nodes", &args.nodes.to_string(), "--dir"])
-        .arg(&dir)
-        .output()
-        .with_context(|| format!("running {}", timectl.display()))?;
-    let timectl_up_s = started.elapsed().as_secs_f64();
-    if !up.status.success() {
-        bail!("timectl up failed ({}): {}", up.status, String::from_utf8_lossy(&up.stderr));
-    }
+    let timectl_up_s = examples::fresh_cluster(&timectl, &dir, args.nodes)?.as_secs_f64();
     let result = measure(&args, &dir, slo).await;
     examples::stop_cluster(&timectl, &dir);
     let (run, usage, sweep) = result?;
@@ -155,15 +140,7 @@ async fn main() -> anyhow::Result<()> {
         highest_held_tps: sweep.highest_held_tps,
         sweep_table: loadgen::sweep::table(&sweep),
     };
-    let table = render(&bench);
-    print!("{table}");
-    let text = args.out.join("bench.txt");
-    std::fs::write(&text, &table).with_context(|| format!("writing {}", text.display()))?;
-    let json = args.out.join("bench.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&bench)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    println!("\nwritten: {} and {}", text.display(), json.display());
-    Ok(())
+    examples::write_report(&args.out, "bench", &render(&bench), &bench)
 }
 
 /// The fixed-rate run (with resource sampling) and the sweep.
@@ -172,14 +149,7 @@ async fn measure(
     dir: &Path,
     slo: Slo,
 ) -> anyhow::Result<(loadgen::metrics::Metrics, Vec<NodeUsage>, loadgen::sweep::SweepOutcome)> {
-    let layout = Layout::new(dir);
-    let (file, _) = load_files(&layout)?;
-    let mut pids = Vec::new();
-    for node in &file.nodes {
-        let info = read_node_info(&layout, &node.name)
-            .with_context(|| format!("{} has no node.json", node.name))?;
-        pids.push((node.name.clone(), info.pid));
-    }
+    let pids = examples::node_pids(dir)?;
     let target = Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() };
     let stop = CancellationToken::new();
 

@@ -17,6 +17,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, bail};
+use cluster::{Layout, load_files, read_node_info};
+
 use protocol::keys::{KeyCache, SigCheck, VerifyStrategy, verify_many};
 use protocol::{PublicKey, SecretKey, Signature};
 use serde::Serialize;
@@ -128,4 +131,57 @@ pub fn stop_cluster(timectl: &Path, dir: &Path) {
         // Best effort: a cluster that is already down is fine.
         let _ = Command::new(timectl).arg("down").arg("--dir").arg(dir).output();
     }
+}
+
+/// Replaces whatever is in `dir` by a fresh cluster of `nodes` masternodes
+/// (`timectl up`); returns how long `timectl up` took to report it ready.
+pub fn fresh_cluster(timectl: &Path, dir: &Path, nodes: usize) -> anyhow::Result<Duration> {
+    stop_cluster(timectl, dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    eprintln!("timectl up --nodes {nodes} --dir {}", dir.display());
+    let started = Instant::now();
+    let up = Command::new(timectl)
+        .args(["up", "--nodes", &nodes.to_string(), "--dir"])
+        .arg(dir)
+        .output()
+        .with_context(|| format!("running {}", timectl.display()))?;
+    let took = started.elapsed();
+    if !up.status.success() {
+        bail!("timectl up failed ({}): {}", up.status, String::from_utf8_lossy(&up.stderr));
+    }
+    Ok(took)
+}
+
+/// Each node of the cluster in `dir`: its name and its pid.
+pub fn node_pids(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
+    let layout = Layout::new(dir);
+    let (file, _) = load_files(&layout)?;
+    file.nodes
+        .iter()
+        .map(|node| {
+            let info = read_node_info(&layout, &node.name)
+                .with_context(|| format!("{} has no node.json", node.name))?;
+            Ok((node.name.clone(), info.pid))
+        })
+        .collect()
+}
+
+/// Prints `table`, and writes it to `OUT/NAME.txt` and `data` to
+/// `OUT/NAME.json`.
+pub fn write_report(
+    out: &Path,
+    name: &str,
+    table: &str,
+    data: &impl Serialize,
+) -> anyhow::Result<()> {
+    print!("{table}");
+    let text = out.join(format!("{name}.txt"));
+    std::fs::write(&text, table).with_context(|| format!("writing {}", text.display()))?;
+    let json = out.join(format!("{name}.json"));
+    std::fs::write(&json, serde_json::to_string_pretty(data)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    println!("\nwritten: {} and {}", text.display(), json.display());
+    Ok(())
 }

@@ -11,13 +11,11 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use cluster::status::rss_of;
-use cluster::{Layout, load_files, read_node_info};
 use loadgen::{RunConfig, Stop, Target};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -74,42 +72,15 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let timectl = cluster::binaries::find("timectl")?;
     let dir = args.out.join("cluster");
-    examples::stop_cluster(&timectl, &dir);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    eprintln!("soak: timectl up --nodes {} --dir {}", args.nodes, dir.display());
-    let up = Command::new(&timectl)
-        .args(["up", "--nodes", &args.nodes.to_string(), "--dir"])
-        .arg(&dir)
-        .output()
-        .with_context(|| format!("running {}", timectl.display()))?;
-    if !up.status.success() {
-        bail!("timectl up failed ({}): {}", up.status, String::from_utf8_lossy(&up.stderr));
-    }
+    examples::fresh_cluster(&timectl, &dir, args.nodes)?;
     let result = soak(&args, &dir).await;
     examples::stop_cluster(&timectl, &dir);
     let soak = result?;
-    let table = render(&soak);
-    print!("{table}");
-    let text = args.out.join("soak.txt");
-    std::fs::write(&text, &table).with_context(|| format!("writing {}", text.display()))?;
-    let json = args.out.join("soak.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&soak)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    println!("\nwritten: {} and {}", text.display(), json.display());
-    Ok(())
+    examples::write_report(&args.out, "soak", &render(&soak), &soak)
 }
 
 async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<Soak> {
-    let layout = Layout::new(dir);
-    let (file, _) = load_files(&layout)?;
-    let mut pids = Vec::new();
-    for node in &file.nodes {
-        let info = read_node_info(&layout, &node.name)
-            .with_context(|| format!("{} has no node.json", node.name))?;
-        pids.push((node.name.clone(), info.pid));
-    }
+    let pids = examples::node_pids(dir)?;
     let mut config = RunConfig::new(Target::ClusterDir {
         dir: dir.to_path_buf(),
         dev_wallet: false,

@@ -185,3 +185,29 @@ pub fn write_report(
     println!("\nwritten: {} and {}", text.display(), json.display());
     Ok(())
 }
+
+/// Least-squares slope of `points` (x, y) (`None` below two distinct x).
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|(x, _)| x).sum::<f64>() / n;
+    let mean_y = points.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (x, y) in points {
+        num += (x - mean_x) * (y - mean_y);
+        den += (x - mean_x) * (x - mean_x);
+    }
+    (den > 0.0).then(|| num / den)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slope;
+
+    #[test]
+    fn slope_of_a_line_and_of_too_few_points() {
+        assert_eq!(slope(&[(0.0, 10.0), (1.0, 12.0), (2.0, 14.0), (3.5, 17.0)]), Some(2.0));
+        assert_eq!(slope(&[(1.0, 5.0), (2.0, 5.0), (3.0, 5.0)]), Some(0.0));
+        assert_eq!(slope(&[(1.0, 7.0)]), None);
+        assert_eq!(slope(&[]), None);
+    }
+}

@@ -2,7 +2,7 @@
 //! `--tps` (1,000 tx/s) for `--duration` (10 minutes) while every node's
 //! RSS is sampled once a minute; it prints the RSS of each node at each
 //! minute and each node's slope over the run (least squares from the second
-//! minute on, so start-up allocation does not count), against TARGETS.md's
+//! sample on, so start-up allocation does not count), against TARGETS.md's
 //! "≤ 64 MB, flat (slope < 1 MB/min)". The table also goes to
 //! `OUT/soak.txt` and `OUT/soak.json`, loadgen's report to `OUT/run`.
 //!
@@ -62,6 +62,8 @@ struct Soak {
     final_first_p99_ms: Option<f64>,
     sent: Option<f64>,
     final_ratio: Option<f64>,
+    /// When each sample was taken, seconds after the load started.
+    at_s: Vec<f64>,
     rss: Vec<NodeRss>,
 }
 
@@ -96,7 +98,7 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<Soak> {
     let sampler = tokio::spawn(sample(pids, args.every, sampling.clone()));
     let outcome = loadgen::run(&config, CancellationToken::new()).await;
     sampling.cancel();
-    let rss = sampler.await?;
+    let (at_s, rss) = sampler.await?;
     let outcome = outcome?;
     if !outcome.safety.ok {
         bail!("the soak failed its safety checks: see {}", args.out.display());
@@ -111,17 +113,18 @@ async fn soak(args: &Args, dir: &std::path::Path) -> anyhow::Result<Soak> {
         final_first_p99_ms: metric("final_first.p99"),
         sent: metric("sent"),
         final_ratio: metric("final_ratio"),
+        at_s,
         rss,
     })
 }
 
 /// RSS of every node now and every `every` until `done` (and once more at
-/// the end).
+/// the end), with the times of the samples in seconds.
 async fn sample(
     pids: Vec<(String, u32)>,
     every: Duration,
     done: CancellationToken,
-) -> Vec<NodeRss> {
+) -> (Vec<f64>, Vec<NodeRss>) {
     let mut nodes: Vec<NodeRss> = pids
         .iter()
         .map(|(name, _)| NodeRss {
@@ -131,12 +134,14 @@ async fn sample(
         })
         .collect();
     let started = Instant::now();
+    let mut at_s = Vec::new();
     let mut tick = tokio::time::interval(every);
     loop {
         let stop = tokio::select! {
             _ = done.cancelled() => true,
             _ = tick.tick() => false,
         };
+        at_s.push(started.elapsed().as_secs_f64());
         for ((_, pid), node) in pids.iter().zip(&mut nodes) {
             node.rss_bytes.push(rss_of(*pid).unwrap_or(0));
         }
@@ -144,34 +149,17 @@ async fn sample(
             break;
         }
     }
-    let minutes_per_sample = every.as_secs_f64() / 60.0;
     for node in &mut nodes {
-        node.slope_mb_per_min = slope(node.rss_bytes.get(1..).unwrap_or_default())
-            .map(|per_sample| per_sample / (1 << 20) as f64 / minutes_per_sample);
+        // From the second sample on: start-up allocation does not count.
+        let points: Vec<(f64, f64)> = at_s
+            .iter()
+            .zip(&node.rss_bytes)
+            .skip(1)
+            .map(|(at, rss)| (at / 60.0, *rss as f64 / (1 << 20) as f64))
+            .collect();
+        node.slope_mb_per_min = examples::slope(&points);
     }
-    eprintln!(
-        "soak: {} samples over {:?}",
-        nodes.first().map_or(0, |n| n.rss_bytes.len()),
-        started.elapsed()
-    );
-    nodes
-}
-
-/// Least-squares slope of `ys` against their index (`None` below 2 points).
-fn slope(ys: &[u64]) -> Option<f64> {
-    if ys.len() < 2 {
-        return None;
-    }
-    let n = ys.len() as f64;
-    let mean_x = (n - 1.0) / 2.0;
-    let mean_y = ys.iter().map(|y| *y as f64).sum::<f64>() / n;
-    let (mut num, mut den) = (0.0, 0.0);
-    for (x, y) in ys.iter().enumerate() {
-        let dx = x as f64 - mean_x;
-        num += dx * (*y as f64 - mean_y);
-        den += dx * dx;
-    }
-    Some(num / den)
+    (at_s, nodes)
 }
 
 fn render(soak: &Soak) -> String {
@@ -188,7 +176,7 @@ fn render(soak: &Soak) -> String {
     }
     let _ = writeln!(out);
     for i in 0..samples {
-        let _ = write!(out, "{:>7.0}s", i as f64 * soak.every_s);
+        let _ = write!(out, "{:>7.0}s", soak.at_s.get(i).copied().unwrap_or(0.0));
         for node in &soak.rss {
             let mb = node.rss_bytes.get(i).map_or(0.0, |b| *b as f64 / (1 << 20) as f64);
             let _ = write!(out, " {mb:>8.0}");
@@ -217,16 +205,4 @@ fn render(soak: &Soak) -> String {
         ms(soak.final_first_p99_ms)
     );
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::slope;
-
-    #[test]
-    fn slope_of_a_line_and_of_too_few_points() {
-        assert_eq!(slope(&[10, 12, 14, 16]), Some(2.0));
-        assert_eq!(slope(&[5, 5, 5]), Some(0.0));
-        assert_eq!(slope(&[7]), None);
-    }
 }

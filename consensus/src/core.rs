@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use protocol::finality::{FinalityCertificate, VerifiedVotes, VoteBatch};
 use protocol::keys::{KeyCache, VerifyStrategy};
-use protocol::validate::{SigVerifier, TxRejection};
+use protocol::validate::{SigVerifier, TxRejection, check_before_signatures};
 use protocol::{
     AddressPayload, BlockHash, ChainId, Committee, ConsensusParams, Genesis, Hash256, MemberIndex,
     NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut,
@@ -19,7 +19,7 @@ use crate::index::ChainIndex;
 use crate::io::{Event, Input, Millis, Output, Timer, TxState};
 use crate::ledger::Ledger;
 use crate::message::Message;
-use crate::pool::Pool;
+use crate::pool::{AvailableView, Pool};
 use crate::restore::Restored;
 
 /// Local limits and pacing (not consensus rules: nodes may differ).
@@ -523,20 +523,24 @@ impl Core {
     }
 
     /// The transactions of `txs` whose input signatures admission would
-    /// check, each once with its txid: not held or settled here yet (a
-    /// driver verifies them ahead, in a batch; see
-    /// [`Core::remember_verified`]).
+    /// check, each once with its txid: not held or settled here yet, and
+    /// passing every rule admission checks before the signatures (so a
+    /// flood of transactions that spend nothing real costs no signature
+    /// check here either). A driver verifies them ahead, in a batch; see
+    /// [`Core::remember_verified`].
     pub fn unverified<'a>(
         &self,
         txs: impl IntoIterator<Item = &'a Transaction>,
     ) -> Vec<(Transaction, TxId)> {
+        let view = AvailableView { ledger: &self.ledger, pool: &self.pool };
         let mut seen = std::collections::HashSet::new();
         txs.into_iter()
             .filter_map(|tx| {
                 let txid = tx.txid(self.chain);
                 let new = !self.pool.entries.contains_key(&txid)
                     && !self.pool.settled.contains_key(&txid)
-                    && seen.insert(txid);
+                    && seen.insert(txid)
+                    && check_before_signatures(tx, &self.params, &view).is_ok();
                 new.then(|| (tx.clone(), txid))
             })
             .collect()
@@ -545,12 +549,12 @@ impl Core {
     /// Signature decisions made ahead of admission (the first bad input of
     /// each transaction, under the same rule): admission takes them for
     /// bodies with exactly these signatures instead of verifying again.
-    pub fn remember_verified(
+    pub fn remember_verified<'a>(
         &mut self,
-        checked: impl IntoIterator<Item = ((Transaction, TxId), Option<usize>)>,
+        checked: impl IntoIterator<Item = (&'a (Transaction, TxId), Option<usize>)>,
     ) {
         for ((tx, txid), first_bad) in checked {
-            self.verifier.remember(txid, &tx, first_bad);
+            self.verifier.remember(*txid, tx, first_bad);
         }
     }
 

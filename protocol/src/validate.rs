@@ -394,17 +394,32 @@ pub fn check_shape(tx: &Transaction, params: &ConsensusParams) -> Result<Amount,
     Amount::checked_sum(tx.outputs.iter().map(|o| o.value)).ok_or(TxRejection::OutputOverflow)
 }
 
-/// Validates `tx` against `utxos`: `Ok(Valid)` with its fee, `Ok(WaitingForParent)`
-/// when some parent is pending, or the first rule it breaks.
-pub fn validate_transaction(
-    tx: Transaction,
-    chain: ChainId,
+/// What a transaction that passed every rule but its input signatures
+/// has shown ([`check_before_signatures`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prechecked {
+    /// Every input is available: the outputs it spends and its fee.
+    Complete {
+        /// The outputs spent, in input order.
+        spent: Vec<TxOut>,
+        /// Inputs minus outputs.
+        fee: Amount,
+    },
+    /// These inputs' transactions are known but not yet final.
+    WaitingForParent(Vec<OutPoint>),
+}
+
+/// Every rule [`validate_transaction`] checks before the input signatures
+/// (shape, availability and owner of each input, amounts and fee), in its
+/// order: a transaction that fails here is refused without a signature
+/// being checked, so only one that passes is worth verifying (also ahead
+/// of admission, in a batch).
+pub fn check_before_signatures(
+    tx: &Transaction,
     params: &ConsensusParams,
     utxos: &impl UtxoView,
-    verifier: &mut SigVerifier,
-) -> Result<Admission, TxRejection> {
-    let total_out = check_shape(&tx, params)?;
-    let txid = tx.txid(chain);
+) -> Result<Prechecked, TxRejection> {
+    let total_out = check_shape(tx, params)?;
     let mut spent = Vec::with_capacity(tx.inputs.len());
     let mut missing = Vec::new();
     for (index, input) in tx.inputs.iter().enumerate() {
@@ -422,12 +437,7 @@ pub fn validate_transaction(
         }
     }
     if !missing.is_empty() {
-        // Signatures need no parent: check them now, so the orphan pool only
-        // ever holds transactions their keys' owners signed.
-        if let Some(index) = verifier.first_bad_input(chain, &tx, &txid) {
-            return Err(TxRejection::BadSignature { index });
-        }
-        return Ok(Admission::WaitingForParent { txid, missing });
+        return Ok(Prechecked::WaitingForParent(missing));
     }
     let total_in =
         Amount::checked_sum(spent.iter().map(|o| o.value)).ok_or(TxRejection::InputOverflow)?;
@@ -439,8 +449,30 @@ pub fn validate_transaction(
     if fee < required {
         return Err(TxRejection::FeeTooLow { fee: fee.sat(), required: required.sat() });
     }
+    Ok(Prechecked::Complete { spent, fee })
+}
+
+/// Validates `tx` against `utxos`: `Ok(Valid)` with its fee, `Ok(WaitingForParent)`
+/// when some parent is pending, or the first rule it breaks.
+pub fn validate_transaction(
+    tx: Transaction,
+    chain: ChainId,
+    params: &ConsensusParams,
+    utxos: &impl UtxoView,
+    verifier: &mut SigVerifier,
+) -> Result<Admission, TxRejection> {
+    let prechecked = check_before_signatures(&tx, params, utxos)?;
+    let txid = tx.txid(chain);
+    // Signatures need no parent: a transaction waiting for one has them
+    // checked too, so the orphan pool only ever holds transactions their
+    // keys' owners signed.
     if let Some(index) = verifier.first_bad_input(chain, &tx, &txid) {
         return Err(TxRejection::BadSignature { index });
     }
-    Ok(Admission::Valid(VerifiedTx { tx, txid, fee, spent }))
+    match prechecked {
+        Prechecked::WaitingForParent(missing) => Ok(Admission::WaitingForParent { txid, missing }),
+        Prechecked::Complete { spent, fee } => {
+            Ok(Admission::Valid(VerifiedTx { tx, txid, fee, spent }))
+        }
+    }
 }

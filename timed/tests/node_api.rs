@@ -639,3 +639,31 @@ async fn signatures_verified_ahead_in_a_batch_reject_exactly_the_bad_input() {
     assert!(verified >= 14, "the inputs went through the driver's batches ({verified})");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_spending_nothing_real_costs_no_signature_check_ahead() {
+    // Verifying ahead must not turn cheap refusals into signature work: a
+    // transaction whose inputs do not exist is refused by admission before
+    // its signatures are looked at, so the driver does not verify them
+    // either (256 forged inputs would otherwise cost 256 checks each).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = Keys::new();
+    let genesis = genesis(&keys);
+    let node = TestNode::start(dir.path(), &genesis, &keys).await;
+    let (_, value) = alice_coin(&genesis, 0);
+    let nowhere = OutPoint { txid: TxId([0xEE; 32]), vout: 0 };
+    let tx = spend(&genesis, &[((nowhere, value), &keys.alice)], &address_of(&key(0xC0)));
+    let txid = tx.txid(CHAIN);
+    let outcome = node.submit(&tx).await;
+    assert!(
+        matches!(
+            outcome,
+            SubmitOutcome::Rejected { rejection: TxRejection::UnknownInput { .. }, .. }
+        ),
+        "{txid}: {outcome:?}"
+    );
+    let verified =
+        node.handle.stats().signatures_verified.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(verified, 0, "signatures of a transaction admission refuses were verified ahead");
+    node.stop().await;
+}

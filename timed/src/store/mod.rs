@@ -32,7 +32,7 @@
 //! | `h` | block_index | block hash | height u64 |
 //! | `t` | tx_index | txid | height u64 ‖ index u32 |
 //! | `u` | utxos | outpoint | `TxOut`; with the checkpoint's coin cache and the records after it, the committed set |
-//! | `w` | wal | slot u32 ‖ chunk u16 | record `seq` in slot `seq % RING_SLOTS`: the changes of one persist call (`wal::Entry`s), in chunks of at most `RECORD_CHUNK_BYTES`; chunk 0 opens with the seq and the chunk count |
+//! | `w` | wal | slot u32 ‖ chunk u32 | record `seq` in slot `seq % RING_SLOTS`: the changes of one persist call (`wal::Entry`s), in chunks of at most `RECORD_CHUNK_BYTES`; chunk 0 opens with the seq and the chunk count |
 //!
 //! Block 0 is not stored (it has no commit certificate and follows from
 //! genesis), but its hash and its allocation transaction are indexed, and
@@ -268,7 +268,8 @@ pub enum StoreError {
         reason: String,
     },
     /// A running counter would leave its range (the ops persisted are
-    /// inconsistent with each other; nothing was written).
+    /// inconsistent with each other; nothing was written, and the store
+    /// takes no more writes).
     #[error("store counter {what} would leave its range; nothing was written")]
     Overflow {
         /// Which counter.
@@ -564,8 +565,9 @@ impl Store {
         for op in ops {
             match op {
                 PersistOp::Commit(committed) => {
-                    inner.commit(writer, committed, &mut batch)?;
-                    let record = CommitRecord::of(committed, chain);
+                    let txids = committed.block.txids(chain);
+                    inner.commit(writer, committed, &txids, &mut batch)?;
+                    let record = CommitRecord::of(committed, txids);
                     writer.pool.commit(&record.pool);
                     commits.push(record);
                 }
@@ -999,12 +1001,12 @@ impl Inner {
         // Chunk 0 carries the header, so it holds that much less data.
         let first = record.len().min(RECORD_CHUNK_BYTES - RecordHeader::LEN);
         let rest = record[first..].chunks(RECORD_CHUNK_BYTES);
-        let chunks = u16::try_from(1 + rest.len())
+        let chunks = u32::try_from(1 + rest.len())
             .map_err(|_| StoreError::Overflow { what: "record chunks" })?;
         let mut value = RecordHeader { seq, chunks }.to_bytes().to_vec();
         value.extend_from_slice(&record[..first]);
         batch.insert(Space::Wal.key(&[&record_key(seq, 0)]), value);
-        for (chunk, bytes) in (1u16..).zip(rest) {
+        for (chunk, bytes) in (1u32..).zip(rest) {
             batch.insert(Space::Wal.key(&[&record_key(seq, chunk)]), bytes);
         }
         Ok(())
@@ -1016,9 +1018,9 @@ impl Inner {
         &self,
         writer: &mut Writer,
         committed: &CommittedBlock,
+        txids: &[TxId],
         batch: &mut sled::Batch,
     ) -> Result<(), StoreError> {
-        let chain = self.genesis.chain_id;
         let block = &committed.block;
         let height = block.header.height;
         writer.coins.start_commit();
@@ -1045,7 +1047,7 @@ impl Inner {
             encode("block", &(block, &committed.certificate))?,
         );
         batch.insert(Space::BlockIndex.key(&[&committed.hash.0]), height_bytes.to_vec());
-        for (index, txid) in block.txids(chain).iter().enumerate() {
+        for (index, txid) in txids.iter().enumerate() {
             let index =
                 u32::try_from(index).map_err(|_| StoreError::Overflow { what: "tx index" })?;
             batch.insert(Space::TxIndex.key(&[&txid.0]), tx_location_bytes(height, index));

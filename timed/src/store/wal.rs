@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use consensus::io::{CommittedBlock, PersistOp};
-use protocol::{ChainId, OutPoint, TxOut};
+use protocol::{OutPoint, TxId, TxOut};
 
 use super::pool::{CommitPart, PoolImage};
 
@@ -26,12 +26,13 @@ pub(super) struct CommitRecord {
 }
 
 impl CommitRecord {
-    pub(super) fn of(committed: &CommittedBlock, chain: ChainId) -> CommitRecord {
+    /// The record of `committed`, whose txids are `txids`.
+    pub(super) fn of(committed: &CommittedBlock, txids: Vec<TxId>) -> CommitRecord {
         let block = &committed.block;
         CommitRecord {
             pool: CommitPart {
                 height: block.header.height,
-                txids: block.txids(chain),
+                txids,
                 inputs: block.txs.iter().flat_map(|tx| tx.inputs.iter().map(|i| i.prev)).collect(),
             },
             spent: committed.spent.clone(),
@@ -77,7 +78,7 @@ pub(super) struct Checkpoint {
 }
 
 /// The ring of record slots: record `seq` lives in slot `seq % RING_SLOTS`,
-/// as keys `slot u32 ‖ chunk u16`; chunk 0 opens with [`RecordHeader`]. A
+/// as keys `slot u32 ‖ chunk u32`; chunk 0 opens with [`RecordHeader`]. A
 /// checkpoint is written before the records since the last one fill half
 /// the ring, so a slot is only ever reused for a record the checkpoint
 /// covers: records are overwritten, never deleted (deleting a checkpoint's
@@ -89,11 +90,11 @@ pub(super) const RING_SLOTS: u64 = 8_192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RecordHeader {
     pub(super) seq: u64,
-    pub(super) chunks: u16,
+    pub(super) chunks: u32,
 }
 
 impl RecordHeader {
-    pub(super) const LEN: usize = 10;
+    pub(super) const LEN: usize = 12;
 
     pub(super) fn to_bytes(self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
@@ -104,15 +105,15 @@ impl RecordHeader {
 
     pub(super) fn parse(bytes: &[u8]) -> Option<RecordHeader> {
         let seq = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
-        let chunks = u16::from_be_bytes(bytes.get(8..10)?.try_into().ok()?);
+        let chunks = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
         Some(RecordHeader { seq, chunks })
     }
 }
 
 /// The key of chunk `chunk` of record `seq`, after the keyspace prefix.
-pub(super) fn record_key(seq: u64, chunk: u16) -> [u8; 6] {
+pub(super) fn record_key(seq: u64, chunk: u32) -> [u8; 8] {
     let slot = (seq % RING_SLOTS) as u32;
-    let mut out = [0u8; 6];
+    let mut out = [0u8; 8];
     out[..4].copy_from_slice(&slot.to_be_bytes());
     out[4..].copy_from_slice(&chunk.to_be_bytes());
     out

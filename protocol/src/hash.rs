@@ -28,6 +28,22 @@ impl Tag {
     pub const HANDSHAKE: Tag = Tag("timecoin/handshake");
     /// One unspent output as an element of the UTXO-set commitment.
     pub const UTXO: Tag = Tag("timecoin/utxo");
+    /// The seed of a signature batch's coefficients (nothing is signed).
+    pub const BATCH_COEFFICIENTS: Tag = Tag("timecoin/batch-coefficients");
+
+    /// Every tag, so none can be added without being checked against the
+    /// others.
+    pub const ALL: [Tag; 9] = [
+        Tag::TXID,
+        Tag::INPUT_SIG,
+        Tag::VOTE_BATCH,
+        Tag::CONSENSUS_VOTE,
+        Tag::BLOCK,
+        Tag::GENESIS,
+        Tag::HANDSHAKE,
+        Tag::UTXO,
+        Tag::BATCH_COEFFICIENTS,
+    ];
 
     /// The tag's ASCII text.
     pub const fn as_str(self) -> &'static str {
@@ -134,16 +150,7 @@ mod tests {
 
     #[test]
     fn tags_are_distinct_and_none_is_a_prefix_of_another() {
-        let tags = [
-            Tag::TXID,
-            Tag::INPUT_SIG,
-            Tag::VOTE_BATCH,
-            Tag::CONSENSUS_VOTE,
-            Tag::BLOCK,
-            Tag::GENESIS,
-            Tag::HANDSHAKE,
-            Tag::UTXO,
-        ];
+        let tags = Tag::ALL;
         for (i, a) in tags.iter().enumerate() {
             for (j, b) in tags.iter().enumerate() {
                 if i != j {

@@ -54,6 +54,7 @@
 //! prints what it computes).
 
 mod common;
+mod doc_vectors;
 
 use std::sync::OnceLock;
 
@@ -71,7 +72,6 @@ use protocol::{
 };
 use sha2::{Digest, Sha256, Sha512};
 
-const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 const CHAIN: ChainId = ChainId(9);
 
 /// The group order l = 2^252 + 27742317777372353535851937790883648493,
@@ -209,40 +209,39 @@ fn below_l(bytes: &[u8; 32]) -> bool {
     false
 }
 
-/// ZIP-215, from its three rules (see the file's comment).
-fn zip215_model(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
+/// What both models need first: s below l, A and R decoded (any
+/// encoding), s and the challenge k; `None` when s or a point fails.
+fn parts(
+    key: &[u8; 32],
+    message: &[u8],
+    sig: &Signature,
+) -> Option<(EdwardsPoint, EdwardsPoint, Scalar, Scalar)> {
     let (nonce_bytes, s_bytes) = split(sig);
     if !below_l(&s_bytes) {
-        return false;
+        return None;
     }
-    let (Some(a), Some(r)) =
-        (CompressedEdwardsY(*key).decompress(), CompressedEdwardsY(nonce_bytes).decompress())
-    else {
-        return false;
-    };
+    let a = CompressedEdwardsY(*key).decompress()?;
+    let r = CompressedEdwardsY(nonce_bytes).decompress()?;
     let s = Scalar::from_bytes_mod_order(s_bytes);
-    let k = challenge(&nonce_bytes, key, message);
-    (EdwardsPoint::mul_base(&s) - r - k * a).mul_by_cofactor().is_identity()
+    Some((a, r, s, challenge(&nonce_bytes, key, message)))
+}
+
+/// ZIP-215, from its three rules (see the file's comment).
+fn zip215_model(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
+    parts(key, message, sig).is_some_and(|(a, r, s, k)| {
+        (EdwardsPoint::mul_base(&s) - r - k * a).mul_by_cofactor().is_identity()
+    })
 }
 
 /// `verify_strict`, from its rules: s < l, A and R decode and are not of
 /// small order, and R's bytes are the encoding of [s]B − [k]A.
 fn strict_model(key: &[u8; 32], message: &[u8], sig: &Signature) -> bool {
-    let (nonce_bytes, s_bytes) = split(sig);
-    if !below_l(&s_bytes) {
-        return false;
-    }
-    let (Some(a), Some(r)) =
-        (CompressedEdwardsY(*key).decompress(), CompressedEdwardsY(nonce_bytes).decompress())
-    else {
-        return false;
-    };
-    if a.is_small_order() || r.is_small_order() {
-        return false;
-    }
-    let s = Scalar::from_bytes_mod_order(s_bytes);
-    let k = challenge(&nonce_bytes, key, message);
-    (EdwardsPoint::mul_base(&s) - k * a).compress().to_bytes() == nonce_bytes
+    let (nonce_bytes, _) = split(sig);
+    parts(key, message, sig).is_some_and(|(a, r, s, k)| {
+        !a.is_small_order()
+            && !r.is_small_order()
+            && (EdwardsPoint::mul_base(&s) - k * a).compress().to_bytes() == nonce_bytes
+    })
 }
 
 /// ed25519-dalek's `verify_strict`: the previous rule's implementation.
@@ -835,15 +834,8 @@ fn is_small_order_names_exactly_the_14_encodings() {
 
 /// The lines of vector `name` in the document.
 fn doc_lines(name: &str) -> Vec<String> {
-    let marker = format!("<!-- vector: {name} -->");
-    let start =
-        DOC.find(&marker).unwrap_or_else(|| panic!("docs/PROTOCOL.md has no vector {name}"));
-    let rest = &DOC[start + marker.len()..];
-    let open = rest.find("```").expect("a fenced block after the marker");
-    let body = &rest[open + 3..];
-    let body = &body[body.find('\n').expect("fence line") + 1..];
-    let close = body.find("```").expect("closing fence");
-    body[..close].lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    let lines = doc_vectors::doc_block(name).lines().map(str::trim);
+    lines.filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
 fn check_doc(name: &str, computed: &[String]) {

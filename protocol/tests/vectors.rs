@@ -6,6 +6,8 @@
 //! `PRINT_VECTORS=1 cargo test -p protocol --test vectors -- --nocapture` to
 //! print the computed values.
 
+mod doc_vectors;
+
 use protocol::bft::{VoteKind, consensus_message};
 use protocol::block::{BLOCK_VERSION, BlockHeader};
 use protocol::codec::{Canonical, decode_exact};
@@ -16,20 +18,11 @@ use protocol::quorum::quorum;
 use protocol::tx::input_signing_message;
 use protocol::*;
 
-const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 const CHAIN: ChainId = ChainId(9);
 
 /// The hex (or text) of vector `name` in the document, whitespace removed.
 fn doc_vector(name: &str) -> String {
-    let marker = format!("<!-- vector: {name} -->");
-    let start =
-        DOC.find(&marker).unwrap_or_else(|| panic!("docs/PROTOCOL.md has no vector {name}"));
-    let rest = &DOC[start + marker.len()..];
-    let open = rest.find("```").expect("a fenced block after the marker");
-    let body = &rest[open + 3..];
-    let body = &body[body.find('\n').expect("fence line") + 1..];
-    let close = body.find("```").expect("closing fence");
-    body[..close].split_whitespace().collect()
+    doc_vectors::doc_block(name).split_whitespace().collect()
 }
 
 fn check(name: &str, computed: &str) {

@@ -505,6 +505,10 @@ fn bad_values_name_the_expected_form() {
             "network.limits.max_frame_bytes: expected a number of bytes from 1024 to 4294967295, got 100",
         ),
         (
+            "[node]\nverify_threads = 5000",
+            "node.verify_threads: expected a number of threads (0: one per core) from 0 to 1024, got 5000",
+        ),
+        (
             "[node]\nstatus_interval_ms = 1.5",
             "node.status_interval_ms: expected a number of milliseconds from 1 to 31536000000, got 1.5",
         ),

@@ -10,14 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use protocol::bft::{BlockVote, CommitCertificate, Proposal, VoteKind};
-use protocol::block::Block;
+use protocol::block::{Block, BlockRef};
 use protocol::coinbase::expected_coinbase;
+use protocol::finality::FinalityCertificate;
 use protocol::{Amount, BlockHash, MemberIndex, NodeId, OutPoint, TxId, TxOut};
 
 use crate::core::Core;
 use crate::inbound::Refusal;
 use crate::io::{Event, Evidence, Millis, Output, PersistOp, Timer, TxState};
-use crate::ledger::CheckedBlock;
+use crate::ledger::{BlockError, CheckedBlock};
 use crate::message::Message;
 
 /// Tendermint's step.
@@ -77,22 +78,43 @@ impl RoundVotes {
     }
 }
 
-/// A proposed block and, once computed, whether it is valid.
+/// A proposed block: its reference, the body rebuilt from this node's final
+/// set once it holds every transaction, and, once computed, whether it is
+/// valid.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
-    block: Block,
+    reference: BlockRef,
+    block: Option<Block>,
+    /// Txids of the reference this node did not hold final when it last
+    /// looked (`None` before the first look).
+    missing: Option<Vec<TxId>>,
+    /// Who sent the reference: asked first for what is missing.
+    source: NodeId,
     checked: Option<Option<CheckedBlock>>,
 }
 
 impl Candidate {
-    /// Takes `block` (another copy, same header) in place of a copy that
-    /// was found invalid; see `Core::offer_body`.
-    fn offer(&mut self, block: &Block) {
-        if matches!(self.checked, Some(None)) && self.block != *block {
-            self.block = block.clone();
-            self.checked = None;
+    fn new(reference: BlockRef, block: Option<Block>, source: NodeId) -> Candidate {
+        Candidate { reference, block, missing: None, source, checked: None }
+    }
+
+    /// Takes `reference` (another copy, same header) in place of a copy
+    /// that was found invalid; see `Core::offer_body`.
+    fn offer(&mut self, reference: &BlockRef, source: NodeId) {
+        if matches!(self.checked, Some(None)) && self.reference != *reference {
+            *self = Candidate::new(reference.clone(), None, source);
         }
     }
+}
+
+/// valid(v) as far as this node can tell now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Validity {
+    Valid,
+    Invalid,
+    /// Transactions the block references are not final here yet; they were
+    /// asked for. Tendermint waits for the proposal until timeoutPropose.
+    Waiting,
 }
 
 /// The state of the height being agreed.
@@ -277,20 +299,22 @@ impl Core {
             let proposal = if let Some(own) = self.hs.own_proposals.get(&round) {
                 own.clone()
             } else {
-                let (block, valid_round) = match self.hs.valid {
-                    Some((valid_round, hash)) => match self.hs.candidates.get(&hash) {
-                        Some(candidate) => (candidate.block.clone(), Some(valid_round)),
-                        None => (self.build_block(round), None),
-                    },
-                    None => (self.build_block(round), None),
+                let valid = self.hs.valid.and_then(|(valid_round, hash)| {
+                    let candidate = self.hs.candidates.get(&hash)?;
+                    Some((candidate.reference.clone(), valid_round))
+                });
+                let (reference, valid_round) = match valid {
+                    Some((reference, valid_round)) => (reference, Some(valid_round)),
+                    None => (self.build_block(round).reference(self.chain), None),
                 };
-                let proposal = Proposal::sign(self.chain, &self.key, round, valid_round, block);
+                let proposal = Proposal::sign(self.chain, &self.key, round, valid_round, reference);
                 self.hs.own_proposals.insert(round, proposal.clone());
                 self.out.push(Output::Persist(PersistOp::OwnProposal(Box::new(proposal.clone()))));
                 proposal
             };
             self.broadcast(Message::Proposal(Box::new(proposal.clone())));
-            self.accept_proposal(proposal);
+            let me = self.me;
+            self.accept_proposal(proposal, me);
         } else {
             // Line 21.
             let at = self.now + self.timeout(self.params.propose_timeout_ms, round);
@@ -379,10 +403,9 @@ impl Core {
             self.refuse(from, Refusal::BadSignature);
             return;
         }
-        // A block larger than the rules allow is invalid anywhere: not kept.
-        if proposal.block.size() > self.params.max_block_bytes
-            || proposal.block.txs.len() > self.params.max_block_txs as usize
-        {
+        // A block with more transactions than the rules allow is invalid
+        // anywhere: not kept (its bytes are checked once it is rebuilt).
+        if proposal.block.tx_count() > self.params.max_block_txs as usize {
             self.refuse(from, Refusal::BadRange);
             return;
         }
@@ -398,40 +421,41 @@ impl Core {
             self.refuse(from, Refusal::TooFarAhead);
             return;
         }
-        self.accept_proposal(proposal);
+        self.accept_proposal(proposal, from);
         self.progress();
     }
 
-    fn accept_proposal(&mut self, proposal: Proposal) {
+    /// Files a proposal whose signature checked, received from `from`.
+    fn accept_proposal(&mut self, proposal: Proposal, from: NodeId) {
         let hash = proposal.block.hash(self.chain);
         if let Some((existing, _)) = self.hs.proposals.get(&proposal.round) {
             if *existing != hash {
                 // The proposer signed two blocks for one round.
                 self.equivocations += 1;
             } else {
-                self.offer_body(&hash, &proposal.block);
+                self.offer_body(&hash, &proposal.block, from);
             }
             return;
         }
         match self.hs.candidates.entry(hash) {
             std::collections::hash_map::Entry::Occupied(mut slot) => {
-                slot.get_mut().offer(&proposal.block)
+                slot.get_mut().offer(&proposal.block, from)
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Candidate { block: proposal.block.clone(), checked: None });
+                slot.insert(Candidate::new(proposal.block.clone(), None, from));
             }
         }
         self.hs.proposals.insert(proposal.round, (hash, proposal));
     }
 
     /// Another copy of block `hash`. The proposal's signature covers the
-    /// header only, and certificates and input signatures are outside the
-    /// header, so a relayer (or the proposer) can send a body that fails
-    /// where another copy would pass: a copy found invalid is replaced by a
-    /// different one and checked again, instead of condemning the hash.
-    fn offer_body(&mut self, hash: &BlockHash, block: &Block) {
+    /// header only, so a relayer (or the proposer) can send a coinbase or
+    /// txid list that fails where another copy would pass: a copy found
+    /// invalid is replaced by a different one and checked again, instead of
+    /// condemning the hash.
+    fn offer_body(&mut self, hash: &BlockHash, reference: &BlockRef, from: NodeId) {
         if let Some(candidate) = self.hs.candidates.get_mut(hash) {
-            candidate.offer(block);
+            candidate.offer(reference, from);
         }
     }
 
@@ -519,27 +543,33 @@ impl Core {
         }
     }
 
-    /// valid(v), computed once per block body (see `offer_body`). A
+    fn is_valid(&mut self, hash: &BlockHash) -> bool {
+        self.validity(hash) == Validity::Valid
+    }
+
+    /// A proposal of this height waits for transactions to become final
+    /// here: each input may bring them, so the round rules are applied
+    /// again after it.
+    pub(crate) fn awaiting_bodies(&self) -> bool {
+        !self.hs.decided
+            && self.hs.candidates.values().any(|c| c.block.is_none() && c.checked.is_none())
+    }
+
+    /// valid(v), computed once per block body (see `offer_body`), after
+    /// the body is rebuilt from this node's final set (`rebuild`). A
     /// timestamp ahead of this node's clock is not remembered as invalid:
     /// the block may become valid as time passes.
-    fn is_valid(&mut self, hash: &BlockHash) -> bool {
-        let Some(candidate) = self.hs.candidates.get(hash) else { return false };
+    fn validity(&mut self, hash: &BlockHash) -> Validity {
+        let Some(candidate) = self.hs.candidates.get(hash) else { return Validity::Invalid };
         if let Some(checked) = &candidate.checked {
-            return checked.is_some();
+            return if checked.is_some() { Validity::Valid } else { Validity::Invalid };
         }
-        let block = &candidate.block;
-        let pool = &self.pool;
-        // A body held here was checked when it arrived.
-        let held = |txid: &TxId, tx: &protocol::Transaction| {
-            pool.entries.get(txid).is_some_and(|e| e.tx == *tx)
+        let header = candidate.reference.header.clone();
+        let result = match self.rebuild(hash) {
+            Ok(false) => return Validity::Waiting,
+            Ok(true) => self.check_candidate(hash),
+            Err(error) => Err(error),
         };
-        let result = self
-            .ledger
-            .check_block(block, &self.committee, self.now, &mut self.verified_votes)
-            .and_then(|checked| {
-                self.ledger.check_signatures(block, &mut self.verifier, &held).map(|()| checked)
-            });
-        let header = block.header.clone();
         let result = match result {
             Ok(checked) => Some(checked),
             Err(error) => {
@@ -549,20 +579,132 @@ impl Core {
                     reason: error.to_string(),
                 }));
                 if error.is_transient() {
-                    return false;
+                    return Validity::Invalid;
                 }
                 None
             }
         };
-        let ok = result.is_some();
+        let validity = if result.is_some() { Validity::Valid } else { Validity::Invalid };
         if let Some(candidate) = self.hs.candidates.get_mut(hash) {
             candidate.checked = Some(result);
         }
-        ok
+        validity
+    }
+
+    /// Checks a rebuilt candidate's block. Its transactions and certificates
+    /// are this node's own final entries, verified when they became final,
+    /// so only the rules of the block as a whole remain to check.
+    fn check_candidate(&mut self, hash: &BlockHash) -> Result<CheckedBlock, BlockError> {
+        let Some(block) = self.hs.candidates.get(hash).and_then(|c| c.block.as_ref()) else {
+            return Err(BlockError::Transaction { index: 0, reason: "no body".into() });
+        };
+        let pool = &self.pool;
+        let held = |txid: &TxId, tx: &protocol::Transaction, certificate: &FinalityCertificate| {
+            pool.entries.get(txid).is_some_and(|e| {
+                e.state == TxState::Final
+                    && e.tx == *tx
+                    && e.certificate.as_ref() == Some(certificate)
+            })
+        };
+        let checked = self.ledger.check_block(
+            block,
+            &self.committee,
+            self.now,
+            &mut self.verified_votes,
+            &held,
+        )?;
+        let held_body = |txid: &TxId, tx: &protocol::Transaction| {
+            pool.entries.get(txid).is_some_and(|e| e.tx == *tx)
+        };
+        self.ledger.check_signatures(block, &mut self.verifier, &held_body)?;
+        Ok(checked)
+    }
+
+    /// Rebuilds the body of candidate `hash` from this node's final set:
+    /// true once it is whole; false while transactions are missing (asked
+    /// of the sender, then of other members as retries come due); an error
+    /// when the reference cannot be the block its header commits to, or
+    /// names a transaction already committed.
+    fn rebuild(&mut self, hash: &BlockHash) -> Result<bool, BlockError> {
+        let Some(candidate) = self.hs.candidates.get(hash) else { return Ok(false) };
+        if candidate.block.is_some() {
+            return Ok(true);
+        }
+        let reference = &candidate.reference;
+        let final_entry = |txid: &TxId| {
+            self.pool
+                .entries
+                .get(txid)
+                .filter(|e| e.state == TxState::Final)
+                .and_then(|e| e.certificate.as_ref().map(|c| (&e.tx, c)))
+        };
+        let missing: Vec<TxId> = match &candidate.missing {
+            Some(missing) => missing.iter().filter(|t| final_entry(t).is_none()).copied().collect(),
+            None => {
+                if reference.tx_count() > self.params.max_block_txs as usize {
+                    return Err(BlockError::Limits { txs: reference.tx_count(), bytes: 0 });
+                }
+                if !reference.binds(self.chain) {
+                    return Err(BlockError::MerkleRoot);
+                }
+                reference.txids.iter().filter(|t| final_entry(t).is_none()).copied().collect()
+            }
+        };
+        if missing.is_empty() {
+            let mut txs = Vec::with_capacity(reference.tx_count());
+            let mut certificates = Vec::with_capacity(reference.txids.len());
+            txs.push(reference.coinbase.clone());
+            for txid in &reference.txids {
+                let Some((tx, certificate)) = final_entry(txid) else { return Ok(false) };
+                txs.push(tx.clone());
+                certificates.push(certificate.clone());
+            }
+            let block = Block { header: reference.header.clone(), txs, certificates };
+            if let Some(candidate) = self.hs.candidates.get_mut(hash) {
+                candidate.block = Some(block);
+                candidate.missing = Some(Vec::new());
+            }
+            return Ok(true);
+        }
+        for txid in &missing {
+            if self
+                .ledger
+                .committed_height(txid)
+                .map_err(|e| BlockError::Index(e.to_string()))?
+                .is_some()
+            {
+                return Err(BlockError::Duplicate(*txid));
+            }
+        }
+        // The sender first; a retry (paced per txid) asks another member.
+        let source = candidate.source;
+        let attempts = missing
+            .iter()
+            .filter_map(|t| self.requests.bodies.get(t))
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        let members: Vec<NodeId> = self
+            .committee
+            .members()
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id != self.me && *id != source)
+            .collect();
+        let peer = if attempts == 0 || members.is_empty() || source == self.me {
+            if source == self.me { members.first().copied().unwrap_or(source) } else { source }
+        } else {
+            members[(attempts - 1) % members.len()]
+        };
+        if let Some(candidate) = self.hs.candidates.get_mut(hash) {
+            candidate.missing = Some(missing.clone());
+        }
+        self.request_bodies(peer, missing);
+        Ok(false)
     }
 
     /// Applies every `upon` rule that holds until none does.
-    fn progress(&mut self) {
+    pub(crate) fn progress(&mut self) {
         loop {
             if self.hs.decided {
                 return;
@@ -615,8 +757,11 @@ impl Core {
         // the signers hold a good one. Ask one (another each time; asking a
         // peer is paced), so a signer that withholds cannot hold this node.
         if let Some((_, hash, voters)) = committed.first() {
-            let usable =
-                self.hs.candidates.get(hash).is_some_and(|c| !matches!(c.checked, Some(None)));
+            let usable = self
+                .hs
+                .candidates
+                .get(hash)
+                .is_some_and(|c| c.block.is_some() && !matches!(c.checked, Some(None)));
             let others: Vec<MemberIndex> =
                 voters.iter().copied().filter(|v| Some(*v) != self.my_index).collect();
             if !usable && !others.is_empty() {
@@ -655,8 +800,11 @@ impl Core {
     }
 
     fn decide(&mut self, round: u32, hash: BlockHash) {
-        let Some(candidate) = self.hs.candidates.get(&hash).cloned() else { return };
-        let Some(Some(checked)) = candidate.checked else { return };
+        let Some(Candidate { block: Some(block), checked: Some(Some(checked)), .. }) =
+            self.hs.candidates.remove(&hash)
+        else {
+            return;
+        };
         let precommits: Vec<BlockVote> = self
             .hs
             .votes
@@ -671,7 +819,7 @@ impl Core {
             precommits.iter(),
         );
         self.hs.decided = true;
-        self.commit_block(candidate.block, checked, certificate, round);
+        self.commit_block(block, checked, certificate, round);
     }
 
     /// Line 55: upon f+1 messages of a round above ours, start that round.
@@ -720,20 +868,25 @@ impl Core {
             && let Some((hash, valid_round)) = proposal
         {
             match valid_round {
-                // Line 22: a fresh proposal.
+                // Line 22: a fresh proposal (once its body is rebuilt here,
+                // or found invalid; until then it is as if not yet received).
                 None => {
-                    let ok = self.is_valid(&hash)
-                        && self.hs.locked.is_none_or(|(_, locked)| locked == hash);
-                    self.cast(VoteKind::Prevote, ok.then_some(hash));
-                    return true;
+                    let validity = self.validity(&hash);
+                    if validity != Validity::Waiting {
+                        let ok = validity == Validity::Valid
+                            && self.hs.locked.is_none_or(|(_, locked)| locked == hash);
+                        self.cast(VoteKind::Prevote, ok.then_some(hash));
+                        return true;
+                    }
                 }
                 // Line 28: a re-proposal backed by 2f+1 prevotes in vr < r.
                 Some(vr) if vr < round => {
                     let backed =
                         self.hs.weight(&self.committee, vr, VoteKind::Prevote, Some(Some(hash)))
                             >= quorum;
-                    if backed {
-                        let ok = self.is_valid(&hash)
+                    let validity = if backed { self.validity(&hash) } else { Validity::Waiting };
+                    if validity != Validity::Waiting {
+                        let ok = validity == Validity::Valid
                             && self.hs.locked.is_none_or(|(lr, locked)| lr <= vr || locked == hash);
                         self.cast(VoteKind::Prevote, ok.then_some(hash));
                         return true;
@@ -927,11 +1080,11 @@ impl Core {
         }
     }
 
-    /// The proposal of `round` with the body this node holds for its block
-    /// (the one checked valid, if a first copy failed).
+    /// The proposal of `round` with the reference this node holds for its
+    /// block (the one checked valid, if a first copy failed).
     fn proposal_to_relay(&self, round: u32) -> Option<Proposal> {
         let (hash, proposal) = self.hs.proposals.get(&round)?;
-        let block = self.hs.candidates.get(hash).map_or(&proposal.block, |c| &c.block);
+        let block = self.hs.candidates.get(hash).map_or(&proposal.block, |c| &c.reference);
         Some(Proposal {
             height: proposal.height,
             round: proposal.round,

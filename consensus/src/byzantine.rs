@@ -33,12 +33,12 @@ pub enum Mode {
     /// Never sends its precommits (nor the commit certificates that would
     /// carry them).
     WithholdPrecommits,
-    /// Proposes blocks carrying a transaction that conflicts with a final
-    /// one (with a certificate it cannot make valid).
+    /// Proposes blocks referencing a transaction that conflicts with a final
+    /// one, and sends its body with a certificate it cannot make valid.
     ConflictingProposals,
-    /// Sends one peer (the next member) its blocks, its own and those it
-    /// relays, with a corrupted finality certificate or input signature,
-    /// the header (and so the signed hash) unchanged; prevotes honestly and
+    /// Sends one peer (the next member) its proposals, its own and those it
+    /// relays, with a corrupted txid list or coinbase, the header (and so
+    /// the signed hash) unchanged; prevotes honestly and
     /// withholds its precommits (and commit certificates), so the others
     /// lock a block the victim needs a good copy of.
     CorruptBodies,
@@ -218,14 +218,14 @@ impl Adversary {
             }
             (Mode::ConflictingProposals, Message::Proposal(proposal)) => {
                 let Some(tx) = conflicting else { return vec![Message::Proposal(proposal)] };
-                let mut block = proposal.block.clone();
-                // Only its own vote as "certificate": it cannot make one valid.
+                // References a transaction that is not final, and sends its
+                // body right behind with the only "certificate" it can make
+                // (its own vote), for the receivers that ask for it.
                 let txid = tx.txid(self.chain);
-                let batch = VoteBatch::sign(self.chain, &self.key, 1_000_000, vec![txid]);
-                let votes = batch.cert_votes(self.me).into_iter().map(|(_, v)| v).collect();
-                block.txs.push(tx.clone());
-                block.certificates.push(FinalityCertificate { txid, votes });
-                let txids: Vec<TxId> = block.txs.iter().map(|t| t.txid(self.chain)).collect();
+                let mut block = proposal.block.clone();
+                block.txids.push(txid);
+                let mut txids = vec![block.coinbase.txid(self.chain)];
+                txids.extend_from_slice(&block.txids);
                 block.header.merkle_root = protocol::merkle::merkle_root(&txids);
                 let proposal = Proposal::sign(
                     self.chain,
@@ -234,17 +234,20 @@ impl Adversary {
                     proposal.valid_round,
                     block,
                 );
-                vec![Message::Proposal(Box::new(proposal))]
+                let batch = VoteBatch::sign(self.chain, &self.key, 1_000_000, vec![txid]);
+                let votes = batch.cert_votes(self.me).into_iter().map(|(_, v)| v).collect();
+                let certificate = FinalityCertificate { txid, votes };
+                vec![
+                    Message::Proposal(Box::new(proposal)),
+                    Message::Txs(vec![(tx.clone(), Some(certificate))]),
+                ]
             }
             (Mode::CorruptBodies, Message::Proposal(mut proposal)) if to.victim => {
-                // The signature covers the header only: corrupt the body.
+                // The signature covers the header only: corrupt the rest.
                 let block = &mut proposal.block;
-                if let Some(vote) = block.certificates.first_mut().and_then(|c| c.votes.first_mut())
-                {
-                    forge(&mut vote.signature);
-                } else if let Some(input) = block.txs.get_mut(1).and_then(|t| t.inputs.first_mut())
-                {
-                    forge(&mut input.signature);
+                match block.txids.first_mut() {
+                    Some(txid) => txid.0[0] ^= 1,
+                    None => block.coinbase.lock_time ^= 1,
                 }
                 vec![Message::Proposal(proposal)]
             }

@@ -331,6 +331,9 @@ impl Core {
                 self.final_served.remove(&peer);
             }
         }
+        if self.awaiting_bodies() {
+            self.progress();
+        }
         self.flush_settlements();
         std::mem::take(&mut self.out)
     }

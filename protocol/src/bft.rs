@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::block::Block;
+use crate::block::BlockRef;
 use crate::committee::{Committee, MemberIndex};
 use crate::hash::Tag;
 use crate::ids::{BlockHash, ChainId};
@@ -144,8 +144,8 @@ pub struct Proposal {
     /// Tendermint's validRound: the round in which the proposer saw prevotes
     /// of weight ≥ q for this block, if it is re-proposing one.
     pub valid_round: Option<u32>,
-    /// The block.
-    pub block: Block,
+    /// The block, by reference: header, coinbase and txids.
+    pub block: BlockRef,
     /// By the proposer of (height, round).
     pub signature: Signature,
 }
@@ -157,7 +157,7 @@ impl Proposal {
         key: &SecretKey,
         round: u32,
         valid_round: Option<u32>,
-        block: Block,
+        block: BlockRef,
     ) -> Proposal {
         let height = block.header.height;
         let hash = block.hash(chain);

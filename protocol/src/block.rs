@@ -96,7 +96,61 @@ pub struct Block {
     pub certificates: Vec<FinalityCertificate>,
 }
 
+/// A block as a proposal carries it (blocks by reference): the header, the
+/// coinbase, and the txids of the other transactions in block order. Every
+/// masternode already holds the final transactions and their certificates
+/// (they reached it as votes did), so each receiver rebuilds the body from
+/// its own final set and asks peers only for what it lacks. The header's
+/// merkle root binds the txids, and a txid binds everything of its
+/// transaction but the input signatures, which the receiver's own copy
+/// carries verified.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// The header.
+    pub header: BlockHeader,
+    /// The coinbase (nobody else holds it).
+    pub coinbase: Transaction,
+    /// The txids after the coinbase, in block order.
+    pub txids: Vec<TxId>,
+}
+
+impl BlockRef {
+    /// The block id on `chain`.
+    pub fn hash(&self, chain: ChainId) -> BlockHash {
+        self.header.hash(chain)
+    }
+
+    /// Whether the coinbase and txids are the ones the header's merkle root
+    /// commits to (the header is what the proposer signed; a relayer could
+    /// change the rest).
+    pub fn binds(&self, chain: ChainId) -> bool {
+        let mut txids = Vec::with_capacity(self.txids.len() + 1);
+        txids.push(self.coinbase.txid(chain));
+        txids.extend_from_slice(&self.txids);
+        merkle_root(&txids) == self.header.merkle_root
+    }
+
+    /// Transactions in the block, the coinbase included.
+    pub fn tx_count(&self) -> usize {
+        self.txids.len() + 1
+    }
+}
+
 impl Block {
+    /// What a proposal carries for this block (see [`BlockRef`]). A block
+    /// without transactions (never valid) gets an empty coinbase.
+    pub fn reference(&self, chain: ChainId) -> BlockRef {
+        BlockRef {
+            header: self.header.clone(),
+            coinbase: self
+                .txs
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Transaction::coinbase(0, 0, vec![])),
+            txids: self.txs.iter().skip(1).map(|tx| tx.txid(chain)).collect(),
+        }
+    }
+
     /// The block id on `chain`.
     pub fn hash(&self, chain: ChainId) -> BlockHash {
         self.header.hash(chain)

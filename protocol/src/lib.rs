@@ -47,7 +47,7 @@ pub mod validate;
 
 pub use address::{Address, AddressPayload, Network};
 pub use amount::Amount;
-pub use block::{Block, BlockHeader};
+pub use block::{Block, BlockHeader, BlockRef};
 pub use codec::{Canonical, DecodeError, decode_exact};
 pub use committee::{Committee, MemberIndex};
 pub use genesis::{ConsensusParams, Genesis, Tier};

@@ -124,6 +124,12 @@ fn block() -> impl Strategy<Value = Block> {
         .prop_map(|(header, txs, certificates)| Block { header, txs, certificates })
 }
 
+fn block_ref() -> impl Strategy<Value = BlockRef> {
+    (header(), transaction(), vec(any::<[u8; 32]>(), 0..6)).prop_map(|(header, coinbase, txids)| {
+        BlockRef { header, coinbase, txids: txids.into_iter().map(TxId).collect() }
+    })
+}
+
 fn vote_batch() -> impl Strategy<Value = VoteBatch> {
     (any::<[u8; 32]>(), any::<u64>(), vec(any::<[u8; 32]>(), 0..6), signature()).prop_map(
         |(voter, seq, txids, signature)| VoteBatch {
@@ -136,15 +142,14 @@ fn vote_batch() -> impl Strategy<Value = VoteBatch> {
 }
 
 fn proposal() -> impl Strategy<Value = Proposal> {
-    (any::<u64>(), any::<u32>(), proptest::option::of(any::<u32>()), block(), signature()).prop_map(
-        |(height, round, valid_round, block, signature)| Proposal {
+    (any::<u64>(), any::<u32>(), proptest::option::of(any::<u32>()), block_ref(), signature())
+        .prop_map(|(height, round, valid_round, block, signature)| Proposal {
             height,
             round,
             valid_round,
             block,
             signature,
-        },
-    )
+        })
 }
 
 fn block_vote() -> impl Strategy<Value = BlockVote> {

@@ -271,7 +271,13 @@ impl Chain {
         );
         let checked = self
             .ledger
-            .check_block(&block, &self.committee, self.time as u64, &mut VerifiedVotes::default())
+            .check_block(
+                &block,
+                &self.committee,
+                self.time as u64,
+                &mut VerifiedVotes::default(),
+                &|_, _, _| false,
+            )
             .expect("the fixture builds valid blocks");
         let precommits: Vec<BlockVote> = self
             .masternodes
@@ -322,7 +328,13 @@ impl Chain {
             txs: vec![Transaction::coinbase(height, self.time + 500, Vec::new())],
             certificates: Vec::new(),
         };
-        Proposal::sign(self.chain(), &self.masternodes[0], round, None, block)
+        Proposal::sign(
+            self.chain(),
+            &self.masternodes[0],
+            round,
+            None,
+            block.reference(self.chain()),
+        )
     }
 
     /// This node's prevote or precommit.

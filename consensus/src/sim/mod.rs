@@ -283,6 +283,10 @@ pub struct Sim {
     /// The independent account of the committed chain.
     chain: invariants::Chain,
     trace_count: u64,
+    /// (recipient, message kind) pairs the network drops (`Sim::mute`).
+    muted: HashSet<(usize, &'static str)>,
+    /// Messages sent between simulated nodes, by (sender, recipient, kind).
+    sent: HashMap<(usize, usize, &'static str), usize>,
 }
 
 const CHAIN: ChainId = ChainId(0x51u32);
@@ -473,6 +477,8 @@ impl Sim {
             outsider_inbox: Vec::new(),
             chain: invariants::Chain::default(),
             trace_count: 0,
+            muted: HashSet::new(),
+            sent: HashMap::new(),
         };
         for i in 0..n {
             sim.boot(i);
@@ -586,6 +592,30 @@ impl Sim {
                 self.partition[i] = g as u8;
             }
         }
+    }
+
+    /// Drops every message of `kind` ([`Message::kind`]) sent to node `to`
+    /// from now on (a scenario's way to keep one kind of news from a node).
+    pub fn mute(&mut self, to: usize, kind: &'static str) {
+        self.muted.insert((to, kind));
+    }
+
+    /// How many messages of `kind` node `from` sent node `to` (those a
+    /// partition, a mute or a drop stopped are not counted).
+    pub fn sent_count(&self, from: usize, to: usize, kind: &'static str) -> usize {
+        self.sent.get(&(from, to, kind)).copied().unwrap_or(0)
+    }
+
+    /// Node `i`'s prevote or precommit at (height, round), as it sent it:
+    /// `Some(None)` is a nil vote, `None` no vote seen (honest nodes only).
+    pub fn block_vote_of(
+        &self,
+        i: usize,
+        height: u64,
+        round: u32,
+        kind: VoteKind,
+    ) -> Option<Option<BlockHash>> {
+        self.honest_block_votes.get(&(self.nodes[i].id, height, round, kind)).copied()
     }
 
     /// Ends every partition.
@@ -1144,9 +1174,10 @@ impl Sim {
     }
 
     fn network_send(&mut self, from: usize, to: usize, message: Message) {
-        if !self.linked(from, to) {
+        if !self.linked(from, to) || self.muted.contains(&(to, message.kind())) {
             return;
         }
+        *self.sent.entry((from, to, message.kind())).or_default() += 1;
         if self.rng.random_bool(self.config.drop_rate.clamp(0.0, 1.0))
             && self.now < self.config.heal_at_ms
         {

@@ -100,7 +100,8 @@ use protocol::{
 };
 
 /// The layout version of the data dir; a dir with another one is refused.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: own proposals carry blocks by reference.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// sled's own directory inside the data dir.
 const DB_DIR: &str = "db";

@@ -1,0 +1,125 @@
+//! Blocks by reference (issue [2/5]): a proposal carries the header, the
+//! coinbase and txids; each node rebuilds the body from its own final set,
+//! fetches what it lacks, and never prevotes a block naming a transaction it
+//! cannot see final.
+
+use consensus::TxState;
+use consensus::message::Message;
+use consensus::sim::{Sim, SimConfig};
+use protocol::bft::{Proposal, VoteKind};
+use protocol::coinbase::expected_coinbase;
+use protocol::finality::FinalityCertificate;
+use protocol::{Amount, ChainId, OutPoint, SecretKey, TxOut};
+
+/// The simulator's chain.
+const CHAIN: ChainId = ChainId(0x51);
+
+/// Two coins of different owners (six coins per client key, in genesis order).
+fn two_keys(coins: &[(OutPoint, TxOut)], k: usize) -> [(OutPoint, TxOut); 2] {
+    [coins[k], coins[6 + k]]
+}
+
+/// The simulator's key of masternode `i` (its fixed seed).
+fn member_key(sim: &Sim, i: usize) -> SecretKey {
+    let mut seed = [0u8; 32];
+    seed[0] = 0xa0;
+    seed[1] = i as u8;
+    let key = SecretKey::from_seed(seed);
+    assert_eq!(protocol::NodeId::from(key.public()), sim.node_id(i), "the simulator's key");
+    key
+}
+
+#[test]
+fn a_node_that_missed_a_transactions_finality_fetches_it_to_vote_for_the_block() {
+    let mut sim = Sim::new(SimConfig::quiet(5, 31));
+    sim.run_until(500).unwrap();
+    // Node 3 is down, so no block commits without node 4; node 4 hears of
+    // finality only through what it fetches (no votes, no anti-entropy, no
+    // committed blocks reach it).
+    sim.crash(3);
+    for kind in ["vote_batch", "vote_batches", "status", "final", "blocks"] {
+        sim.mute(4, kind);
+    }
+    let c = sim.client_coins();
+    let tx = sim.build_tx(&two_keys(&c, 0), 1, 900_000);
+    let t = sim.submit(0, tx);
+    let live = [0, 1, 2, 4];
+    let committed = sim
+        .run_until_condition(10_000, |s| {
+            live.iter().all(|i| s.state(*i, &t) == Some(TxState::Committed))
+        })
+        .unwrap();
+    assert!(committed, "{}", sim.describe(&t));
+    let asked: usize = [0, 1, 2].iter().map(|j| sim.sent_count(4, *j, "get_txs")).sum();
+    let answered: usize = [0, 1, 2].iter().map(|j| sim.sent_count(*j, 4, "txs")).sum();
+    assert!(asked > 0 && answered > 0, "node 4 fetched the body and certificate");
+}
+
+#[test]
+fn a_proposal_naming_a_transaction_that_is_not_final_gets_a_nil_prevote() {
+    let mut sim = Sim::new(SimConfig::quiet(5, 33));
+    sim.run_until(500).unwrap();
+    // Node 4 is down (its rounds are the ones forged below); only node 0
+    // holds the transaction's body (it is neither gossiped nor fetched), so
+    // only node 0 votes for it: never final.
+    sim.crash(4);
+    for i in [1, 2, 3] {
+        sim.mute(i, "tx");
+        sim.mute(i, "txs");
+    }
+    let c = sim.client_coins();
+    let inputs = two_keys(&c, 0);
+    let tx = sim.build_tx(&inputs, 1, 900_000);
+    let t = sim.submit(0, tx.clone());
+    let id4 = sim.node_id(4);
+    let in_round_of_4 = sim
+        .run_until_condition(20_000, |s| {
+            let info = s.core(0).unwrap().info();
+            info.proposer == id4 && info.step == "propose"
+        })
+        .unwrap();
+    assert!(in_round_of_4);
+    assert_eq!(sim.state(0, &t), Some(TxState::Pending));
+    // Node 4's proposal for this round, right in every way but one: the
+    // transaction it names is not final (the "certificate" is empty).
+    let core = sim.core(0).unwrap();
+    let info = core.info();
+    let ledger = core.ledger();
+    let committee = core.committee_ref();
+    let timestamp = ledger.tip_header().timestamp + 1;
+    let total_in: u64 = inputs.iter().map(|(_, o)| o.value.sat()).sum();
+    let total_out: u64 = tx.outputs.iter().map(|o| o.value.sat()).sum();
+    let coinbase = expected_coinbase(
+        committee,
+        Amount::from_sat(ledger.params().block_reward_sat),
+        info.current_height,
+        timestamp,
+        committee.proposer(info.current_height, info.round),
+        Amount::from_sat(total_in - total_out),
+    )
+    .unwrap();
+    let block = ledger.assemble(
+        info.current_height,
+        vec![coinbase, tx],
+        vec![FinalityCertificate { txid: t, votes: Vec::new() }],
+        timestamp,
+        id4,
+        info.round,
+    );
+    let proposal =
+        Proposal::sign(CHAIN, &member_key(&sim, 4), info.round, None, block.reference(CHAIN));
+    sim.inject(0, id4, Message::Proposal(Box::new(proposal)));
+    let (height, round) = (info.current_height, info.round);
+    let voted = sim
+        .run_until_condition(10_000, |s| {
+            s.block_vote_of(0, height, round, VoteKind::Prevote).is_some()
+        })
+        .unwrap();
+    assert!(voted);
+    assert_eq!(
+        sim.block_vote_of(0, height, round, VoteKind::Prevote),
+        Some(None),
+        "node 0 prevoted a block naming a transaction it does not hold final"
+    );
+    assert!(sim.sent_count(0, 4, "get_txs") > 0, "node 0 asked the proposer for it");
+}

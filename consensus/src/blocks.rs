@@ -94,15 +94,15 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    fn new(reference: BlockRef, block: Option<Block>, source: NodeId) -> Candidate {
-        Candidate { reference, block, missing: None, source, checked: None }
+    fn new(reference: BlockRef, source: NodeId) -> Candidate {
+        Candidate { reference, block: None, missing: None, source, checked: None }
     }
 
     /// Takes `reference` (another copy, same header) in place of a copy
     /// that was found invalid; see `Core::offer_body`.
     fn offer(&mut self, reference: &BlockRef, source: NodeId) {
         if matches!(self.checked, Some(None)) && self.reference != *reference {
-            *self = Candidate::new(reference.clone(), None, source);
+            *self = Candidate::new(reference.clone(), source);
         }
     }
 }
@@ -442,7 +442,7 @@ impl Core {
                 slot.get_mut().offer(&proposal.block, from)
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Candidate::new(proposal.block.clone(), None, from));
+                slot.insert(Candidate::new(proposal.block.clone(), from));
             }
         }
         self.hs.proposals.insert(proposal.round, (hash, proposal));
@@ -676,7 +676,8 @@ impl Core {
                 return Err(BlockError::Duplicate(*txid));
             }
         }
-        // The sender first; a retry (paced per txid) asks another member.
+        // The sender first, then the other members in turn as retries
+        // (paced per txid) come due.
         let source = candidate.source;
         let attempts = missing
             .iter()
@@ -684,22 +685,17 @@ impl Core {
             .map(|(_, n)| *n)
             .max()
             .unwrap_or(0);
-        let members: Vec<NodeId> = self
-            .committee
-            .members()
-            .iter()
-            .map(|m| m.id)
-            .filter(|id| *id != self.me && *id != source)
+        let others = self.committee.members().iter().map(|m| m.id);
+        let peers: Vec<NodeId> = std::iter::once(source)
+            .chain(others.filter(|id| *id != source))
+            .filter(|id| *id != self.me)
             .collect();
-        let peer = if attempts == 0 || members.is_empty() || source == self.me {
-            if source == self.me { members.first().copied().unwrap_or(source) } else { source }
-        } else {
-            members[(attempts - 1) % members.len()]
-        };
         if let Some(candidate) = self.hs.candidates.get_mut(hash) {
             candidate.missing = Some(missing.clone());
         }
-        self.request_bodies(peer, missing);
+        if let Some(peer) = peers.get(attempts % peers.len().max(1)) {
+            self.request_bodies(*peer, missing);
+        }
         Ok(false)
     }
 

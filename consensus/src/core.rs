@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+use protocol::commitment::Element;
 use protocol::finality::{FinalityCertificate, VerifiedVotes, VoteBatch};
 use protocol::keys::{KeyCache, VerifyStrategy};
 use protocol::validate::{SigVerifier, TxRejection, check_before_signatures};
@@ -559,6 +560,14 @@ impl Core {
         for ((tx, txid), first_bad) in checked {
             self.verifier.remember(*txid, tx, first_bad);
         }
+    }
+
+    /// Commitment elements of outputs of transactions about to be admitted,
+    /// computed ahead of the core: the block that commits them then only
+    /// adds them (an element is a function of its outpoint and output, and
+    /// the outpoint's txid fixes the output, so a kept element is exact).
+    pub fn keep_elements(&mut self, elements: impl IntoIterator<Item = (OutPoint, Element)>) {
+        self.ledger.keep_elements(elements);
     }
 
     /// A transaction held in the pool (not yet in a block).

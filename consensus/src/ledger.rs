@@ -183,13 +183,14 @@ pub struct CheckedBlock {
     pub created_elements: Vec<Element>,
 }
 
-/// Most commitment elements of recently created outputs a ledger keeps
-/// (about 200 bytes each): outputs are mostly spent soon after they are
-/// created, and an element not kept is computed again.
+/// Most commitment elements of new and recently created outputs a ledger
+/// keeps (about 250 bytes each): outputs are mostly committed within a
+/// second of admission and spent soon after, and an element not kept is
+/// computed again.
 const KEPT_ELEMENTS: usize = 16_384;
 
-/// The commitment elements of recently committed outputs, oldest evicted
-/// first.
+/// The commitment elements of outputs about to be committed (computed at
+/// admission) and of recently committed ones, oldest evicted first.
 #[derive(Debug, Default)]
 struct ElementCache {
     elements: HashMap<OutPoint, Element>,
@@ -607,8 +608,13 @@ impl Ledger {
                 spent_committed.push(outpoint);
             }
         }
-        let created_elements: Vec<Element> =
-            created_list.iter().map(|(outpoint, output)| Element::of(outpoint, output)).collect();
+        let created_elements: Vec<Element> = created_list
+            .iter()
+            .map(|(outpoint, output)| match self.elements.get(outpoint) {
+                Some(element) => *element,
+                None => Element::of(outpoint, output),
+            })
+            .collect();
         for element in &created_elements {
             commitment.add(element);
         }
@@ -728,6 +734,14 @@ impl Ledger {
     /// Blocks need this many distinct signers.
     pub fn min_masternodes(&self) -> usize {
         self.min_masternodes
+    }
+
+    /// Keeps commitment elements computed ahead (see
+    /// [`crate::Core::keep_elements`]).
+    pub fn keep_elements(&mut self, elements: impl IntoIterator<Item = (OutPoint, Element)>) {
+        for (outpoint, element) in elements {
+            self.elements.insert(outpoint, element);
+        }
     }
 
     /// Applies a checked block and its commit certificate; returns what the

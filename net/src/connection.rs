@@ -167,7 +167,7 @@ async fn serve<M: WireMessage>(
     }
     tracing::info!(role = %authenticated.role, "peer connected");
 
-    let writer_task = endpoint.tracker.spawn(
+    let writer_task = endpoint.spawn(
         write_loop(
             Arc::clone(&endpoint),
             Arc::clone(&state),

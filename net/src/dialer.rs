@@ -78,9 +78,7 @@ pub(crate) fn dial<M: WireMessage>(
         return;
     }
     let span = tracing::info_span!("dial", address = %address);
-    endpoint
-        .tracker
-        .spawn(dial_loop(Arc::clone(endpoint), address, expected, origin).instrument(span));
+    endpoint.spawn(dial_loop(Arc::clone(endpoint), address, expected, origin).instrument(span));
 }
 
 /// Takes an address from a peer list (only `ip:port` literals: a peer list

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bans::{BanList, Offence};
 use crate::config::{NetLimits, Role};
+use crate::cpu::{CpuCounter, metered};
 use crate::dialer::DialTargets;
 use crate::error::SendError;
 use crate::handle::{NetEvent, QueuedEvent};
@@ -50,6 +51,8 @@ pub(crate) struct Endpoint<M: WireMessage> {
     pub(crate) requests: Requests<M>,
     pub(crate) dial_targets: DialTargets,
     pub(crate) tracker: TaskTracker,
+    /// CPU time of every task the endpoint runs (see [`Endpoint::spawn`]).
+    pub(crate) cpu: Arc<CpuCounter>,
     /// This endpoint's own token (a child of the caller's): cancelled by the
     /// caller's shutdown, by [`crate::NetHandle::shutdown`], or when the
     /// application drops its event receiver.
@@ -98,12 +101,23 @@ impl<M: WireMessage> Endpoint<M> {
             requests: Requests::default(),
             dial_targets: DialTargets::default(),
             tracker: TaskTracker::new(),
+            cpu: Arc::new(CpuCounter::default()),
             shutdown: parts.shutdown,
             urgent: parts.urgent,
             normal: parts.normal,
             membership: tokio::sync::Mutex::new(()),
             next_conn_id: AtomicU64::new(1),
         }
+    }
+
+    /// Runs `task` on the endpoint's tracker (shutdown waits for it), its
+    /// CPU time charged to the network layer.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tracker.spawn(metered(self.cpu.clone(), task))
     }
 
     pub(crate) fn local_id(&self) -> NodeId {

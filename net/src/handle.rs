@@ -306,6 +306,12 @@ impl<M: WireMessage> NetHandle<M> {
         self.endpoint.counters.snapshot()
     }
 
+    /// CPU time the network layer's tasks have used (connections,
+    /// handshakes, dials, accepts: framing, decoding, sockets).
+    pub fn cpu_time(&self) -> std::time::Duration {
+        self.endpoint.cpu.total()
+    }
+
     /// Starts keeping `peer` connected (as if it were configured); nothing
     /// happens if its address is already being dialled.
     pub fn add_peer(&self, peer: PeerAddress) {

@@ -104,6 +104,7 @@ mod backoff;
 mod bans;
 mod config;
 mod connection;
+pub mod cpu;
 mod dialer;
 mod endpoint;
 mod error;
@@ -188,7 +189,7 @@ pub async fn start<M: WireMessage>(
         "network listening"
     );
     let span = tracing::info_span!("listen", addr = %local_addr);
-    endpoint.tracker.spawn(listener::accept_loop(Arc::clone(&endpoint), listener).instrument(span));
+    endpoint.spawn(listener::accept_loop(Arc::clone(&endpoint), listener).instrument(span));
     for peer in config.peers {
         dialer::dial(&endpoint, peer.address, peer.id, Origin::Configured);
     }

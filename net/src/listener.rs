@@ -56,7 +56,7 @@ pub(crate) async fn accept_loop<M: WireMessage>(endpoint: Arc<Endpoint<M>>, list
         Counters::bump(&endpoint.counters.connections_accepted);
         let task =
             connection::run(Arc::clone(&endpoint), stream, addr, Direction::Inbound, None, slot);
-        endpoint.tracker.spawn(
+        endpoint.spawn(
             async move {
                 // The outcome matters to dialers only; the connection logged it.
                 let _outcome = task.await;

@@ -34,6 +34,7 @@ pub struct Metrics {
     rpc_latency: Histogram,
     gauges: Family<Labels, Gauge<f64, AtomicU64>>,
     refused: Family<Labels, Counter>,
+    cpu: Family<Labels, Counter<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -96,6 +97,12 @@ impl Metrics {
         for reason in consensus::Refusal::ALL {
             refused.get_or_create(&labels(&[("reason", reason.as_str())])).inc_by(0);
         }
+        let cpu = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "cpu_seconds",
+            "CPU time by component (thread CPU clocks): verify, commitment, store, rpc, p2p, driver, other",
+            cpu.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             tx_states,
@@ -107,6 +114,7 @@ impl Metrics {
             rpc_latency,
             gauges,
             refused,
+            cpu,
         }
     }
 
@@ -191,6 +199,10 @@ impl Metrics {
             "driver_cycles_during_write_total",
             stats.cycles_during_write.load(Ordering::Relaxed) as f64,
         );
+        for (component, spent) in stats.cpu.breakdown(node.net().cpu_time()) {
+            let counter = self.cpu.get_or_create(&labels(&[("component", component)]));
+            counter.inc_by((spent.as_secs_f64() - counter.get()).max(0.0));
+        }
         self.set("process_resident_memory_bytes", resident_memory_bytes() as f64);
         self.set("uptime_seconds", node.uptime().as_secs_f64());
         let mut text = String::new();

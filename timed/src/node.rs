@@ -38,9 +38,11 @@ use consensus::{
     ConsensusInfo, Core, CoreConfig, Event, Input, MempoolInfo, Message, Millis, Origin, Output,
     PersistOp, SubmitOutcome, Timer, TxStatus,
 };
+use protocol::commitment::Element;
 use protocol::{AddressPayload, Genesis, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
 
 use crate::store::{Store, StoreConfig, StoreError};
+use net::cpu::{CpuCounter, metered};
 
 /// Everything a node needs to run (built from the config file and flags).
 #[derive(Debug)]
@@ -154,9 +156,47 @@ pub struct NodeStats {
     pub blocks_served: AtomicU64,
     /// Input signatures verified ahead of the core, in cycle batches.
     pub signatures_verified: AtomicU64,
-    /// Time spent verifying them, microseconds (each verifying thread's
-    /// time, summed).
-    pub verify_micros: AtomicU64,
+    /// CPU time by component.
+    pub cpu: CpuUse,
+}
+
+/// CPU time by component, from the threads' CPU clocks ([`net::cpu`]):
+/// what `timed_cpu_seconds_total` reports and `make bench` breaks down.
+#[derive(Debug, Default)]
+pub struct CpuUse {
+    /// The driver task (the core: admission, votes, blocks, sync; sealing,
+    /// sending), less the verification and commitment work it did inline.
+    driver: Arc<CpuCounter>,
+    /// Input signature verification ahead of the core.
+    verify: CpuCounter,
+    /// Commitment elements of new outputs, computed ahead of the core.
+    commitment: CpuCounter,
+    /// Store writes: building the batch, sled's apply and flush.
+    store: CpuCounter,
+    /// RPC connections: HTTP, JSON, the methods, the event stream.
+    pub(crate) rpc: Arc<CpuCounter>,
+    /// Verification and commitment work done inside the driver's polls
+    /// (charged above, so not to the driver).
+    inline: CpuCounter,
+}
+
+impl CpuUse {
+    /// `(component, CPU time)` of every component, given the network
+    /// layer's (`p2p`), with `other` (the runtime, sled's threads, the
+    /// allocator) as what the process used beyond them.
+    pub fn breakdown(&self, p2p: Duration) -> Vec<(&'static str, Duration)> {
+        let mut parts = vec![
+            ("verify", self.verify.total()),
+            ("commitment", self.commitment.total()),
+            ("store", self.store.total()),
+            ("rpc", self.rpc.total()),
+            ("p2p", p2p),
+            ("driver", self.driver.total().saturating_sub(self.inline.total())),
+        ];
+        let counted: Duration = parts.iter().map(|(_, spent)| *spent).sum();
+        parts.push(("other", net::cpu::process_time().saturating_sub(counted)));
+        parts
+    }
 }
 
 /// What the node publishes about itself once its listeners are bound.
@@ -414,7 +454,9 @@ pub async fn start(
     driver.pending.extend(first);
     let token = shutdown.clone();
     let span = tracing::info_span!("driver", node = %node_id.short());
-    tracker.spawn(driver.run(command_inbox, net_events, token).instrument(span));
+    let driver_cpu = driver.stats.cpu.driver.clone();
+    tracker
+        .spawn(metered(driver_cpu, driver.run(command_inbox, net_events, token)).instrument(span));
     Ok((handle, published))
 }
 
@@ -477,11 +519,32 @@ enum Taken {
 /// badly and do not pay for the hand-off).
 const MIN_SIGNATURES_PER_THREAD: usize = 16;
 
-/// The first bad input of each transaction, all of them checked as one
-/// batch (PROTOCOL.md §9).
-fn check_signatures(chain: protocol::ChainId, txs: &[(Transaction, TxId)]) -> Vec<Option<usize>> {
+/// What the stage ahead of the core found for some transactions: the first
+/// bad input of each, and the commitment elements of the outputs of those
+/// whose signatures all verify.
+type Checked = (Vec<Option<usize>>, Vec<(OutPoint, Element)>);
+
+/// Checks the input signatures of `txs` as one batch (PROTOCOL.md §9) and
+/// computes the commitment elements of the outputs of those that pass,
+/// charging each part to its component.
+fn check_ahead(chain: protocol::ChainId, txs: &[(Transaction, TxId)], cpu: &CpuUse) -> Checked {
     let refs: Vec<(&Transaction, TxId)> = txs.iter().map(|(tx, txid)| (tx, *txid)).collect();
-    protocol::validate::SigVerifier::default().first_bad_inputs(chain, &refs)
+    let first_bad = cpu
+        .verify
+        .measure(|| protocol::validate::SigVerifier::default().first_bad_inputs(chain, &refs));
+    let elements = cpu.commitment.measure(|| {
+        txs.iter()
+            .zip(&first_bad)
+            .filter(|(_, bad)| bad.is_none())
+            .flat_map(|((tx, txid), _)| {
+                (0u32..).zip(&tx.outputs).map(|(vout, output)| {
+                    let outpoint = OutPoint { txid: *txid, vout };
+                    (outpoint, Element::of(&outpoint, output))
+                })
+            })
+            .collect()
+    });
+    (first_bad, elements)
 }
 
 /// An answer to a question, computed at the end of its cycle, sent once the
@@ -625,6 +688,8 @@ impl Driver {
     /// core's admission then uses these decisions (the same rule one by
     /// one would give: PROTOCOL.md §9). Every masternode still verifies
     /// every input signature; this only changes where and how many at once.
+    /// The same threads compute the commitment elements of the new outputs,
+    /// which the ledger keeps for the block that commits them.
     async fn verify_ahead(&mut self, taken: &[Taken]) {
         let txs = taken.iter().filter_map(|input| match input {
             Taken::Command(Command::Submit(tx, _)) => Some(tx),
@@ -639,31 +704,29 @@ impl Driver {
         let signatures: usize = todo.iter().map(|(tx, _)| tx.inputs.len()).sum();
         // Chunks big enough to batch well; one per thread at most.
         let chunks = self.verify_threads.min(signatures / MIN_SIGNATURES_PER_THREAD).max(1);
-        let started = Instant::now();
         let todo = Arc::new(todo);
-        let (results, micros) = if chunks == 1 {
-            let results = check_signatures(chain, &todo);
-            (results, started.elapsed().as_micros() as u64)
+        let (results, elements) = if chunks == 1 {
+            let cpu = &self.stats.cpu;
+            cpu.inline.measure(|| check_ahead(chain, &todo, cpu))
         } else {
             let per_chunk = todo.len().div_ceil(chunks);
             let tasks: Vec<_> = (0..chunks)
                 .map(|chunk| {
-                    let todo = todo.clone();
+                    let (todo, stats) = (todo.clone(), self.stats.clone());
                     tokio::task::spawn_blocking(move || {
-                        let started = Instant::now();
                         let end = ((chunk + 1) * per_chunk).min(todo.len());
                         let part = todo.get(chunk * per_chunk..end).unwrap_or_default();
-                        (check_signatures(chain, part), started.elapsed().as_micros() as u64)
+                        check_ahead(chain, part, &stats.cpu)
                     })
                 })
                 .collect();
             let mut results = Vec::with_capacity(todo.len());
-            let mut micros = 0;
+            let mut elements = Vec::new();
             for task in tasks {
                 match task.await {
-                    Ok((part, took)) => {
+                    Ok((part, made)) => {
                         results.extend(part);
-                        micros += took;
+                        elements.extend(made);
                     }
                     // Not verified ahead: admission verifies them itself.
                     Err(e) => {
@@ -672,11 +735,11 @@ impl Driver {
                     }
                 }
             }
-            (results, micros)
+            (results, elements)
         };
         self.stats.signatures_verified.fetch_add(signatures as u64, Ordering::Relaxed);
-        self.stats.verify_micros.fetch_add(micros, Ordering::Relaxed);
         self.core.remember_verified(todo.iter().zip(results));
+        self.core.keep_elements(elements);
     }
 
     fn fire_due_timers(&mut self) {
@@ -843,13 +906,14 @@ impl Driver {
         let store = self.store.clone();
         #[cfg(feature = "byzantine")]
         let slow_disk = self.slow_disk;
+        let stats = self.stats.clone();
         let handle = tokio::task::spawn_blocking(move || {
             // A slow disk is slow before anything reaches the store.
             #[cfg(feature = "byzantine")]
             if slow_disk {
                 std::thread::sleep(crate::byzantine::SLOW_DISK_DELAY);
             }
-            store.persist(&ops)
+            stats.cpu.store.measure(|| store.persist(&ops))
         });
         self.pipeline.writing = Some((self.pipeline.issued, Instant::now(), handle));
     }

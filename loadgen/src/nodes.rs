@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use client::{ClientOptions, RpcClient};
@@ -26,8 +27,17 @@ pub struct NodeSet {
     names: Vec<String>,
     data_dirs: Vec<Option<PathBuf>>,
     slots: Vec<RwLock<Slot>>,
+    /// Submissions in flight to each node, at most [`MAX_SUBMITS_PER_NODE`].
+    submits: Vec<Arc<Semaphore>>,
     options: ClientOptions,
 }
+
+/// Most `sendrawtransaction` calls in flight to one node. Each holds a
+/// connection; beyond the node's `rpc.max_connections` (256 by default) they
+/// would only queue in its listen backlog while costing this process file
+/// descriptors. A send waiting here still counts its latency from its
+/// intended time, as every wait does.
+pub const MAX_SUBMITS_PER_NODE: usize = 192;
 
 impl std::fmt::Debug for NodeSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,8 +61,14 @@ impl NodeSet {
                     })
                 })
                 .collect(),
+            submits: nodes.iter().map(|_| Arc::new(Semaphore::new(MAX_SUBMITS_PER_NODE))).collect(),
             options,
         })
+    }
+
+    /// Waits for room to submit to node `i` (`None` for a node not in the set).
+    pub async fn submit_slot(&self, i: usize) -> Option<OwnedSemaphorePermit> {
+        self.submits.get(i)?.clone().acquire_owned().await.ok()
     }
 
     /// Number of nodes.

@@ -267,6 +267,7 @@ impl Send {
             for k in 0..n {
                 node = ((usize::from(first) + k) % n) as u8;
                 let Some(client) = nodes.client(usize::from(node)) else { break };
+                let Some(_slot) = nodes.submit_slot(usize::from(node)).await else { break };
                 outcome = match submit(&client, &hex).await {
                     Ok(_) => SendOutcome::Accepted,
                     Err(e) => classify(&e),

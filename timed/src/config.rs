@@ -59,6 +59,7 @@ pub const ACCEPTED_KEYS: &[&str] = &[
     "rpc.max_body_bytes",
     "rpc.max_batch_size",
     "rpc.max_concurrent_requests",
+    "rpc.max_connections",
     "rpc.header_read_timeout_ms",
     "rpc.event_buffer",
     "storage.data_dir",
@@ -220,6 +221,10 @@ pub struct RpcSection {
     pub max_batch_size: usize,
     /// `max_concurrent_requests`: requests served at once; more wait.
     pub max_concurrent_requests: usize,
+    /// `max_connections`: open RPC connections; further ones wait in the
+    /// listen backlog until one closes (keeps sockets, memory and file
+    /// descriptors bounded whatever clients do).
+    pub max_connections: usize,
     /// `header_read_timeout_ms`: time a client has to send its request headers.
     pub header_read_timeout: Duration,
     /// `event_buffer`: recent events kept so event streams can resume; a
@@ -235,6 +240,7 @@ impl Default for RpcSection {
             max_body_bytes: 1024 * 1024,
             max_batch_size: 100,
             max_concurrent_requests: 64,
+            max_connections: 256,
             header_read_timeout: Duration::from_millis(5000),
             event_buffer: 10_000,
         }
@@ -547,6 +553,8 @@ max_body_bytes = {max_body}
 max_batch_size = {max_batch}
 # Requests served at once; further ones wait.
 max_concurrent_requests = {max_concurrent}
+# Open connections; further ones wait to be accepted until one closes.
+max_connections = {max_rpc_connections}
 # Time a client has to send its request headers, in milliseconds.
 header_read_timeout_ms = {header_timeout}
 # Recent events kept so event streams can resume; a subscriber further behind is dropped.
@@ -606,6 +614,7 @@ orphan_ttl_seconds = {orphan_ttl}
             max_body = rpc.max_body_bytes,
             max_batch = rpc.max_batch_size,
             max_concurrent = rpc.max_concurrent_requests,
+            max_rpc_connections = rpc.max_connections,
             header_timeout = rpc.header_read_timeout.as_millis(),
             event_buffer = rpc.event_buffer,
             data_dir = quoted(&d.storage.data_dir.to_string_lossy()),
@@ -1029,6 +1038,7 @@ impl<'a> Doc<'a> {
         set(&mut rpc.max_body_bytes, self.count_of("rpc.max_body_bytes", "a number of bytes"));
         set(&mut rpc.max_batch_size, self.count("rpc.max_batch_size"));
         set(&mut rpc.max_concurrent_requests, self.count("rpc.max_concurrent_requests"));
+        set(&mut rpc.max_connections, self.count("rpc.max_connections"));
         set(&mut rpc.header_read_timeout, self.millis("rpc.header_read_timeout_ms"));
         set(&mut rpc.event_buffer, self.count("rpc.event_buffer"));
 

@@ -330,6 +330,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
         max_body_bytes: config.rpc.max_body_bytes,
         max_batch: config.rpc.max_batch_size,
         max_concurrency: config.rpc.max_concurrent_requests,
+        max_connections: config.rpc.max_connections,
         header_read_timeout: config.rpc.header_read_timeout,
         event_buffer: config.rpc.event_buffer,
         metrics: config.metrics.enabled,

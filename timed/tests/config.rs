@@ -162,6 +162,7 @@ fn cases() -> Vec<Case> {
         ("rpc.max_concurrent_requests", key("rpc.max_concurrent_requests", "5"), |c| {
             c.rpc.max_concurrent_requests = 5
         }),
+        ("rpc.max_connections", key("rpc.max_connections", "9"), |c| c.rpc.max_connections = 9),
         ("rpc.header_read_timeout_ms", key("rpc.header_read_timeout_ms", "900"), |c| {
             c.rpc.header_read_timeout = Duration::from_millis(900)
         }),

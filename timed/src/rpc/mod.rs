@@ -54,6 +54,9 @@ pub struct RpcSettings {
     pub max_batch: usize,
     /// Requests served at once.
     pub max_concurrency: usize,
+    /// Connections open at once; the listener accepts no more until one
+    /// closes.
+    pub max_connections: usize,
     /// Headers must arrive within this.
     pub header_read_timeout: Duration,
     /// Events kept for resuming streams.
@@ -152,8 +155,18 @@ pub async fn serve(
     let router = router.fallback(not_found).with_state(shared.clone());
     let header_timeout = shared.settings.header_read_timeout;
     let accept_tracker = tracker.clone();
+    let connections = Arc::new(Semaphore::new(shared.settings.max_connections.max(1)));
     tracker.spawn(async move {
         loop {
+            // At the limit, connections wait in the kernel's backlog: no
+            // socket, buffer or file descriptor is spent on them here.
+            let slot = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                slot = connections.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            };
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
@@ -167,7 +180,9 @@ pub async fn serve(
             };
             let service = TowerToHyperService::new(router.clone());
             let token = shutdown.clone();
-            accept_tracker.spawn(async move {
+            let cpu = shared.node.stats().cpu.rpc.clone();
+            accept_tracker.spawn(net::cpu::metered(cpu, async move {
+                let _slot = slot;
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -180,7 +195,7 @@ pub async fn serve(
                     }
                     _ = token.cancelled() => connection.as_mut().graceful_shutdown(),
                 }
-            });
+            }));
         }
     });
     info!(%local_addr, "rpc listening");

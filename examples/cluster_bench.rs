@@ -8,7 +8,15 @@
 //!    every node's RSS and CPU once a second;
 //! 4. a sweep for the highest rate that keeps `--slo`
 //!    (`final_first.p99<500ms`), from `--sweep-from` in `--sweep-step` steps;
-//! 5. `timectl down`.
+//! 5. `timectl down`;
+//! 6. one masternode (`timectl up --nodes 1` with a large coin pool), swept
+//!    the same way once per `--single-threads` value of
+//!    `node.verify_threads`: how far one node goes, and what a second
+//!    verification thread gains.
+//!
+//! The fixed-rate run's CPU is also broken down by component from each
+//! node's own counters (`timed_cpu_seconds_total`), per final transaction,
+//! beside this machine's `verify_strict` rate measured in the same run.
 //!
 //! `cargo build --release --workspace && TIMECOIN_BIN_DIR=target/release \
 //!  cargo run --release -p examples --example cluster_bench -- --help`
@@ -55,6 +63,19 @@ struct Args {
     /// Measured length of each sweep step.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     sweep_duration: Duration,
+    /// `node.verify_threads` values the one-masternode sweep runs with
+    /// (comma-separated; empty to skip it).
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    single_threads: Vec<usize>,
+    /// Coins in the one-masternode cluster's pool (`timectl up --pool-coins`).
+    #[arg(long, default_value_t = 64_000)]
+    single_pool_coins: u32,
+    /// First rate of the one-masternode sweep, tx/s.
+    #[arg(long, default_value_t = 1000.0)]
+    single_from: f64,
+    /// Rate added per step of the one-masternode sweep, tx/s.
+    #[arg(long, default_value_t = 500.0)]
+    single_step: f64,
     /// Where the table, the runs' files and the cluster go (the cluster
     /// directory `OUT/cluster` is replaced).
     #[arg(long, default_value = "target/bench")]
@@ -86,6 +107,10 @@ struct Bench {
     slo: String,
     highest_held_tps: Option<f64>,
     sweep_table: String,
+    /// CPU µs per final transaction by component (mean of nodes), `total` last.
+    cpu_per_tx: Vec<(String, f64)>,
+    /// One masternode: `(verify_threads, highest rate held)`.
+    single: Vec<(usize, Option<f64>)>,
 }
 
 /// The metrics of the fixed-rate run shown in the table.
@@ -122,9 +147,13 @@ async fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
 
     let timectl_up_s = examples::fresh_cluster(&timectl, &dir, args.nodes)?.as_secs_f64();
-    let result = measure(&args, &dir, slo).await;
+    let result = measure(&args, &dir, slo.clone()).await;
     examples::stop_cluster(&timectl, &dir);
-    let (run, usage, sweep) = result?;
+    let (run, usage, cpu_per_tx, sweep) = result?;
+    let mut single = Vec::new();
+    for &threads in &args.single_threads {
+        single.push((threads, single_node(&args, &timectl, slo.clone(), threads).await?));
+    }
 
     let bench = Bench {
         machine: cpu_model(),
@@ -139,16 +168,69 @@ async fn main() -> anyhow::Result<()> {
         slo: sweep.slo.clone(),
         highest_held_tps: sweep.highest_held_tps,
         sweep_table: loadgen::sweep::table(&sweep),
+        cpu_per_tx,
+        single,
     };
     examples::write_report(&args.out, "bench", &render(&bench), &bench)
 }
 
-/// The fixed-rate run (with resource sampling) and the sweep.
-async fn measure(
+/// One masternode with `verify_threads`, swept: the highest rate that held.
+async fn single_node(
     args: &Args,
-    dir: &Path,
+    timectl: &Path,
     slo: Slo,
-) -> anyhow::Result<(loadgen::metrics::Metrics, Vec<NodeUsage>, loadgen::sweep::SweepOutcome)> {
+    threads: usize,
+) -> anyhow::Result<Option<f64>> {
+    let dir = args.out.join("single");
+    let coins = args.single_pool_coins.to_string();
+    examples::fresh_cluster_with(timectl, &dir, 1, &["--pool-coins", &coins])?;
+    let result = async {
+        let config = cluster::Layout::new(&dir).config("node1");
+        let text = std::fs::read_to_string(&config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        if !text.contains("[node]\n") {
+            bail!("{} has no [node] section", config.display());
+        }
+        let text = text.replacen("[node]\n", &format!("[node]\nverify_threads = {threads}\n"), 1);
+        std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+        let restart = std::process::Command::new(timectl)
+            .args(["restart", "node1", "--dir"])
+            .arg(&dir)
+            .output()
+            .context("running timectl restart")?;
+        if !restart.status.success() {
+            bail!("timectl restart failed: {}", String::from_utf8_lossy(&restart.stderr));
+        }
+        eprintln!("bench: one masternode, verify_threads = {threads}");
+        let target =
+            Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() };
+        let mut base = RunConfig::new(target);
+        base.progress = true;
+        base.command_line = std::env::args().collect();
+        let sweep = SweepConfig {
+            base,
+            slo,
+            from: args.single_from,
+            step: args.single_step,
+            max: args.sweep_max,
+            duration: args.sweep_duration,
+            out: Some(args.out.join(format!("single-{threads}"))),
+        };
+        let swept = loadgen::sweep(&sweep, CancellationToken::new()).await?;
+        Ok(swept.highest_held_tps)
+    }
+    .await;
+    examples::stop_cluster(timectl, &dir);
+    result
+}
+
+/// What [`measure`] returns.
+type Measured =
+    (loadgen::metrics::Metrics, Vec<NodeUsage>, Vec<(String, f64)>, loadgen::sweep::SweepOutcome);
+
+/// The fixed-rate run (with resource sampling and the CPU breakdown) and
+/// the sweep.
+async fn measure(args: &Args, dir: &Path, slo: Slo) -> anyhow::Result<Measured> {
     let pids = examples::node_pids(dir)?;
     let target = Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() };
     let stop = CancellationToken::new();
@@ -162,7 +244,9 @@ async fn measure(
     eprintln!("bench: {} tx/s for {:?}", args.tps, args.duration);
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn(sample_usage(pids, sampling.clone()));
+    let cpu_start = examples::cpu_samples(dir).await?;
     let outcome = loadgen::run(&config, stop.clone()).await;
+    let cpu_end = examples::cpu_samples(dir).await?;
     sampling.cancel();
     let usage = sampler.await?;
     let outcome = outcome?;
@@ -183,7 +267,7 @@ async fn measure(
         out: Some(args.out.join("sweep")),
     };
     let swept = loadgen::sweep(&sweep, stop).await?;
-    Ok((outcome.metrics, usage, swept))
+    Ok((outcome.metrics, usage, examples::cpu_per_tx(&cpu_start, &cpu_end), swept))
 }
 
 /// Samples RSS and CPU of every node once a second until `done`.
@@ -290,6 +374,40 @@ fn render(bench: &Bench) -> String {
         format!("nodes {} | loadgen {}", cpu.join(" "), metric(bench, "cpu_percent")),
     ));
     let v = &bench.verify;
+    if let Some((_, total)) = bench.cpu_per_tx.iter().find(|(n, _)| n == "total") {
+        let strict_us = 1e6 / v.strict_1_thread;
+        rows.push((
+            "node CPU per final transaction (mean of nodes)".into(),
+            "",
+            format!("{total:.0} us"),
+        ));
+        rows.push((
+            "  / one verify_strict, same run".into(),
+            "<= 2.5 (1.5 batched)",
+            format!("{:.1} ({strict_us:.1} us each)", total / strict_us),
+        ));
+        let parts: Vec<String> = bench
+            .cpu_per_tx
+            .iter()
+            .filter(|(n, _)| n != "total")
+            .map(|(n, us)| format!("{n} {us:.0}"))
+            .collect();
+        rows.push(("  by component, us per transaction".into(), "", parts.join(" | ")));
+    }
+    for (threads, held) in &bench.single {
+        rows.push((
+            format!("one masternode, verify_threads = {threads}: highest rate held"),
+            "reported",
+            held.map_or("none held".into(), |t| format!("{t} tx/s")),
+        ));
+    }
+    if let [(1, Some(one)), (2, Some(two)), ..] = bench.single.as_slice() {
+        rows.push((
+            "  gain from 1 to 2 verification threads".into(),
+            ">= 1.7x",
+            format!("{:.2}x", two / one),
+        ));
+    }
     rows.push((
         "ed25519 verify_strict, 1 thread (yardstick)".into(),
         "",

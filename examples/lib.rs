@@ -13,6 +13,7 @@
 
 pub mod hostile;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -136,6 +137,16 @@ pub fn stop_cluster(timectl: &Path, dir: &Path) {
 /// Replaces whatever is in `dir` by a fresh cluster of `nodes` masternodes
 /// (`timectl up`); returns how long `timectl up` took to report it ready.
 pub fn fresh_cluster(timectl: &Path, dir: &Path, nodes: usize) -> anyhow::Result<Duration> {
+    fresh_cluster_with(timectl, dir, nodes, &[])
+}
+
+/// [`fresh_cluster`] with more `timectl up` arguments (`--pool-coins N`).
+pub fn fresh_cluster_with(
+    timectl: &Path,
+    dir: &Path,
+    nodes: usize,
+    more: &[&str],
+) -> anyhow::Result<Duration> {
     stop_cluster(timectl, dir);
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -145,6 +156,7 @@ pub fn fresh_cluster(timectl: &Path, dir: &Path, nodes: usize) -> anyhow::Result
     let up = Command::new(timectl)
         .args(["up", "--nodes", &nodes.to_string(), "--dir"])
         .arg(dir)
+        .args(more)
         .output()
         .with_context(|| format!("running {}", timectl.display()))?;
     let took = started.elapsed();
@@ -166,6 +178,80 @@ pub fn node_pids(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
             Ok((node.name.clone(), info.pid))
         })
         .collect()
+}
+
+/// What one node's `/metrics` says about its CPU: seconds by component
+/// (`timed_cpu_seconds_total`) and transactions final there so far.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CpuSample {
+    /// CPU seconds by component.
+    pub components: BTreeMap<String, f64>,
+    /// `timed_transactions_total{state="final"}`.
+    pub final_txs: f64,
+}
+
+impl CpuSample {
+    /// Reads it from the text of `/metrics`.
+    pub fn parse(metrics: &str) -> CpuSample {
+        let mut sample = CpuSample::default();
+        for line in metrics.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else { continue };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            if let Some(component) = name
+                .strip_prefix("timed_cpu_seconds_total{component=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+            {
+                sample.components.insert(component.to_string(), value);
+            } else if name == "timed_transactions_total{state=\"final\"}" {
+                sample.final_txs = value;
+            }
+        }
+        sample
+    }
+}
+
+/// Every node's [`CpuSample`] now, in the cluster's order (a node that does
+/// not answer gives an empty one).
+pub async fn cpu_samples(dir: &Path) -> anyhow::Result<Vec<CpuSample>> {
+    let layout = Layout::new(dir);
+    let (file, _) = load_files(&layout)?;
+    let mut samples = Vec::with_capacity(file.nodes.len());
+    for node in &file.nodes {
+        let text = match client::RpcClient::from_data_dir(&layout.data_dir(&node.name)) {
+            Ok(rpc) => rpc.metrics().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        samples.push(CpuSample::parse(&text));
+    }
+    Ok(samples)
+}
+
+/// CPU microseconds per final transaction by component, averaged over
+/// nodes, between two [`cpu_samples`] (components in `start`'s order of
+/// names; `total` last).
+pub fn cpu_per_tx(start: &[CpuSample], end: &[CpuSample]) -> Vec<(String, f64)> {
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for (a, b) in start.iter().zip(end) {
+        let txs = b.final_txs - a.final_txs;
+        if txs <= 0.0 {
+            continue;
+        }
+        let mut total = 0.0;
+        for (component, spent) in &b.components {
+            let used = spent - a.components.get(component).copied().unwrap_or(0.0);
+            total += used;
+            let entry = sums.entry(component.clone()).or_default();
+            entry.0 += used / txs * 1e6;
+            entry.1 += 1;
+        }
+        let entry = sums.entry("total".into()).or_default();
+        entry.0 += total / txs * 1e6;
+        entry.1 += 1;
+    }
+    let mut parts: Vec<(String, f64)> =
+        sums.into_iter().map(|(name, (sum, n))| (name, sum / n as f64)).collect();
+    parts.sort_by(|a, b| (a.0 == "total").cmp(&(b.0 == "total")).then(b.1.total_cmp(&a.1)));
+    parts
 }
 
 /// Prints `table`, and writes it to `OUT/NAME.txt` and `data` to
@@ -202,6 +288,28 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::slope;
+
+    #[test]
+    fn cpu_per_transaction_from_two_scrapes() {
+        let at = |verify: f64, store: f64, txs: f64| {
+            let text = format!(
+                "timed_cpu_seconds_total{{component=\"verify\"}} {verify}\n\
+                 timed_cpu_seconds_total{{component=\"store\"}} {store}\n\
+                 timed_transactions_total{{state=\"final\"}} {txs}\n\
+                 timed_transactions_total{{state=\"pending\"}} 999\n"
+            );
+            super::CpuSample::parse(&text)
+        };
+        // Two nodes: 100 and 50 us of verification per transaction, 10 of store.
+        let start = [at(1.0, 0.5, 1_000.0), at(2.0, 0.0, 0.0)];
+        let end = [at(1.1, 0.51, 2_000.0), at(2.1, 0.02, 2_000.0)];
+        let parts = super::cpu_per_tx(&start, &end);
+        let get = |name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert!((get("verify").unwrap() - 75.0).abs() < 1e-6, "{parts:?}");
+        assert!((get("store").unwrap() - 10.0).abs() < 1e-6, "{parts:?}");
+        assert!((get("total").unwrap() - 85.0).abs() < 1e-6, "{parts:?}");
+        assert_eq!(parts.last().map(|(n, _)| n.as_str()), Some("total"));
+    }
 
     #[test]
     fn slope_of_a_line_and_of_too_few_points() {

@@ -69,6 +69,12 @@ enum Command {
         /// Milliseconds between blocks (new cluster only).
         #[arg(long, default_value_t = 1000, value_name = "MS")]
         block_time: u64,
+        /// Coins in genesis for loadgen, spread over the pool's keys (new
+        /// cluster only). loadgen needs about 4 per tx/s of two-input load
+        /// (it says so when there are too few).
+        #[arg(long, default_value_t = DEFAULT_POOL_COINS, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=MAX_POOL_COINS as i64))]
+        pool_coins: u32,
         /// Tier per node, comma-separated (free, bronze, silver, gold); default all free.
         #[arg(long, value_name = "LIST")]
         tiers: Option<String>,
@@ -172,6 +178,8 @@ enum Command {
         nodes: usize,
         #[arg(long, default_value_t = 1000)]
         block_time: u64,
+        #[arg(long, default_value_t = DEFAULT_POOL_COINS)]
+        pool_coins: u32,
         #[arg(long)]
         tiers: Option<String>,
         #[arg(long)]
@@ -240,8 +248,8 @@ async fn run(args: Args) -> Outcome {
     let layout = Layout::new(&args.dir);
     let json = args.json;
     match args.command {
-        Command::Up { nodes, block_time, tiers, byzantine, timeout } => {
-            let create = Create { nodes, block_time, tiers, byzantine };
+        Command::Up { nodes, block_time, pool_coins, tiers, byzantine, timeout } => {
+            let create = Create { nodes, block_time, pool_coins, tiers, byzantine };
             up(&layout, create, timeout, json).await
         }
         Command::Status { watch } => status(&layout, watch, json).await,
@@ -318,17 +326,26 @@ async fn run(args: Args) -> Outcome {
         Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
         Command::Down { wipe } => down(&layout, wipe, json).await,
         Command::Doctor => doctor(&layout, json).await,
-        Command::Agent { create, nodes, block_time, tiers, byzantine } => {
-            agent(&layout, create.then_some(Create { nodes, block_time, tiers, byzantine })).await
+        Command::Agent { create, nodes, block_time, pool_coins, tiers, byzantine } => {
+            let spec = Create { nodes, block_time, pool_coins, tiers, byzantine };
+            agent(&layout, create.then_some(spec)).await
         }
     }
 }
+
+/// Keys of the load pool of a new cluster.
+const POOL_KEYS: usize = 32;
+/// Its coins by default: enough for `make demo` (1,000 tx/s) with room.
+const DEFAULT_POOL_COINS: u32 = 8_000;
+/// Most pool coins (genesis holds them all, and every node loads it).
+const MAX_POOL_COINS: u32 = 256_000;
 
 /// What `up` creates a new cluster with (and hands to the agent).
 #[derive(Clone, Debug)]
 struct Create {
     nodes: usize,
     block_time: u64,
+    pool_coins: u32,
     tiers: Option<String>,
     byzantine: Vec<String>,
 }
@@ -405,7 +422,9 @@ fn spawn_agent(layout: &Layout, create: Option<&Create>) -> Result<(), Failure> 
             .arg("--nodes")
             .arg(create.nodes.to_string())
             .arg("--block-time")
-            .arg(create.block_time.to_string());
+            .arg(create.block_time.to_string())
+            .arg("--pool-coins")
+            .arg(create.pool_coins.to_string());
         if let Some(tiers) = &create.tiers {
             command.arg("--tiers").arg(tiers);
         }
@@ -1148,6 +1167,8 @@ async fn agent(layout: &Layout, create: Option<Create>) -> Outcome {
         Some(create) => Some(ClusterSpec {
             nodes: create.nodes,
             block_interval_ms: create.block_time,
+            pool_coins_per_key: create.pool_coins.div_ceil(POOL_KEYS as u32),
+            pool_keys: POOL_KEYS,
             tiers: parse_tiers(create.tiers.as_deref(), create.nodes)?,
             byzantine: parse_byzantine(&create.byzantine)?,
             ..ClusterSpec::default()

@@ -76,6 +76,9 @@ struct Args {
     /// Rate added per step of the one-masternode sweep, tx/s.
     #[arg(long, default_value_t = 500.0)]
     single_step: f64,
+    /// Highest rate the one-masternode sweep tries, tx/s.
+    #[arg(long, default_value_t = 20_000.0)]
+    single_max: f64,
     /// Where the table, the runs' files and the cluster go (the cluster
     /// directory `OUT/cluster` is replaced).
     #[arg(long, default_value = "target/bench")]
@@ -134,6 +137,15 @@ async fn main() -> anyhow::Result<()> {
         bail!(
             "--nodes must be at least 4 (with fewer masternodes no fault is tolerated, which is not what this benchmark measures)"
         );
+    }
+    // Checked before anything runs: a mistake here must not cost a run.
+    for (name, from, step, max) in [
+        ("--sweep", args.sweep_from, args.sweep_step, args.sweep_max),
+        ("--single", args.single_from, args.single_step, args.single_max),
+    ] {
+        if !(from > 0.0 && step > 0.0 && max >= from) {
+            bail!("{name}-from must be above 0 and at most {name}-max, and {name}-step above 0");
+        }
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -212,7 +224,7 @@ async fn single_node(
             slo,
             from: args.single_from,
             step: args.single_step,
-            max: args.sweep_max,
+            max: args.single_max,
             duration: args.sweep_duration,
             out: Some(args.out.join(format!("single-{threads}"))),
         };

@@ -68,7 +68,7 @@ impl Default for CoreConfig {
             verify_strategy: VerifyStrategy::Batch,
             status_pending_max: 1_024,
             batches_per_reply: 256,
-            seal_interval_ms: 5,
+            seal_interval_ms: 10,
             max_reply_bytes: 4 << 20,
         }
     }
@@ -490,6 +490,24 @@ impl Core {
 
     /// What the node knows about `txid`.
     pub fn tx_status(&self, txid: &TxId) -> Option<TxStatus> {
+        self.status_of(txid, true)
+    }
+
+    /// What the node knows about `tx`, without reading the chain index
+    /// from disk when `tx` provably is not in a block: one of its inputs is
+    /// unspent in the committed set, or is an output of a transaction not
+    /// in a block (a committed transaction spent every input, and its
+    /// parents are committed). The answer is [`Core::tx_status`]'s.
+    pub(crate) fn tx_status_of(&self, tx: &Transaction, txid: &TxId) -> Option<TxStatus> {
+        let uncommitted = tx.inputs.iter().any(|input| {
+            self.ledger.utxo(&input.prev).is_some()
+                || self.pool.final_outputs.contains_key(&input.prev)
+                || self.pool.entries.contains_key(&input.prev.txid)
+        });
+        self.status_of(txid, !uncommitted)
+    }
+
+    fn status_of(&self, txid: &TxId, maybe_committed: bool) -> Option<TxStatus> {
         let weight = self.pool.tallies.get(txid).map_or(0, |t| t.weight);
         if let Some(entry) = self.pool.entries.get(txid) {
             return Some(TxStatus {
@@ -503,7 +521,7 @@ impl Core {
         }
         // A failed read reports nothing: the caller then treats the
         // transaction as unknown, and validation refuses its spent inputs.
-        if let Ok(Some(height)) = self.ledger.committed_height(txid) {
+        if maybe_committed && let Ok(Some(height)) = self.ledger.committed_height(txid) {
             return Some(TxStatus {
                 state: TxState::Committed,
                 weight,

@@ -43,7 +43,7 @@ impl Core {
             Origin::Client(request) => Some(request),
             Origin::Peer(_) => None,
         };
-        if let Some(status) = self.tx_status(&txid) {
+        if let Some(status) = self.tx_status_of(&tx, &txid) {
             if let Some(request) = client {
                 let outcome = match status.rejection {
                     Some(rejection) => SubmitOutcome::Rejected { txid, rejection },

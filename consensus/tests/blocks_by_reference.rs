@@ -3,9 +3,9 @@
 //! fetches what it lacks, and never prevotes a block naming a transaction it
 //! cannot see final.
 
-use consensus::TxState;
 use consensus::message::Message;
 use consensus::sim::{Sim, SimConfig};
+use consensus::{SubmitOutcome, TxState};
 use protocol::bft::{Proposal, VoteKind};
 use protocol::coinbase::expected_coinbase;
 use protocol::finality::FinalityCertificate;
@@ -122,4 +122,30 @@ fn a_proposal_naming_a_transaction_that_is_not_final_gets_a_nil_prevote() {
         "node 0 prevoted a block naming a transaction it does not hold final"
     );
     assert!(sim.sent_count(0, 4, "get_txs") > 0, "node 0 asked the proposer for it");
+}
+
+/// A transaction submitted again once it is in a block is answered
+/// "committed" (from the chain index), not admitted again nor refused for
+/// its spent inputs: admission skips the index read only for a transaction
+/// one of whose inputs is still unspent, which a committed one never has.
+#[test]
+fn a_committed_transaction_submitted_again_is_reported_committed() {
+    let mut sim = Sim::new(SimConfig::quiet(5, 35));
+    sim.run_until(500).unwrap();
+    let c = sim.client_coins();
+    let tx = sim.build_tx(&two_keys(&c, 0), 1, 900_000);
+    let t = sim.submit(0, tx.clone());
+    let committed = sim
+        .run_until_condition(10_000, |s| (0..5).all(|i| s.state(i, &t) == Some(TxState::Committed)))
+        .unwrap();
+    assert!(committed, "{}", sim.describe(&t));
+    let before = sim.replies(1).len();
+    sim.submit(1, tx);
+    let answered = sim.run_until_condition(5_000, |s| s.replies(1).len() > before).unwrap();
+    assert!(answered, "node 1 did not answer the resubmission");
+    let again = sim.replies(1)[before].clone();
+    assert_eq!(
+        again,
+        SubmitOutcome::Accepted { txid: t, state: TxState::Committed, already_known: true }
+    );
 }

@@ -34,7 +34,7 @@ use protocol::{
 use crate::byzantine::Adversary;
 use crate::core::{Core, CoreConfig};
 use crate::index::MemoryIndex;
-use crate::io::{Event, Input, Millis, Origin, Output, PersistOp, Timer, TxState};
+use crate::io::{Event, Input, Millis, Origin, Output, PersistOp, SubmitOutcome, Timer, TxState};
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, Message};
 use crate::restore::Restored;
 
@@ -287,6 +287,8 @@ pub struct Sim {
     muted: HashSet<(usize, &'static str)>,
     /// Messages sent between simulated nodes, by (sender, recipient, kind).
     sent: HashMap<(usize, usize, &'static str), usize>,
+    /// What each node answered its clients, in order.
+    replies: Vec<(usize, SubmitOutcome)>,
 }
 
 const CHAIN: ChainId = ChainId(0x51u32);
@@ -479,6 +481,7 @@ impl Sim {
             trace_count: 0,
             muted: HashSet::new(),
             sent: HashMap::new(),
+            replies: Vec::new(),
         };
         for i in 0..n {
             sim.boot(i);
@@ -598,6 +601,11 @@ impl Sim {
     /// from now on (a scenario's way to keep one kind of news from a node).
     pub fn mute(&mut self, to: usize, kind: &'static str) {
         self.muted.insert((to, kind));
+    }
+
+    /// What node `i` answered its clients so far, oldest first.
+    pub fn replies(&self, i: usize) -> Vec<&SubmitOutcome> {
+        self.replies.iter().filter(|(node, _)| *node == i).map(|(_, outcome)| outcome).collect()
     }
 
     /// How many messages of `kind` node `from` sent node `to` (those a
@@ -1131,7 +1139,8 @@ impl Sim {
                     self.schedule(at.max(self.now), Happening::Timer { node: i, epoch, timer });
                 }
                 Output::Event(event) => self.observe(i, event),
-                Output::Reply { .. } | Output::Refused { .. } => {}
+                Output::Reply { outcome, .. } => self.replies.push((i, outcome)),
+                Output::Refused { .. } => {}
             }
         }
     }

@@ -1560,6 +1560,41 @@ async fn raw_call(stream: &mut tokio::net::TcpStream) -> String {
     }
 }
 
+/// A request whose body trickles in is answered HTTP 408 once the body has
+/// had `rpc.header_read_timeout_ms`, so it cannot hold its connection slot
+/// for as long as it likes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_completes_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _lock = lock();
+    let scratch = Scratch::new();
+    let config = scratch.path("timed.toml");
+    std::fs::write(&config, "[rpc]\nheader_read_timeout_ms = 300\n").expect("write timed.toml");
+    let node =
+        DevNode::start_with(&scratch.path("data"), &scratch.path("timed.log"), Some(&config)).await;
+    let address = node.info.rpc_url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut stream =
+        tokio::net::TcpStream::connect(address.as_str()).await.expect("connect to the RPC port");
+    // Headers promise 100 bytes; ten arrive, then nothing.
+    let head = "POST / HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"";
+    stream.write_all(head.as_bytes()).await.expect("send the start of a request");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut chunk = [0u8; 1024];
+        while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+            let n = stream.read(&mut chunk).await.expect("read the answer");
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer to a request whose body never completes");
+    assert!(answer.starts_with("HTTP/1.1 408"), "answer: {answer}");
+}
+
 /// Connections beyond `rpc.max_connections` wait in the listen backlog (the
 /// node spends no socket, buffer or file descriptor on them) and are served
 /// as soon as one closes.

@@ -225,7 +225,8 @@ pub struct RpcSection {
     /// listen backlog until one closes (keeps sockets, memory and file
     /// descriptors bounded whatever clients do).
     pub max_connections: usize,
-    /// `header_read_timeout_ms`: time a client has to send its request headers.
+    /// `header_read_timeout_ms`: time a client has to send its request
+    /// headers, and again its body.
     pub header_read_timeout: Duration,
     /// `event_buffer`: recent events kept so event streams can resume; a
     /// subscriber further behind is told it lagged and is disconnected.
@@ -555,7 +556,7 @@ max_batch_size = {max_batch}
 max_concurrent_requests = {max_concurrent}
 # Open connections; further ones wait to be accepted until one closes.
 max_connections = {max_rpc_connections}
-# Time a client has to send its request headers, in milliseconds.
+# Time a client has to send its request headers, and again its body, in milliseconds.
 header_read_timeout_ms = {header_timeout}
 # Recent events kept so event streams can resume; a subscriber further behind is dropped.
 event_buffer = {event_buffer}

@@ -222,8 +222,21 @@ async fn rpc_post(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         return denied;
     }
     let limit = shared.settings.max_body_bytes;
-    let body = match http_body_util::Limited::new(request.into_body(), limit).collect_bytes().await
-    {
+    // The body gets as long as the headers had: a client trickling it
+    // would otherwise hold its connection slot for as long as it liked.
+    let deadline = shared.settings.header_read_timeout;
+    let limited = http_body_util::Limited::new(request.into_body(), limit).collect_bytes();
+    let Ok(collected) = tokio::time::timeout(deadline, limited).await else {
+        return dispatch::error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            protocol::rpc::codes::INVALID_REQUEST,
+            format!(
+                "the request body did not arrive within rpc.header_read_timeout_ms ({} ms)",
+                deadline.as_millis()
+            ),
+        );
+    };
+    let body = match collected {
         Ok(bytes) => bytes,
         Err(too_large) => {
             return dispatch::error_response(

@@ -38,11 +38,11 @@ use consensus::{
     ConsensusInfo, Core, CoreConfig, Event, Input, MempoolInfo, Message, Millis, Origin, Output,
     PersistOp, SubmitOutcome, Timer, TxStatus,
 };
+use net::cpu::{CpuCounter, metered};
 use protocol::commitment::Element;
 use protocol::{AddressPayload, Genesis, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
 
 use crate::store::{Store, StoreConfig, StoreError};
-use net::cpu::{CpuCounter, metered};
 
 /// Everything a node needs to run (built from the config file and flags).
 #[derive(Debug)]

@@ -254,8 +254,12 @@ pub struct VerifiedVotes {
 
 impl Default for VerifiedVotes {
     fn default() -> Self {
-        // ~10 MB when full; enough for every batch of several minutes.
-        VerifiedVotes::with_capacity(1 << 16)
+        // ~1.8 MB when full: some 20 s of a busy committee's batches (four
+        // peers sealing at most every 10 ms send at most 400 a second), what
+        // the certificates of the next blocks cite; a batch forgotten is only
+        // verified again (at 65,536 the set took ~15 MB: 112-byte entries
+        // in 131,072 slots).
+        VerifiedVotes::with_capacity(1 << 13)
     }
 }
 

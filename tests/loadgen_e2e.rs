@@ -55,6 +55,32 @@ async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety
     for file in loadgen::report::FILES {
         assert!(out.path().join("first").join(file).is_file(), "{file} written");
     }
+    assert!(outcome.safety.unchecked.is_empty(), "every node checked: {:?}", outcome.safety);
+
+    // The post-run checker agrees with the run, and fails when the history
+    // names a final transaction no node holds.
+    let verify = |run_dir: std::path::PathBuf| loadgen::verify::VerifyConfig {
+        run_dir,
+        target: Target::ClusterDir { dir: dir.clone(), dev_wallet: false, only: Vec::new() },
+        wait: Duration::from_secs(20),
+        byzantine: false,
+    };
+    let report = loadgen::verify::verify(&verify(out.path().join("first"))).await.expect("verify");
+    assert!(report.ok, "{}", loadgen::verify::text(&report));
+    assert_eq!(report.final_in_history, outcome.accounting.regular.r#final, "every final tx asked");
+    assert!(report.blocks_compared > 1, "{}", loadgen::verify::text(&report));
+    let doctored = out.path().join("doctored");
+    std::fs::create_dir_all(&doctored).expect("dir");
+    std::fs::copy(out.path().join("first/summary.json"), doctored.join("summary.json"))
+        .expect("copy");
+    let history = std::fs::read_to_string(out.path().join("first/history.csv")).expect("history");
+    let fake = format!("{},0,0,node1,final,,,,,regular,1,,1\n", protocol::TxId([0xab; 32]));
+    std::fs::write(doctored.join("history.csv"), history + &fake).expect("write");
+    let mut doctored = verify(doctored);
+    doctored.wait = Duration::from_millis(200);
+    let report = loadgen::verify::verify(&doctored).await.expect("verify");
+    assert!(!report.ok && report.lost == 1, "{}", loadgen::verify::text(&report));
+    assert_eq!(report.lost_on.len(), 4, "missing on every node: {:?}", report.lost_on);
 
     // The same cluster again: the pool is rebuilt from listunspent, with
     // a warm-up and some conflicting pairs this time.

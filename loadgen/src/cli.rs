@@ -17,6 +17,7 @@ use crate::report;
 use crate::run::run;
 use crate::slo::Slo;
 use crate::sweep::{self, SweepConfig};
+use crate::verify;
 
 const ABOUT: &str = "Floods a TimeCoin cluster with signed multi-input transactions at an exact open-loop rate and measures every transaction's finality latency";
 
@@ -57,6 +58,7 @@ Examples:
   loadgen --keys 1/2 --tps 500 & loadgen --keys 2/2 --tps 500     (two generators, disjoint coins)
   loadgen --rpc http://127.0.0.1:24001 --datadir /tmp/dev --wallet --tps 50   (one timed --dev)
   loadgen compare /tmp/run1 /tmp/run2
+  loadgen verify /tmp/run1     (after the run: nothing lost, same blocks, supply conserved)
   loadgen sweep --slo 'final_first.p99<500ms' --from 500 --step 500 --max 10000 --duration 20s --out /tmp/sweep
 
 Exit codes:
@@ -98,6 +100,37 @@ pub enum Command {
     /// settled: nothing final waiting for a block and mempools no longer
     /// changing, so a step does not measure the backlog of the one before.
     Sweep(Box<SweepArgs>),
+    /// Check a finished run against every node: nothing final lost, no conflicting pair final, same blocks, no double spend, supply conserved, no equivocation, no height went back.
+    ///
+    /// RUN_DIR is the --out directory of a run (history.csv, summary.json).
+    /// Every transaction the history says became final must be final or
+    /// committed on every node; nodes that are behind are asked again for up
+    /// to --wait. A node that does not answer fails the check. Exit 0 when
+    /// every check passed, 4 on a violation, 3 when it could not run.
+    Verify(VerifyArgs),
+}
+
+/// `loadgen verify`'s options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The run's --out directory.
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// The cluster directory.
+    #[arg(long, default_value = cluster::layout::DEFAULT_DIR, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// RPC URLs of the nodes, instead of a cluster directory.
+    #[arg(long, num_args = 1.., value_name = "URL")]
+    pub rpc: Vec<String>,
+    /// How long to wait for nodes that have not finalized every transaction yet (e.g. a node restarted during the run).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub wait: Duration,
+    /// The run had Byzantine nodes: equivocation evidence is expected, not a violation.
+    #[arg(long)]
+    pub byzantine: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options shared by runs and sweeps.
@@ -338,6 +371,38 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
                     } else {
                         EXIT_OK
                     }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Some(Command::Verify(args)) => {
+            let target = if args.rpc.is_empty() {
+                Target::ClusterDir { dir: args.dir.clone(), dev_wallet: false, only: Vec::new() }
+            } else {
+                Target::Rpc {
+                    urls: args.rpc.clone(),
+                    key_files: Vec::new(),
+                    datadir: None,
+                    dev_wallet: false,
+                }
+            };
+            let config = verify::VerifyConfig {
+                run_dir: args.run_dir.clone(),
+                target,
+                wait: args.wait,
+                byzantine: args.byzantine,
+            };
+            match verify::verify(&config).await {
+                Ok(report) => {
+                    if args.json {
+                        match serde_json::to_string_pretty(&report) {
+                            Ok(text) => client::outln!("{text}"),
+                            Err(e) => return fail(&LoadgenError::Run(e.to_string())),
+                        }
+                    } else {
+                        client::out!("{}", verify::text(&report));
+                    }
+                    if report.ok { EXIT_OK } else { EXIT_SAFETY }
                 }
                 Err(e) => fail(&e),
             }

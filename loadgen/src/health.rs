@@ -80,8 +80,13 @@ pub struct HealthReport {
     pub max_mempool: usize,
     /// Heights at the first and last sample (highest node).
     pub heights: (Option<u64>, Option<u64>),
-    /// Nodes that stopped or resumed answering.
+    /// Nodes that stopped or resumed answering, and heights that went
+    /// back, in time order.
     pub events: Vec<RunEvent>,
+    /// Samples in which a node's committed height was below one it had
+    /// reported earlier in the run (a committed block lost, e.g. across a
+    /// restart): a safety violation.
+    pub height_regressions: Vec<RunEvent>,
 }
 
 /// Samples every second until `shutdown`, then summarises.
@@ -134,7 +139,7 @@ pub async fn sample(
         }
         samples.push(HealthSample { at_ms, nodes });
     }
-    summarise(samples, rounds, events)
+    summarise(samples, rounds, events, &names)
 }
 
 async fn sample_node(client: &RpcClient) -> Option<(NodeSample, ConsensusInfo)> {
@@ -159,9 +164,13 @@ async fn sample_node(client: &RpcClient) -> Option<(NodeSample, ConsensusInfo)> 
 fn summarise(
     samples: Vec<HealthSample>,
     rounds: BTreeMap<u64, u32>,
-    events: Vec<RunEvent>,
+    mut events: Vec<RunEvent>,
+    names: &[String],
 ) -> HealthReport {
     let nodes = samples.first().map_or(0, |s| s.nodes.len());
+    let height_regressions = height_regressions(&samples, names);
+    events.extend(height_regressions.iter().cloned());
+    events.sort_by_key(|e| e.at_ms);
     let mut view_changes = 0;
     for i in 0..nodes {
         let seen: Vec<u64> =
@@ -185,8 +194,33 @@ fn summarise(
         max_mempool: samples.iter().filter_map(HealthSample::max_mempool).max().unwrap_or(0),
         heights: (first_height, last_height),
         events,
+        height_regressions,
         samples,
     }
+}
+
+/// Every sample in which a node reports a committed height below the
+/// highest it reported before.
+fn height_regressions(samples: &[HealthSample], names: &[String]) -> Vec<RunEvent> {
+    let mut highest: Vec<Option<u64>> = Vec::new();
+    let mut found = Vec::new();
+    for sample in samples {
+        highest.resize(highest.len().max(sample.nodes.len()), None);
+        for (i, node) in sample.nodes.iter().enumerate() {
+            let Some(height) = node.as_ref().map(|n| n.height) else { continue };
+            if let Some(top) = highest[i].filter(|top| height < *top) {
+                found.push(RunEvent {
+                    at_ms: sample.at_ms,
+                    node: names.get(i).cloned(),
+                    what: format!("committed height went back from {top} to {height}"),
+                });
+            }
+            // Heights only rise otherwise, so the last one is the highest;
+            // after a drop, each further drop is reported once.
+            highest[i] = Some(height);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -205,11 +239,32 @@ mod tests {
             HealthSample { at_ms: 2_000, nodes: vec![node(13, 7), None] },
         ];
         let rounds: BTreeMap<u64, u32> = [(10, 3), (11, 0), (12, 1), (13, 0)].into();
-        let report = summarise(samples, rounds, Vec::new());
+        let report = summarise(samples, rounds, Vec::new(), &[]);
         assert_eq!(report.view_changes, 2);
         assert_eq!(report.max_height_spread, 3);
         assert_eq!(report.blocks_seen, 3, "heights 11..=13 committed during the run");
         assert!((report.rounds_per_block.unwrap() - 4.0 / 3.0).abs() < 1e-9);
         assert_eq!(report.heights, (Some(10), Some(13)));
+    }
+
+    #[test]
+    fn a_height_below_an_earlier_one_is_a_regression_reported_once() {
+        let samples = vec![
+            HealthSample { at_ms: 0, nodes: vec![node(10, 0), node(10, 0)] },
+            HealthSample { at_ms: 1_000, nodes: vec![node(11, 0), None] },
+            HealthSample { at_ms: 2_000, nodes: vec![node(12, 0), node(8, 0)] },
+            HealthSample { at_ms: 3_000, nodes: vec![node(12, 0), node(9, 0)] },
+        ];
+        let names = vec!["node1".to_string(), "node2".to_string()];
+        let report = summarise(samples, BTreeMap::new(), Vec::new(), &names);
+        assert_eq!(
+            report.height_regressions,
+            vec![RunEvent {
+                at_ms: 2_000,
+                node: Some("node2".into()),
+                what: "committed height went back from 10 to 8".into(),
+            }]
+        );
+        assert_eq!(report.events, report.height_regressions);
     }
 }

@@ -26,6 +26,7 @@
 //! | summary, JSON, CSV, hgrm, hlog, HTML | [`report`] |
 //! | comparing two runs | [`compare`] |
 //! | finding the highest rate that holds | [`sweep`](mod@sweep) |
+//! | checking a finished run against every node (`loadgen verify`) | [`verify`](mod@verify) |
 //! | the command line | [`cli`] |
 //!
 //! Invariants: latencies are measured from intended send times, never from
@@ -71,6 +72,7 @@ pub mod streams;
 pub mod sweep;
 pub mod target;
 pub mod tracker;
+pub mod verify;
 pub mod workers;
 
 pub use config::{KeyRange, RunConfig, Stop, Target};

@@ -306,7 +306,16 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
 
     // A node restarted during the drain is checked where it is now.
     nodes.refresh();
-    let safety = safety::check(&nodes, &tracker_report.records, &tracker_report.violations).await;
+    let mut live = tracker_report.violations.clone();
+    live.extend(health.height_regressions.iter().map(|e| {
+        format!(
+            "{}: {} ({:.1} s into the run)",
+            e.node.as_deref().unwrap_or("?"),
+            e.what,
+            e.at_ms as f64 / 1e3
+        )
+    }));
+    let safety = safety::check(&nodes, &tracker_report.records, &live).await;
     let accounting = Accounting::of(&tracker_report.records);
     let mut events = tracker_report.events;
     events.extend(health.events.iter().cloned());

@@ -253,7 +253,7 @@ impl TxRecord {
 }
 
 /// Something that happened during the run worth showing in the report.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunEvent {
     /// When, ms since the origin.
     pub at_ms: u64,

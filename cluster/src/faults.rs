@@ -5,6 +5,8 @@
 //! at 30s kill node3
 //! at 35s start node3
 //! at 40s pause random          # a node picked with --seed
+//! at 42s kill proposer          # the current round's proposer, when the step runs
+//! at 47s start proposer         # the node the last `proposer` step hit
 //! at 45s partition node1,node2 / node3,node4,node5
 //! at 60s heal
 //! at 70s delay node2 200 50    # ms, then optional jitter ms
@@ -15,8 +17,12 @@
 //! Times are offsets from the start (`500ms`, `30s`, `2m`). Targets for link
 //! faults: a node (every link to and from it), `A-B` (both directions
 //! between A and B), or nothing (every link). `random` picks a node with the
-//! seed, so a schedule replays exactly.
+//! seed, so a schedule replays exactly. `proposer` is resolved when the
+//! step runs: the proposer of the round the nodes are in (asked over RPC);
+//! `start` and `resume` of `proposer` act on the node an earlier `proposer`
+//! step hit, so `kill proposer` … `start proposer` restarts the same node.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -64,13 +70,18 @@ pub enum Action {
 
 /// A schedule line that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}, column {column}: {message}")]
 pub struct ScheduleError {
     /// 1-based line number.
     pub line: usize,
+    /// 1-based column of the word that is wrong.
+    pub column: usize,
     /// What is wrong, naming the expected form.
     pub message: String,
 }
+
+/// The target resolved when the step runs: the current proposer.
+pub const PROPOSER: &str = "proposer";
 
 /// Parses a duration such as `500ms`, `30s`, `2m`, `1.5s`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -168,16 +179,28 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
         if content.is_empty() {
             continue;
         }
-        let err = |message: String| ScheduleError { line, message };
         let words: Vec<&str> = content.split_whitespace().collect();
+        let columns = word_columns(raw);
+        // The word an error points at: 0 `at`, 1 the time, 2 the action, 3 on its arguments.
+        let focus = Cell::new(0usize);
+        let err = |message: String| ScheduleError {
+            line,
+            column: columns.get(focus.get()).copied().unwrap_or(1),
+            message,
+        };
         if words.len() < 3 || words[0] != "at" {
             return Err(err(format!("expected `at <time> <action> …`, got {content:?}")));
         }
+        focus.set(1);
         let at = parse_duration(words[1])
             .ok_or_else(|| err(format!("bad time {:?} (use 500ms, 30s or 2m)", words[1])))?;
         let mut resolve = |name: &str| -> Result<String, ScheduleError> {
+            focus.set(words.iter().position(|w| *w == name).unwrap_or(3));
             if name == "random" {
                 return Ok(nodes[rng.random_range(0..nodes.len())].clone());
+            }
+            if name == PROPOSER {
+                return Ok(PROPOSER.to_string());
             }
             if nodes.iter().any(|n| n == name) {
                 Ok(name.to_string())
@@ -187,6 +210,7 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
         };
         let verb = words[2];
         let rest = &words[3..];
+        focus.set(if rest.is_empty() { 2 } else { 3 });
         let action = match verb {
             "start" | "stop" | "restart" | "kill" | "pause" | "resume" => {
                 let [node] = rest else { return Err(err(format!("`{verb}` takes one node"))) };
@@ -246,6 +270,7 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
                 Action::Links { links: links_for(target.as_deref(), nodes).map_err(err)?, faults }
             }
             other => {
+                focus.set(2);
                 return Err(err(format!(
                     "unknown action {other:?} (start, stop, restart, kill, pause, resume, partition, heal, delay, loss, bandwidth)"
                 )));
@@ -255,6 +280,21 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
     }
     steps.sort_by_key(|s| s.at);
     Ok(steps)
+}
+
+/// The 1-based column of each whitespace-separated word of `line`.
+fn word_columns(line: &str) -> Vec<usize> {
+    let mut columns = Vec::new();
+    let mut in_word = false;
+    for (column, c) in line.chars().enumerate() {
+        if c.is_whitespace() {
+            in_word = false;
+        } else if !in_word {
+            in_word = true;
+            columns.push(column + 1);
+        }
+    }
+    columns
 }
 
 /// A step as one line of text (printed and logged).
@@ -296,6 +336,17 @@ mod tests {
     }
 
     #[test]
+    fn proposer_is_kept_for_the_runner_to_resolve() {
+        let steps =
+            parse_schedule("at 1s kill proposer\nat 3s start proposer", &nodes(), 0).unwrap();
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(&s.action, Action::Node { node, .. } if node == PROPOSER))
+        );
+    }
+
+    #[test]
     fn random_is_seeded() {
         let a = parse_schedule("at 1s kill random", &nodes(), 7).unwrap();
         let b = parse_schedule("at 1s kill random", &nodes(), 7).unwrap();
@@ -307,8 +358,13 @@ mod tests {
         let e = parse_schedule("at 1s kill node3\nat soon heal", &nodes(), 0).unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("bad time"), "{e}");
+        assert_eq!(e.column, 4, "the time: {e}");
         let e = parse_schedule("at 1s kill node9", &nodes(), 0).unwrap_err();
         assert!(e.message.contains("node9"), "{e}");
+        assert_eq!(e.column, 12, "the node: {e}");
+        let e = parse_schedule("\n  at 2s  explode node1", &nodes(), 0).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 10), "the action: {e}");
+        assert!(e.to_string().starts_with("line 2, column 10: unknown action \"explode\""), "{e}");
         let e = parse_schedule("at 1s partition node1 / node1,node2", &nodes(), 0).unwrap_err();
         assert!(e.message.contains("twice"), "{e}");
     }

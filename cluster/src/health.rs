@@ -42,6 +42,21 @@ impl ClusterView {
             .map_err(|source| ClusterError::Rpc { node: name.clone(), source })
     }
 
+    /// The node proposing the round the cluster is in: the first node that
+    /// answers `getconsensusinfo` names it. `None` when no node answers.
+    pub async fn current_proposer(&self) -> Option<String> {
+        for i in 0..self.file.nodes.len() {
+            let Ok(client) = self.rpc(i) else { continue };
+            let asked = tokio::time::timeout(Duration::from_secs(2), client.getconsensusinfo());
+            if let Ok(Ok(info)) = asked.await
+                && let Some(node) = self.file.nodes.iter().find(|n| n.id == info.proposer)
+            {
+                return Some(node.name.clone());
+            }
+        }
+        None
+    }
+
     /// Log tails of every node.
     pub fn logs(&self, lines: usize) -> String {
         self.file

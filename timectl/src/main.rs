@@ -145,7 +145,7 @@ enum Command {
         /// A node, a pair A-B, or nothing for every link.
         target: Option<String>,
     },
-    /// Run a fault schedule (`at 30s kill node3`, …; see the cluster docs).
+    /// Run a fault schedule (`at 30s kill node3`, …; `timectl faults run --help` has the format).
     Faults {
         #[command(subcommand)]
         command: FaultsCommand,
@@ -190,6 +190,28 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum FaultsCommand {
     /// Run FILE's schedule, printing and logging each step.
+    ///
+    /// One step per line, `at <time> <action> [arguments]`; `#` starts a
+    /// comment. Times are offsets from the start: 500ms, 30s, 2m, 1.5s. The
+    /// whole file is checked before the first step runs; an error names the
+    /// line and column.
+    ///
+    ///   at 10s kill node3                  SIGKILL (stop: SIGTERM; restart; start)
+    ///   at 15s start node3
+    ///   at 20s pause node2                 SIGSTOP; `resume` sends SIGCONT
+    ///   at 25s kill random                 a node picked with --seed
+    ///   at 30s kill proposer               the current proposer, asked when the step runs
+    ///   at 35s start proposer              the node the last `proposer` step hit
+    ///   at 40s partition node1,node2 / node3,node4,node5
+    ///   at 60s heal                        clear every link fault
+    ///   at 70s delay node2 200 50          ms of delay, then optional jitter ms
+    ///   at 80s loss 5 node1                percent of frames dropped
+    ///   at 90s bandwidth 100000 node4-node5  bytes per second
+    ///
+    /// Link targets: a node (every link to and from it), A-B (both
+    /// directions between A and B), or nothing (every link). Each step is
+    /// logged to faults.log, which loadgen's report marks on its time axis.
+    /// The scenarios of `make chaos` are schedules in chaos/.
     Run {
         /// The schedule.
         file: PathBuf,
@@ -829,8 +851,29 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
         client::outln!("  {}", faults::describe(step));
     }
     let start = Instant::now();
-    for step in steps {
+    // The node the last `proposer` step hit (`start proposer` brings it back).
+    let mut hit: Option<String> = None;
+    for mut step in steps {
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + step.at)).await;
+        if let Action::Node { verb, node } = &mut step.action
+            && node == faults::PROPOSER
+        {
+            let resolved = if matches!(verb.as_str(), "start" | "resume") {
+                hit.clone()
+            } else {
+                view.current_proposer().await
+            };
+            let Some(resolved) = resolved else {
+                client::outln!(
+                    "[{:>7.2}s] {} FAILED: no node named the proposer",
+                    start.elapsed().as_secs_f64(),
+                    faults::describe(&step)
+                );
+                continue;
+            };
+            hit = Some(resolved.clone());
+            *node = resolved;
+        }
         let request = match &step.action {
             Action::Node { verb, node } => match verb.as_str() {
                 "start" => Request::Start { node: node.clone() },

@@ -60,6 +60,8 @@ pub struct Second {
     pub accepted_hist: Hist,
     /// Final-on-first-node latencies of the transactions scheduled in it.
     pub final_first: Hist,
+    /// Final-on-every-node latencies of the transactions scheduled in it.
+    pub final_all: Hist,
 }
 
 impl Second {
@@ -73,6 +75,7 @@ impl Second {
             lag_max_us: 0,
             accepted_hist: new_hist(2),
             final_first: new_hist(2),
+            final_all: new_hist(2),
         }
     }
 }
@@ -152,9 +155,11 @@ impl Recorder {
 
     /// A transaction became final on every node at `at_us`.
     pub fn record_final_all(&mut self, intended_us: u64, at_us: u64, measured: bool) {
+        let latency = at_us.saturating_sub(intended_us).max(1);
         if measured {
-            self.final_all.saturating_record(at_us.saturating_sub(intended_us).max(1));
+            self.final_all.saturating_record(latency);
         }
+        self.second(intended_us).final_all.saturating_record(latency);
     }
 
     /// A transaction was rejected at `at_us`.

@@ -1,8 +1,10 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no script,
 //! no network reference) with the summary tables, latency over time (p50
-//! and p99 of final-on-first-node per second), throughput (offered, sent,
-//! final per second), the warm-up shaded, and the cluster's faults and
-//! node events marked as vertical lines.
+//! and p99 of final-on-first-node, p99 of final-on-every-node and of
+//! acceptance, per intended second), throughput (offered, sent, final per
+//! second), the warm-up shaded, and the cluster's faults and node events as
+//! numbered vertical lines, listed by number in time order under the charts
+//! (labels on the chart would overlap).
 
 use std::fmt::Write as _;
 
@@ -30,10 +32,15 @@ struct Line<'a> {
 
 /// A vertical marker.
 struct Marker {
+    /// Its number on the chart and in the list under it.
+    number: usize,
     x: f64,
     label: String,
     color: &'static str,
 }
+
+/// Faults and events listed (and marked) at most.
+const MAX_MARKERS: usize = 200;
 
 fn nice_step(range: f64, ticks: f64) -> f64 {
     let raw = (range / ticks).max(1e-9);
@@ -138,18 +145,24 @@ fn chart(
         H / 2.0,
         esc(y_label)
     );
-    for (i, m) in markers.iter().enumerate() {
+    // Each marker carries its number only (the labels are listed under the
+    // chart); numbers that would touch step down a row.
+    let mut last_x = [f64::NEG_INFINITY; 4];
+    for m in &markers {
+        let x = px(m.x);
+        let row = (0..last_x.len()).find(|&r| x - last_x[r] >= 16.0).unwrap_or(0);
+        last_x[row] = x;
         let _ = write!(
             svg,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{T}\" y2=\"{:.1}\" stroke=\"{}\" stroke-dasharray=\"4 3\"><title>{}</title></line><text x=\"{:.1}\" y=\"{:.1}\" class=\"marker\" fill=\"{}\">{}</text>",
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{T}\" y2=\"{:.1}\" stroke=\"{}\" stroke-dasharray=\"4 3\"><title>{}: {}</title></line><text x=\"{:.1}\" y=\"{:.1}\" class=\"marker\" fill=\"{}\">{}</text>",
             H - B,
             m.color,
+            m.number,
             esc(&m.label),
-            px(m.x) + 3.0,
-            T + 10.0 + (i % 4) as f64 * 11.0,
+            x + 2.0,
+            T + 10.0 + row as f64 * 11.0,
             m.color,
-            esc(&short(&m.label, 28)),
-            x = px(m.x),
+            m.number,
         );
     }
     for line in lines {
@@ -196,14 +209,6 @@ fn trim_float(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.2}") }
 }
 
-fn short(text: &str, n: usize) -> String {
-    if text.chars().count() <= n {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(n).collect::<String>())
-    }
-}
-
 /// The page.
 pub fn report(o: &RunOutcome) -> String {
     let seconds = o.recorder.seconds();
@@ -225,6 +230,15 @@ pub fn report(o: &RunOutcome) -> String {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| (mid(i), quantile_ms(&s.final_first, 0.99)))
+                .collect(),
+        },
+        Line {
+            name: "final_all p99",
+            color: "#9467bd",
+            points: seconds
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (mid(i), quantile_ms(&s.final_all, 0.99)))
                 .collect(),
         },
         Line {
@@ -275,19 +289,29 @@ pub fn report(o: &RunOutcome) -> String {
                 .collect(),
         },
     ];
+    // Faults and events in time order, numbered: the charts mark each by
+    // its number, the list under them says what it was.
     let mut markers: Vec<Marker> = o
         .faults
         .iter()
-        .filter(|f| f.at_ms >= 0)
-        .map(|f| Marker { x: f.at_ms as f64 / 1e3, label: f.event.clone(), color: "#d62728" })
-        .collect();
-    markers.extend(o.events.iter().filter(|e| !e.what.starts_with("event stream:")).map(|e| {
-        Marker {
+        .map(|f| Marker {
+            number: 0,
+            x: f.at_ms as f64 / 1e3,
+            label: format!("fault: {}", f.event),
+            color: "#d62728",
+        })
+        .chain(o.events.iter().filter(|e| !e.what.starts_with("event stream:")).map(|e| Marker {
+            number: 0,
             x: e.at_ms as f64 / 1e3,
             label: format!("{}: {}", e.node.as_deref().unwrap_or("-"), e.what),
             color: "#ff7f0e",
-        }
-    }));
+        }))
+        .take(MAX_MARKERS)
+        .collect();
+    markers.sort_by(|a, b| a.x.total_cmp(&b.x));
+    for (i, m) in markers.iter_mut().enumerate() {
+        m.number = i + 1;
+    }
     let warmup = o.meta.options.warmup_s;
 
     let mut html = String::new();
@@ -397,25 +421,18 @@ pub fn report(o: &RunOutcome) -> String {
         let _ = write!(html, "<li>{}</li>", esc(r));
     }
     let _ = writeln!(html, "<li>coins: {}</li></ul>", esc(&o.plan.note));
-    if !o.faults.is_empty() || !o.events.is_empty() {
+    if !markers.is_empty() {
         html.push_str(
-            "<h2>Faults and events</h2><table><tr><th>s</th><th class=\"name\">what</th></tr>",
+            "<h2>Faults and events</h2><p>Numbered as on the charts, in time order (seconds from the start of the measured part; negative: before it).</p><table><tr><th>#</th><th>s</th><th class=\"name\">what</th></tr>",
         );
-        for f in &o.faults {
+        for m in &markers {
             let _ = write!(
                 html,
-                "<tr><td>{:.1}</td><td class=\"name\">fault: {}</td></tr>",
-                f.at_ms as f64 / 1e3,
-                esc(&f.event)
-            );
-        }
-        for e in o.events.iter().take(200) {
-            let _ = write!(
-                html,
-                "<tr><td>{:.1}</td><td class=\"name\">{}: {}</td></tr>",
-                e.at_ms as f64 / 1e3,
-                esc(e.node.as_deref().unwrap_or("-")),
-                esc(&e.what)
+                "<tr><td>{}</td><td>{:.1}</td><td class=\"name\" style=\"color:{}\">{}</td></tr>",
+                m.number,
+                m.x,
+                m.color,
+                esc(&m.label)
             );
         }
         html.push_str("</table>\n");
@@ -456,6 +473,32 @@ mod tests {
     fn escaping_leaves_no_reference() {
         let text = esc("loadgen --rpc http://127.0.0.1:1 <x>");
         assert!(!text.contains("http://") && !text.contains('<'), "{text}");
+    }
+
+    #[test]
+    fn markers_show_numbers_that_do_not_overlap() {
+        let line =
+            Line { name: "x", color: "#000", points: vec![(0.0, Some(1.0)), (10.0, Some(2.0))] };
+        let marker = |number: usize, x: f64| Marker {
+            number,
+            x,
+            label: format!("kill node{number} with a long label"),
+            color: "#d62728",
+        };
+        let svg =
+            chart("t", "ms", &[line], &[marker(1, 5.0), marker(2, 5.01), marker(3, 9.0)], 0.0);
+        assert!(!svg.contains(">kill node"), "labels only in tooltips: {svg}");
+        let ys: Vec<&str> = svg
+            .match_indices("class=\"marker\"")
+            .map(|(at, _)| {
+                let before = &svg[..at];
+                let y = before.rfind("y=\"").expect("y") + 3;
+                &svg[y..y + before[y..].find('"').expect("quote")]
+            })
+            .collect();
+        assert_eq!(ys.len(), 3);
+        assert_ne!(ys[0], ys[1], "two markers at almost the same time step apart");
+        assert_eq!(ys[0], ys[2], "a marker far from the others uses the first row");
     }
 
     #[test]

@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 # rebuilt without them in between.
 TEST_FEATURES := --features timed/byzantine
 
-.PHONY: help build test lint fmt fuzz sim bench soak bench-fns demo doc clean
+.PHONY: help build test lint fmt fuzz sim bench soak chaos bench-fns demo doc clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ SOAK_DURATION ?= 10m
 soak: ## memory soak: fresh 5 nodes, 1,000 tx/s for SOAK_DURATION (10m), RSS per node per minute and its slope
 	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --bins --examples
 	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/soak --duration $(SOAK_DURATION) --out $(CARGO_TARGET_DIR)/soak
+
+CHAOS_TPS ?= 500
+chaos: ## reliability table: every fault scenario of chaos/ on a fresh 5-node cluster under CHAOS_TPS (500) tx/s, judged by loadgen verify
+	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --bins --examples
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/chaos --tps $(CHAOS_TPS) --out $(CARGO_TARGET_DIR)/chaos
 
 bench-fns: ## criterion benchmarks of the hot functions (signatures, encodings, certificates, commitment)
 	$(CARGO) bench -p protocol

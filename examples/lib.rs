@@ -6,12 +6,15 @@
 //! | `verify_rate` | this machine's ed25519 verification rates (`verify_strict` for reference; the ZIP-215 rule one by one and in batches, on one and on all threads), as `make bench` reports them |
 //! | `cluster_bench` | `make bench`: a fresh cluster, `timectl up` time, a fixed-rate run, a saturation sweep, RSS and CPU per node, the verification rate, as one table |
 //! | `soak` | `make soak`: a fresh cluster under steady load for 10 minutes, every node's RSS once a minute and its slope |
+//! | `chaos` | `make chaos`: every fault scenario of `chaos/` on a fresh cluster under load, judged by `loadgen verify`, as one table |
 //! | `hostile_observer` | attack a running cluster as an observer with every message the hostile-peer review found dangerous, then check a new transaction still finalizes everywhere and RSS stays bounded |
 //!
 //! The library holds what more than one example (or an end-to-end test)
 //! uses.
 
 pub mod hostile;
+pub mod hostile_traffic;
+pub mod scenarios;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,73 @@
+//! `make chaos`: every scenario of [`examples::scenarios::FULL`] (or the
+//! short set, `--short`) on a fresh cluster of real processes under steady
+//! load, judged by `loadgen verify`'s checker; prints one table and writes
+//! it to `OUT/chaos.txt`, the rows to `OUT/chaos.json`, each run's loadgen
+//! report to `OUT/<scenario>/run`. Exits non-zero when a scenario fails.
+//!
+//! `cargo build --release -p timed -p timectl -p loadgen -p examples --bins --examples && \
+//!  TIMECOIN_BIN_DIR=target/release target/release/examples/chaos --help`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use examples::scenarios::{self, Scenario};
+
+/// Runs the chaos scenarios and prints the reliability table.
+#[derive(Parser, Debug)]
+#[command(name = "chaos")]
+struct Args {
+    /// Offered load during every scenario, tx/s. The default is a rate
+    /// this 2-core machine holds with every fault (stated in the table).
+    #[arg(long, default_value_t = 500.0)]
+    tps: f64,
+    /// Masternodes.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Only these scenarios (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The short set (what `make test` runs) instead of the full one.
+    #[arg(long)]
+    short: bool,
+    /// Where the table, the runs and the clusters go.
+    #[arg(long, default_value = "target/chaos")]
+    out: PathBuf,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let set = if args.short { scenarios::SHORT } else { scenarios::FULL };
+    let known: Vec<&str> = set.iter().map(|s| s.name).collect();
+    if let Some(unknown) = args.only.iter().find(|n| !known.contains(&n.as_str())) {
+        anyhow::bail!("no scenario named {unknown:?} (there are: {})", known.join(", "));
+    }
+    let chosen: Vec<&Scenario> = set
+        .iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|n| n == s.name))
+        .collect();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let timectl = cluster::binaries::find("timectl")?;
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for (i, scenario) in chosen.iter().enumerate() {
+        eprintln!(
+            "chaos: [{}/{}] {} ({} s of load at {} tx/s): {}",
+            i + 1,
+            chosen.len(),
+            scenario.name,
+            scenario.load_s,
+            args.tps,
+            scenario.proves
+        );
+        let row = scenarios::run(scenario, args.tps, args.nodes, &args.out, &timectl).await;
+        eprintln!("chaos: {} {}", scenario.name, if row.passed { "passed" } else { "FAILED" });
+        rows.push(row);
+    }
+    let table = scenarios::table(&rows, args.nodes, started.elapsed());
+    examples::write_report(&args.out, "chaos", &table, &rows)?;
+    scenarios::check(&rows)
+}

@@ -373,11 +373,23 @@ async fn dev_node_final_transactions_survive_kill9_and_restart() {
     let mut node = scratch.start().await;
     let mut payer = Payer::new(&node).await;
     let payee = address(0x70);
-    // Two- and three-input payments (the dev coins hold 10,000 TIME each).
-    let amounts = [15_000, 25_000, 15_000, 25_000].map(|t| Amount::from_sat(t * TIME));
+    // Two- and three-input payments (the dev coins hold 10,000 TIME each),
+    // at least four, and until one kill hit the hard case: a transaction
+    // final but not yet in a block, which only the store's record of
+    // finality brings back (a kill that lands after the next block only
+    // tests the block store).
+    const MIN_ROUNDS: usize = 4;
+    const MAX_ROUNDS: usize = 10;
+    let amounts = [15_000, 25_000].map(|t| Amount::from_sat(t * TIME));
     let mut finals: Vec<(TxId, usize)> = Vec::new();
+    let mut paid = Vec::new();
+    let mut hit_before_block = 0;
     let mut height_seen = 0;
-    for (round, amount) in amounts.into_iter().enumerate() {
+    for round in 0..MAX_ROUNDS {
+        if round >= MIN_ROUNDS && hit_before_block > 0 {
+            break;
+        }
+        let amount = amounts[round % amounts.len()];
         height_seen = height_seen.max(node.height().await);
         let mut events = node.rpc.subscribe().await.expect("subscribe to /events");
         let tx = payer.pay(&node.rpc, payee, amount).await;
@@ -388,10 +400,36 @@ async fn dev_node_final_transactions_survive_kill9_and_restart() {
         assert_eq!(state, TxState::Final, "round {round}: {txid} settled as {state}");
         // Killed the moment finality is reported: no flush, no goodbye.
         node.kill9().await;
+        let killed_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
         finals.push((txid, tx.inputs.len()));
+        paid.push(amount);
         height_seen = height;
 
         node = scratch.start().await;
+        // The kill hit the window when the block that holds the transaction
+        // was made after it, by the restarted process.
+        let deadline = Instant::now() + WAIT;
+        let block_height = loop {
+            let after = node.rpc.gettransactionfinality(&txid).await.expect("known after restart");
+            assert!(
+                after.state.is_final(),
+                "round {round}: {txid} is {} after restart",
+                after.state
+            );
+            if let Some(h) = after.block_height {
+                break h;
+            }
+            assert!(Instant::now() < deadline, "{txid} never committed after the restart");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let BlockResult::Decoded(block) =
+            node.rpc.getblock(block_height, Verbosity::Txids).await.expect("getblock")
+        else {
+            panic!("getblock verbosity 1 is decoded");
+        };
+        if u128::try_from(block.time_ms).unwrap_or(0) > killed_at_ms {
+            hit_before_block += 1;
+        }
         let mut missing = Vec::new();
         for (id, _) in &finals {
             let state = node.state(id).await;
@@ -399,23 +437,21 @@ async fn dev_node_final_transactions_survive_kill9_and_restart() {
                 missing.push((*id, state));
             }
         }
-        // Usually the kill beat the next block: then it was the store's
-        // final-not-in-block record that survived.
-        let after = node.rpc.gettransactionfinality(&txid).await.expect("known after restart");
-        eprintln!(
-            "round {round}: killed at height {height}; after the restart {txid} is {} (block {:?})",
-            after.state, after.block_height
-        );
         assert!(missing.is_empty(), "after restart {round}, no longer final: {missing:?}");
         let height = node.height().await;
         assert!(height >= height_seen, "height went back from {height_seen} to {height}");
         height_seen = height;
     }
+    assert!(
+        hit_before_block > 0,
+        "in {} rounds no kill landed between finality and the next block",
+        finals.len()
+    );
     assert!(finals.iter().any(|(_, inputs)| *inputs >= 3), "multi-input payments: {finals:?}");
     // Every payment's output survived with it.
     let balance = node.rpc.getbalance(&payee).await.expect("getbalance");
-    assert_eq!(balance.balance_sat, amounts.iter().map(|a| a.sat()).sum::<u64>());
-    assert_eq!(balance.unspent, amounts.len());
+    assert_eq!(balance.balance_sat, paid.iter().map(|a| a.sat()).sum::<u64>());
+    assert_eq!(balance.unspent, paid.len());
 }
 
 // ---------------------------------------------------------------------------

@@ -77,11 +77,32 @@ pub async fn two_key_coins(cluster: &Cluster, i: usize, skip: usize) -> (Unspent
     (a[skip].clone(), b[skip].clone())
 }
 
-/// The state of `txid` at node `i` (None if unknown or unreachable).
+/// The state of `txid` at node `i`: `None` when the node says it does not
+/// know it. A node that does not answer fails the test: "not final" must
+/// never be concluded from a dead node.
 pub async fn state(cluster: &Cluster, i: usize, txid: &TxId) -> Option<TxState> {
-    match cluster.rpc(i).ok()?.gettransactionfinality(txid).await {
-        Ok(f) => Some(f.state),
-        Err(_) => None,
+    try_state(cluster, i, txid).await.unwrap_or_else(|e| {
+        panic!("node{} did not answer about {txid}: {e}\n{}", i + 1, cluster.logs(20))
+    })
+}
+
+/// [`state`], with a node that does not answer as an error.
+pub async fn try_state(
+    cluster: &Cluster,
+    i: usize,
+    txid: &TxId,
+) -> Result<Option<TxState>, String> {
+    let client = cluster.rpc(i).map_err(|e| e.to_string())?;
+    known_state(client.gettransactionfinality(txid).await.map(|f| f.state))
+}
+
+/// A `gettransactionfinality` answer as "the state, or not known"; any
+/// other error (the node did not answer) is an error.
+pub fn known_state(answer: Result<TxState, ClientError>) -> Result<Option<TxState>, String> {
+    match answer {
+        Ok(state) => Ok(Some(state)),
+        Err(ClientError::Rpc { code: protocol::rpc::codes::NOT_FOUND, .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -90,14 +111,15 @@ pub async fn wait_final(cluster: &Cluster, nodes: &[usize], txid: &TxId, within:
     let deadline = Instant::now() + within;
     for &i in nodes {
         loop {
-            if state(cluster, i, txid).await.is_some_and(TxState::is_final) {
+            // A node that does not answer yet (restarting) is waited for.
+            let now = try_state(cluster, i, txid).await;
+            if now.as_ref().is_ok_and(|s| s.is_some_and(TxState::is_final)) {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "{txid} not final on node{} within {within:?} (state {:?})\n{}",
+                "{txid} not final on node{} within {within:?} (state {now:?})\n{}",
                 i + 1,
-                state(cluster, i, txid).await,
                 cluster.logs(20)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -79,8 +79,11 @@ async fn spend(view: &ClusterView, wallet: &Wallet, key: usize, k: usize) -> pro
         .unwrap()
 }
 
+/// `None`: the node does not know `txid`. A node that does not answer fails
+/// the test ("not final" is never concluded from a dead node).
 async fn state(view: &ClusterView, i: usize, txid: &TxId) -> Option<TxState> {
-    view.rpc(i).ok()?.gettransactionfinality(txid).await.ok().map(|f| f.state)
+    let answer = view.rpc(i).unwrap().gettransactionfinality(txid).await.map(|f| f.state);
+    e2e::known_state(answer).unwrap_or_else(|e| panic!("node{} did not answer: {e}", i + 1))
 }
 
 async fn is_final(view: &ClusterView, i: usize, txid: &TxId) -> bool {

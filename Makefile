@@ -67,9 +67,10 @@ soak: ## memory soak: fresh 5 nodes, 1,000 tx/s for SOAK_DURATION (10m), RSS per
 	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/soak --duration $(SOAK_DURATION) --out $(CARGO_TARGET_DIR)/soak
 
 CHAOS_TPS ?= 500
-chaos: ## reliability table: every fault scenario of chaos/ on a fresh 5-node cluster under CHAOS_TPS (500) tx/s, judged by loadgen verify
+chaos: ## reliability table: every fault scenario on a fresh 5-node cluster under CHAOS_TPS (500) tx/s (Byzantine rows: the test build at 200), judged by loadgen verify
 	$(CARGO) build --release -p timed -p timectl -p loadgen -p examples --bins --examples
-	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/chaos --tps $(CHAOS_TPS) --out $(CARGO_TARGET_DIR)/chaos
+	$(CARGO) build -p timed -p timectl $(TEST_FEATURES)
+	TIMECOIN_BIN_DIR=$(RELEASE) $(RELEASE)/examples/chaos --tps $(CHAOS_TPS) --out $(CARGO_TARGET_DIR)/chaos --test-build $(CARGO_TARGET_DIR)/debug
 
 bench-fns: ## criterion benchmarks of the hot functions (signatures, encodings, certificates, commitment)
 	$(CARGO) bench -p protocol

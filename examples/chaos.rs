@@ -34,6 +34,10 @@ struct Args {
     /// Where the table, the runs and the clusters go.
     #[arg(long, default_value = "target/chaos")]
     out: PathBuf,
+    /// The test build's directory (`make build`), whose `timed` carries
+    /// `--byzantine`, for the byz-* rows.
+    #[arg(long, default_value = "target/debug")]
+    test_build: PathBuf,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let timectl = cluster::binaries::find("timectl")?;
+    let bins = scenarios::Bins {
+        timectl: cluster::binaries::find("timectl")?,
+        test_build: args.test_build.join("timed").is_file().then(|| args.test_build.clone()),
+    };
     let started = Instant::now();
     let mut rows = Vec::new();
     for (i, scenario) in chosen.iter().enumerate() {
@@ -60,14 +67,19 @@ async fn main() -> anyhow::Result<()> {
             chosen.len(),
             scenario.name,
             scenario.load_s,
-            args.tps,
+            if scenario.test_build { scenarios::TEST_BUILD_TPS } else { args.tps },
             scenario.proves
         );
-        let row = scenarios::run(scenario, args.tps, args.nodes, &args.out, &timectl).await;
+        let row = scenarios::run(scenario, args.tps, args.nodes, &args.out, &bins).await;
         eprintln!("chaos: {} {}", scenario.name, if row.passed { "passed" } else { "FAILED" });
         rows.push(row);
     }
+    scenarios::judge_throughput(&mut rows);
     let table = scenarios::table(&rows, args.nodes, started.elapsed());
     examples::write_report(&args.out, "chaos", &table, &rows)?;
-    scenarios::check(&rows)
+    if let Err(e) = scenarios::check(&rows) {
+        eprintln!("chaos: {e}");
+        std::process::exit(1);
+    }
+    Ok(())
 }

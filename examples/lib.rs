@@ -150,18 +150,30 @@ pub fn fresh_cluster_with(
     nodes: usize,
     more: &[&str],
 ) -> anyhow::Result<Duration> {
+    fresh_cluster_in(timectl, dir, nodes, more, None)
+}
+
+/// [`fresh_cluster_with`] whose nodes run the `timed` of `bin_dir` (as
+/// `TIMECOIN_BIN_DIR`) when given.
+pub fn fresh_cluster_in(
+    timectl: &Path,
+    dir: &Path,
+    nodes: usize,
+    more: &[&str],
+    bin_dir: Option<&Path>,
+) -> anyhow::Result<Duration> {
     stop_cluster(timectl, dir);
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     eprintln!("timectl up --nodes {nodes} --dir {}", dir.display());
     let started = Instant::now();
-    let up = Command::new(timectl)
-        .args(["up", "--nodes", &nodes.to_string(), "--dir"])
-        .arg(dir)
-        .args(more)
-        .output()
-        .with_context(|| format!("running {}", timectl.display()))?;
+    let mut up = Command::new(timectl);
+    up.args(["up", "--nodes", &nodes.to_string(), "--dir"]).arg(dir).args(more);
+    if let Some(bin_dir) = bin_dir {
+        up.env("TIMECOIN_BIN_DIR", bin_dir);
+    }
+    let up = up.output().with_context(|| format!("running {}", timectl.display()))?;
     let took = started.elapsed();
     if !up.status.success() {
         bail!("timectl up failed ({}): {}", up.status, String::from_utf8_lossy(&up.stderr));

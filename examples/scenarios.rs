@@ -50,6 +50,13 @@ pub struct Scenario {
     /// Hostile traffic aimed at the last node from 5 s into the load; the
     /// load then goes to the other nodes only.
     pub hostile: Hostile,
+    /// The last node runs as a Byzantine masternode of this mode
+    /// (`timectl up --byzantine`); its throughput must be at least half of
+    /// the `byz-baseline` row's.
+    pub byzantine: Option<&'static str>,
+    /// Runs the test build's `timed` (`make build`: it carries
+    /// `--byzantine`; release builds never do), at [`TEST_BUILD_TPS`].
+    pub test_build: bool,
     /// What it proves, for the docs and the table's notes.
     pub proves: &'static str,
 }
@@ -76,7 +83,23 @@ const fn scenario(name: &'static str, schedule: Option<&'static str>, load_s: u6
         all_final: false,
         timeout_s: 30,
         hostile: Hostile::None,
+        byzantine: None,
+        test_build: false,
         proves: "",
+    }
+}
+
+/// The load of the rows that run the test build (unoptimised `timed`).
+pub const TEST_BUILD_TPS: f64 = 200.0;
+
+/// A row with one Byzantine member of `mode`, on the test build.
+const fn byzantine(name: &'static str, mode: &'static str, proves: &'static str) -> Scenario {
+    Scenario {
+        byzantine: Some(mode),
+        test_build: true,
+        max_no_final_s: Some(TWO_BLOCKS_S),
+        proves,
+        ..scenario(name, None, 30)
     }
 }
 
@@ -153,6 +176,40 @@ pub const FULL: &[Scenario] = &[
         proves: "10,000 malformed JSON-RPC requests at one node during load (32 with bodies that never complete): answered with HTTP errors, nothing stalls",
         ..scenario("malformed-rpc", None, 40)
     },
+    Scenario {
+        test_build: true,
+        all_final: true,
+        max_no_final_s: Some(TWO_BLOCKS_S),
+        proves: "the honest test build at the Byzantine rows' rate: their throughput yardstick",
+        ..scenario("byz-baseline", None, 30)
+    },
+    byzantine(
+        "byz-equivocate",
+        "equivocate",
+        "a member signs two different proposals and votes per step: evidence recorded, nothing conflicting final",
+    ),
+    byzantine(
+        "byz-withhold-votes",
+        "withhold-votes",
+        "a member never sends finality votes: the other four are a quorum",
+    ),
+    byzantine(
+        "byz-withhold-precommits",
+        "withhold-precommits",
+        "a member never precommits: blocks still commit",
+    ),
+    byzantine(
+        "byz-conflicting-proposals",
+        "conflicting-proposals",
+        "a proposer names a non-final conflicting spend: its blocks are refused",
+    ),
+    byzantine(
+        "byz-corrupt-bodies",
+        "corrupt-bodies",
+        "a proposer sends bodies that do not match the header: refused, the round moves on",
+    ),
+    byzantine("byz-replay", "replay", "a member replays old messages and forged copies: ignored"),
+    byzantine("byz-chaos", "chaos", "a member picks a misbehaviour at random per message"),
 ];
 
 /// The short set in `make test`.
@@ -212,9 +269,21 @@ pub struct Row {
     pub run_dir: PathBuf,
 }
 
-/// Runs `scenario` at `tps` on a fresh cluster of `nodes` in `work/NAME`.
-/// A cluster that cannot start is a failed row naming why, never a pass.
-pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, timectl: &Path) -> Row {
+/// The programs a scenario runs.
+#[derive(Clone, Debug)]
+pub struct Bins {
+    /// `timectl`.
+    pub timectl: PathBuf,
+    /// The directory of the test build (`make build`: a `timed` that
+    /// carries `--byzantine`), for the rows that need it.
+    pub test_build: Option<PathBuf>,
+}
+
+/// Runs `scenario` at `tps` (or [`TEST_BUILD_TPS`] on the test build) on a
+/// fresh cluster of `nodes` in `work/NAME`. A cluster that cannot start is
+/// a row marked not run, naming why, never a pass.
+pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, bins: &Bins) -> Row {
+    let tps = if scenario.test_build { TEST_BUILD_TPS } else { tps };
     let dir = work.join(scenario.name).join("cluster");
     let run_dir = work.join(scenario.name).join("run");
     let mut row = Row {
@@ -235,10 +304,10 @@ pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, timec
         why: Vec::new(),
         run_dir: run_dir.clone(),
     };
-    if let Err(e) = run_inner(scenario, tps, nodes, &dir, timectl, &mut row).await {
+    if let Err(e) = run_inner(scenario, tps, nodes, &dir, bins, &mut row).await {
         row.why.push(format!("{e:#}"));
     }
-    crate::stop_cluster(timectl, &dir);
+    crate::stop_cluster(&bins.timectl, &dir);
     row.passed = row.why.is_empty();
     row
 }
@@ -248,9 +317,10 @@ async fn run_inner(
     tps: f64,
     nodes: usize,
     dir: &Path,
-    timectl: &Path,
+    bins: &Bins,
     row: &mut Row,
 ) -> anyhow::Result<()> {
+    let timectl = bins.timectl.as_path();
     let schedule = scenario.schedule.map(|s| schedules_dir().join(format!("{s}.faults")));
     let names: Vec<String> = (1..=nodes).map(|i| format!("node{i}")).collect();
     if let Some(path) = &schedule {
@@ -263,7 +333,17 @@ async fn run_inner(
     // Coins a partition or a frozen node holds for its duration (spent in
     // transactions that wait) must not starve the load: 40 per tx/s.
     let coins = (tps * 40.0).clamp(2_000.0, 256_000.0) as u32;
-    crate::fresh_cluster_with(timectl, dir, nodes, &["--pool-coins", &coins.to_string()])?;
+    let mut up = vec!["--pool-coins".to_string(), coins.to_string()];
+    if let Some(mode) = scenario.byzantine {
+        up.extend(["--byzantine".to_string(), format!("{}={mode}", names[nodes - 1])]);
+    }
+    let up: Vec<&str> = up.iter().map(String::as_str).collect();
+    let bin_dir = match (scenario.test_build, &bins.test_build) {
+        (false, _) => None,
+        (true, Some(dir)) => Some(dir.as_path()),
+        (true, None) => bail!("needs the test build's timed (make build) for --byzantine"),
+    };
+    crate::fresh_cluster_in(timectl, dir, nodes, &up, bin_dir)?;
     row.ran = true;
 
     let mut config = RunConfig::new(Target::ClusterDir {
@@ -361,7 +441,7 @@ async fn run_inner(
         run_dir: row.run_dir.clone(),
         target: Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() },
         wait: REJOIN_LIMIT,
-        byzantine: false,
+        byzantine: scenario.byzantine.iter().map(|_| names[nodes - 1].clone()).collect(),
     })
     .await;
     watching.cancel();
@@ -573,6 +653,35 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
         "\nlost: final on some node but not on every node after the run (loadgen verify); conf: conflicting pairs final on both sides;\nnofin_s / noblk_s: longest time without a new final transaction / block; rejoin: longest time from a restart, resume or heal until that node finalized again"
     );
     out
+}
+
+/// The Byzantine rows' throughput against the `byz-baseline` row's (final
+/// transactions per second of load): below half fails the row.
+pub fn judge_throughput(rows: &mut [Row]) {
+    let rate = |row: &Row| {
+        let load_s = FULL.iter().find(|s| s.name == row.scenario).map_or(0, |s| s.load_s);
+        (load_s > 0).then(|| row.final_ as f64 / load_s as f64)
+    };
+    let baseline = rows.iter().find(|r| r.scenario == "byz-baseline" && r.passed).and_then(rate);
+    for row in rows.iter_mut() {
+        let byzantine = FULL.iter().any(|s| s.name == row.scenario && s.byzantine.is_some());
+        if !byzantine || !row.ran {
+            continue;
+        }
+        match (baseline, rate(row)) {
+            (Some(base), Some(own)) if own < base / 2.0 => {
+                row.why.push(format!(
+                    "throughput {own:.0} tx/s is below half of the honest baseline's {base:.0} tx/s"
+                ));
+                row.passed = false;
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                row.why.push("no passing byz-baseline row to compare its throughput with".into());
+                row.passed = false;
+            }
+        }
+    }
 }
 
 /// Fails with the table's failures when any row failed.

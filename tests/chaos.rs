@@ -10,9 +10,12 @@ use examples::scenarios::{self, SHORT};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_short_chaos_scenarios_keep_every_promise() {
     let work = tempfile::tempdir().expect("temp dir");
-    let timectl = cluster::binaries::find("timectl").expect("timectl is built");
+    let bins = scenarios::Bins {
+        timectl: cluster::binaries::find("timectl").expect("timectl is built"),
+        test_build: None,
+    };
     for scenario in SHORT {
-        let row = scenarios::run(scenario, 100.0, 5, work.path(), &timectl).await;
+        let row = scenarios::run(scenario, 100.0, 5, work.path(), &bins).await;
         let table = scenarios::table(std::slice::from_ref(&row), 5, Default::default());
         assert!(row.passed, "{table}");
         assert_eq!(row.faults, 2, "both steps of the schedule ran\n{table}");

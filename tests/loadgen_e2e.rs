@@ -63,7 +63,7 @@ async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety
         run_dir,
         target: Target::ClusterDir { dir: dir.clone(), dev_wallet: false, only: Vec::new() },
         wait: Duration::from_secs(20),
-        byzantine: false,
+        byzantine: Vec::new(),
     };
     let report = loadgen::verify::verify(&verify(out.path().join("first"))).await.expect("verify");
     assert!(report.ok, "{}", loadgen::verify::text(&report));

@@ -125,9 +125,9 @@ pub struct VerifyArgs {
     /// How long to wait for nodes that have not finalized every transaction yet (e.g. a node restarted during the run).
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub wait: Duration,
-    /// The run had Byzantine nodes: equivocation evidence is expected, not a violation.
-    #[arg(long)]
-    pub byzantine: bool,
+    /// The run's Byzantine nodes, comma-separated: they are not checked, and equivocation evidence at the others is expected.
+    #[arg(long, value_delimiter = ',', value_name = "NODES")]
+    pub byzantine: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -390,7 +390,7 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
                 run_dir: args.run_dir.clone(),
                 target,
                 wait: args.wait,
-                byzantine: args.byzantine,
+                byzantine: args.byzantine.clone(),
             };
             match verify::verify(&config).await {
                 Ok(report) => {

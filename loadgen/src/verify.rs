@@ -9,7 +9,7 @@
 //! | block agreement | every node has the same block hash at every height up to the lowest node's tip (the hash binds the header: parent, merkle root of the txids, UTXO commitment) |
 //! | no double spend | no outpoint is spent twice in any node's chain |
 //! | supply | each node's UTXO total (`gettxoutsetinfo`) is the genesis allocations plus one block reward per block (fees move to the coinbase) |
-//! | equivocation | no node holds evidence of a masternode signing two conflicting votes (unless the run had Byzantine nodes: `--byzantine`) |
+//! | equivocation | no node holds evidence of a masternode signing two conflicting votes (unless the run had Byzantine nodes: `--byzantine NODES`, which are then not checked themselves) |
 //! | heights | no node's committed height went back during the run (the run's health samples, `summary.json`) |
 //!
 //! A node that does not answer fails the check: it is named, never counted
@@ -174,6 +174,8 @@ pub struct VerifyReport {
     pub ok: bool,
     /// The nodes checked.
     pub nodes: Vec<String>,
+    /// Byzantine nodes of the run, not checked.
+    pub byzantine: Vec<String>,
     /// Transactions the history says became final.
     pub final_in_history: u64,
     /// Of those, how many are not final on at least one node.
@@ -492,8 +494,10 @@ pub struct VerifyConfig {
     pub target: crate::config::Target,
     /// How long to wait for nodes that have not finalized everything yet.
     pub wait: Duration,
-    /// The run had Byzantine nodes: equivocation evidence is expected.
-    pub byzantine: bool,
+    /// The run's Byzantine nodes: they are not checked (a faulty member's
+    /// state is not a promise of the cluster), and equivocation evidence at
+    /// the others is expected.
+    pub byzantine: Vec<String>,
 }
 
 /// Reads the run, observes every node, judges.
@@ -512,8 +516,17 @@ pub async fn verify(config: &VerifyConfig) -> Result<VerifyReport, LoadgenError>
         .try_fold(0u64, |sum, a| sum.checked_add(a.value.sat()))
         .ok_or_else(|| LoadgenError::Mismatch("the genesis allocations overflow u64".into()))?;
     let supply = Supply { genesis_sat, block_reward_sat: genesis.params.block_reward_sat };
-    let (views, unreachable) = observe(&resolved.nodes, &history, config.wait).await;
-    Ok(judge(&history, &views, &unreachable, supply, config.byzantine))
+    if let Some(unknown) =
+        config.byzantine.iter().find(|b| !resolved.nodes.iter().any(|n| n.name == **b))
+    {
+        return Err(LoadgenError::Usage(format!("--byzantine: {unknown} is not one of the nodes")));
+    }
+    let honest: Vec<Node> =
+        resolved.nodes.into_iter().filter(|n| !config.byzantine.contains(&n.name)).collect();
+    let (views, unreachable) = observe(&honest, &history, config.wait).await;
+    let mut report = judge(&history, &views, &unreachable, supply, !config.byzantine.is_empty());
+    report.byzantine = config.byzantine.clone();
+    Ok(report)
 }
 
 /// The report as text.
@@ -522,6 +535,9 @@ pub fn text(report: &VerifyReport) -> String {
     let mut out = String::new();
     let verdict = if report.ok { "ok" } else { "FAILED" };
     let _ = writeln!(out, "verify: {verdict} on {}", report.nodes.join(", "));
+    if !report.byzantine.is_empty() {
+        let _ = writeln!(out, "  not checked (Byzantine): {}", report.byzantine.join(", "));
+    }
     let _ = writeln!(
         out,
         "  final in history {}  lost {}  pairs {}  conflicting final pairs {}",

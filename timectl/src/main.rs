@@ -83,6 +83,7 @@ enum Command {
         /// withhold-precommits, conflicting-proposals, corrupt-bodies,
         /// replay, chaos). Repeat for more nodes. Needs a timed built with
         /// the `byzantine` feature (`make build` does; release builds never).
+        /// Readiness then waits for the honest nodes only.
         #[arg(long, value_name = "NODE=MODE")]
         byzantine: Vec<String>,
         /// Seconds to wait for readiness.
@@ -551,7 +552,11 @@ async fn up(layout: &Layout, create: Create, timeout: u64, json: bool) -> Outcom
     }
     bar.set_message("waiting until ready (quorum, probe final everywhere, a block)");
     let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-    let live: Vec<usize> = (0..view.file.nodes.len()).collect();
+    // A Byzantine member's readiness is no promise (a replaying one is
+    // banned before it ever commits a block): wait for the honest nodes.
+    let live: Vec<usize> = (0..view.file.nodes.len())
+        .filter(|&i| !layout.byzantine_file(&view.file.nodes[i].name).exists())
+        .collect();
     let report = match wait_ready(&view, &live, Duration::from_secs(timeout)).await {
         Ok(report) => report,
         Err(e) => {

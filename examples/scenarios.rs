@@ -50,9 +50,11 @@ pub struct Scenario {
     /// Hostile traffic aimed at the last node from 5 s into the load; the
     /// load then goes to the other nodes only.
     pub hostile: Hostile,
-    /// The last node runs as a Byzantine masternode of this mode
-    /// (`timectl up --byzantine`); its throughput must be at least half of
-    /// the `byz-baseline` row's.
+    /// The last node runs `timed --byzantine` of this mode (`timectl up
+    /// --byzantine`): a Byzantine masternode, which the checker leaves out,
+    /// or a process-level fault of an honest node (`clock-*`: a skewed
+    /// clock), which it checks. The row's throughput must be at least half
+    /// of the `byz-baseline` row's.
     pub byzantine: Option<&'static str>,
     /// Runs the test build's `timed` (`make build`: it carries
     /// `--byzantine`; release builds never do), at [`TEST_BUILD_TPS`].
@@ -210,6 +212,16 @@ pub const FULL: &[Scenario] = &[
     ),
     byzantine("byz-replay", "replay", "a member replays old messages and forged copies: ignored"),
     byzantine("byz-chaos", "chaos", "a member picks a misbehaviour at random per message"),
+    byzantine(
+        "clock-ahead",
+        "clock-ahead",
+        "an honest node's wall clock 5 s ahead: its blocks' timestamps are refused, finality goes on; it is checked like the others",
+    ),
+    byzantine(
+        "clock-behind",
+        "clock-behind",
+        "an honest node's wall clock 5 s behind: it refuses the others' blocks as from the future until they are old enough; it is checked like the others",
+    ),
 ];
 
 /// The short set in `make test`.
@@ -441,7 +453,12 @@ async fn run_inner(
         run_dir: row.run_dir.clone(),
         target: Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() },
         wait: REJOIN_LIMIT,
-        byzantine: scenario.byzantine.iter().map(|_| names[nodes - 1].clone()).collect(),
+        byzantine: scenario
+            .byzantine
+            .filter(|mode| !mode.starts_with("clock-"))
+            .map(|_| names[nodes - 1].clone())
+            .into_iter()
+            .collect(),
     })
     .await;
     watching.cancel();

@@ -25,6 +25,28 @@ pub(crate) const SLOW_DISK: &str = "slow-disk";
 /// How much longer.
 pub(crate) const SLOW_DISK_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// `--byzantine clock-ahead` / `clock-behind`: an honest node whose wall
+/// clock is [`CLOCK_SKEW_MS`] ahead of or behind the others' (block
+/// timestamps, timeouts measured in wall time), not a protocol fault.
+pub(crate) const CLOCK_AHEAD: &str = "clock-ahead";
+/// See [`CLOCK_AHEAD`].
+pub(crate) const CLOCK_BEHIND: &str = "clock-behind";
+/// How far off the clock of [`CLOCK_AHEAD`] and [`CLOCK_BEHIND`] is.
+pub(crate) const CLOCK_SKEW_MS: i64 = 5_000;
+
+/// The offset [`crate::node::now_millis`] adds (a skewed clock).
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Skews this process's wall clock by `offset_ms`.
+pub(crate) fn set_clock_offset(offset_ms: i64) {
+    CLOCK_OFFSET_MS.store(offset_ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The skew of this process's wall clock, ms.
+pub(crate) fn clock_offset() -> i64 {
+    CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The node's adversary and what it needs to address peers.
 #[derive(Debug)]
 pub(crate) struct Byzantine {

@@ -86,8 +86,9 @@ struct Args {
     /// Test builds only (cargo feature `byzantine`): misbehave as a
     /// Byzantine masternode. MODE: equivocate, withhold-votes,
     /// withhold-precommits, conflicting-proposals, corrupt-bodies, replay,
-    /// chaos; or panic (the driver panics a second after start), or
-    /// slow-disk (every persist takes 500 ms longer).
+    /// chaos; or panic (the driver panics a second after start),
+    /// slow-disk (every persist takes 500 ms longer), clock-ahead or
+    /// clock-behind (an honest node whose wall clock is 5 s off).
     #[arg(long, value_name = "MODE")]
     byzantine: Option<String>,
 }

@@ -243,9 +243,13 @@ impl net::WireMessage for Wire {
 #[error("the node is shutting down")]
 pub struct Stopped;
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the node's one wall clock; a test
+/// build's `--byzantine clock-ahead|clock-behind` skews it).
 pub fn now_millis() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis);
+    #[cfg(feature = "byzantine")]
+    let now = now.saturating_add_signed(crate::byzantine::clock_offset());
+    now
 }
 
 impl NodeHandle {
@@ -383,8 +387,22 @@ pub async fn start(
     #[cfg(feature = "byzantine")]
     let slow_disk = settings.byzantine.as_deref() == Some(crate::byzantine::SLOW_DISK);
     #[cfg(feature = "byzantine")]
+    if let Some(mode @ (crate::byzantine::CLOCK_AHEAD | crate::byzantine::CLOCK_BEHIND)) =
+        settings.byzantine.as_deref()
+    {
+        let sign = if mode == crate::byzantine::CLOCK_AHEAD { 1 } else { -1 };
+        crate::byzantine::set_clock_offset(sign * crate::byzantine::CLOCK_SKEW_MS);
+        warn!(offset_ms = sign * crate::byzantine::CLOCK_SKEW_MS, "wall clock skewed (test build)");
+    }
+    #[cfg(feature = "byzantine")]
     let byzantine = match settings.byzantine.as_deref() {
-        None | Some(crate::byzantine::PANIC | crate::byzantine::SLOW_DISK) => None,
+        None
+        | Some(
+            crate::byzantine::PANIC
+            | crate::byzantine::SLOW_DISK
+            | crate::byzantine::CLOCK_AHEAD
+            | crate::byzantine::CLOCK_BEHIND,
+        ) => None,
         Some(name) => {
             let mode: consensus::byzantine::Mode = name.parse().map_err(NodeError::Byzantine)?;
             let byzantine = crate::byzantine::Byzantine::new(mode, &core, byzantine_key)

@@ -598,7 +598,7 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<20} {:>6} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  verdict",
+        "{:<26} {:>6} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  verdict",
         "scenario",
         "tx/s",
         "faults",
@@ -625,7 +625,7 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<20} {:>6.0} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  {}",
+            "{:<26} {:>6.0} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  {}",
             row.scenario,
             row.tps,
             row.faults,
@@ -663,11 +663,11 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
     for row in rows {
         let proves =
             FULL.iter().chain(SHORT).find(|s| s.name == row.scenario).map_or("", |s| s.proves);
-        let _ = writeln!(out, "  {:<20} {proves}", row.scenario);
+        let _ = writeln!(out, "  {:<26} {proves}", row.scenario);
     }
     let _ = writeln!(
         out,
-        "\nlost: final on some node but not on every node after the run (loadgen verify); conf: conflicting pairs final on both sides;\nnofin_s / noblk_s: longest time without a new final transaction / block; rejoin: longest time from a restart, resume or heal until that node finalized again"
+        "\nlost: final on some node but still not on every (checked) node 30 s after the run (loadgen verify); conf: conflicting pairs final on both sides;\nnofin_s / noblk_s: longest time without a new final transaction / block; rejoin: longest time from a restart, resume or heal until that node finalized again"
     );
     out
 }

@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use client::RpcClient;
@@ -370,7 +370,7 @@ async fn run_inner(
     config.out = Some(row.run_dir.clone());
     config.command_line = vec![format!("chaos scenario {}", scenario.name)];
 
-    let started_ms = unix_ms();
+    let started_ms = loadgen::run::unix_ms(SystemTime::now());
     let watching = CancellationToken::new();
     let watcher = tokio::spawn(watch(Layout::new(dir), names.clone(), watching.clone()));
     let faults = match &schedule {
@@ -536,7 +536,11 @@ async fn watch(layout: Layout, names: Vec<String>, done: CancellationToken) -> V
                     last_final_ms = Some(info.last_final_ms);
                 }
             }
-            samples.push(Sample { at_ms: unix_ms(), node: i, last_final_ms });
+            samples.push(Sample {
+                at_ms: loadgen::run::unix_ms(SystemTime::now()),
+                node: i,
+                last_final_ms,
+            });
         }
     }
     samples
@@ -582,10 +586,6 @@ pub fn rejoin_times(
         }
     }
     (longest, never)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The table, as printed.

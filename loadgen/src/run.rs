@@ -95,7 +95,8 @@ impl RunOutcome {
 /// a head start meanwhile.
 const PREFILL: Duration = Duration::from_millis(300);
 
-fn unix_ms(t: SystemTime) -> u64 {
+/// `t` in ms since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

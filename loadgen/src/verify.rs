@@ -104,8 +104,8 @@ impl History {
             if line.trim().is_empty() {
                 continue;
             }
-            let cells: Vec<&str> = line.split(',').collect();
-            let cell = |at: usize| cells.get(at).copied().unwrap_or_default();
+            let cells = crate::report::csv::split_line(line);
+            let cell = |at: usize| cells.get(at).map_or("", String::as_str);
             let txid: TxId = cell(txid_at)
                 .parse()
                 .map_err(|e| format!("line {}: txid {:?}: {e}", i + 1, cell(txid_at)))?;
@@ -697,10 +697,12 @@ mod tests {
             row(3, "final", "pair_first", "5"),
             row(4, "conflicted", "pair_second", "0"),
             row(5, "lost", "regular", "1"),
+            // A rejection reason with commas and quotes is one quoted field.
+            format!("{},0,0,node1,rejected,,,,\"bad, \"\"really\"\"\",regular,1,,2", txid(6)),
         ]
         .join("\n");
         let history = History::parse_csv(&text).unwrap();
-        assert_eq!(history.final_txids, vec![txid(1), txid(3), txid(5)]);
+        assert_eq!(history.final_txids, vec![txid(1), txid(3), txid(5), txid(6)]);
         assert_eq!(history.pairs, vec![(txid(3), txid(4))]);
         assert!(History::parse_csv("txid\n").unwrap_err().starts_with("line 1"));
         let bad = format!("{HISTORY_HEADER}\nnot-a-txid,0");

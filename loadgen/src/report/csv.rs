@@ -76,6 +76,29 @@ fn quoted(text: &str) -> String {
     }
 }
 
+/// Splits one line written by this module into its fields, undoing
+/// [`quoted`] (a field in double quotes may hold commas and doubled quotes).
+pub fn split_line(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut in_quotes = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, in_quotes) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => in_quotes = false,
+            ('"', false) if field.is_empty() => in_quotes = true,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
 /// Writes `history.csv`.
 pub fn history(o: &RunOutcome, mut w: impl Write) -> io::Result<()> {
     writeln!(w, "{HISTORY_HEADER}")?;

@@ -266,9 +266,13 @@ impl Core {
         };
         let before = self.voters[usize::from(index)].contiguous;
         let mut highest = 0;
-        let mut outside = false;
+        let (mut foreign, mut outside) = (false, false);
         for batch in batches {
-            if batch.voter != voter || batch.seq < request.from || batch.seq > request.to {
+            if batch.voter != voter {
+                foreign = true;
+                continue;
+            }
+            if batch.seq < request.from || batch.seq > request.to {
                 outside = true;
                 continue;
             }
@@ -277,8 +281,15 @@ impl Core {
                 highest = highest.max(seq);
             }
         }
-        if outside {
+        // Another voter's batch in the reply is a lie. A seq outside the
+        // range is what an honest peer's late reply to an earlier request
+        // looks like (a retry to the same peer replaces the request it
+        // answers), so it is dropped, not charged: charging it got honest
+        // nodes banning each other after a partition healed under load.
+        if foreign {
             self.refuse(from, Refusal::BadRange);
+        } else if outside {
+            self.refuse(from, Refusal::Unsolicited);
         }
         // Seqs the sender skipped (or pruned) carried only settled
         // transactions there (honest senders prune nothing else), so this

@@ -33,6 +33,7 @@ use protocol::{
 
 use crate::byzantine::Adversary;
 use crate::core::{Core, CoreConfig};
+use crate::inbound::Refusal;
 use crate::index::MemoryIndex;
 use crate::io::{Event, Input, Millis, Origin, Output, PersistOp, SubmitOutcome, Timer, TxState};
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, Message};
@@ -275,6 +276,9 @@ pub struct Sim {
     certificates: HashMap<TxId, FinalityCertificate>,
     /// (Byzantine node, its twin) when the Byzantine mode is Twins.
     twin: Option<(usize, usize)>,
+    /// A test is delivering a message of its own making ([`Sim::inject`]),
+    /// perhaps in an honest member's name: charges are not checked.
+    injecting: bool,
     /// Some consensus messages delivered, for replays.
     overheard: VecDeque<Message>,
     /// Messages honest nodes sent to ids outside the simulation (the
@@ -475,6 +479,7 @@ impl Sim {
             spent_by_child: HashSet::new(),
             certificates: HashMap::new(),
             twin,
+            injecting: false,
             overheard: VecDeque::new(),
             outsider_inbox: Vec::new(),
             chain: invariants::Chain::default(),
@@ -724,7 +729,9 @@ impl Sim {
     /// Delivers `message` to node `i` now, as if peer `from` (any id, a
     /// committee member's or an observer's) had sent it.
     pub fn inject(&mut self, i: usize, from: NodeId, message: Message) {
+        self.injecting = true;
         self.deliver_input(i, Input::Message { from, message });
+        self.injecting = false;
     }
 
     /// Messages honest nodes sent to ids outside the simulation (the
@@ -914,6 +921,21 @@ impl Sim {
                 at: self.now,
                 what,
             });
+        }
+    }
+
+    /// An honest node never charges an honest peer with an offence: a
+    /// charge is a step toward a ban, and honest nodes banning each other
+    /// is a partition nobody asked for. (Twins share a key, so their peers
+    /// may rightly charge it.)
+    fn check_charge(&mut self, i: usize, peer: &NodeId, reason: Refusal) {
+        if !reason.is_offence() || self.twin.is_some() || self.injecting || !self.is_honest(i) {
+            return;
+        }
+        if let Some(j) = self.nodes.iter().position(|n| n.id == *peer)
+            && self.is_honest(j)
+        {
+            self.fail(format!("node {i} charged honest node {j} with {}", reason.as_str()));
         }
     }
 
@@ -1140,7 +1162,7 @@ impl Sim {
                 }
                 Output::Event(event) => self.observe(i, event),
                 Output::Reply { outcome, .. } => self.replies.push((i, outcome)),
-                Output::Refused { .. } => {}
+                Output::Refused { peer, reason } => self.check_charge(i, &peer, reason),
             }
         }
     }

@@ -631,6 +631,7 @@ impl Core {
             return Ok(true);
         }
         let reference = &candidate.reference;
+        let first_look = candidate.missing.is_none();
         let final_entry = |txid: &TxId| {
             self.pool
                 .entries
@@ -666,14 +667,22 @@ impl Core {
             }
             return Ok(true);
         }
-        for txid in &missing {
-            if self
-                .ledger
-                .committed_height(txid)
-                .map_err(|e| BlockError::Index(e.to_string()))?
-                .is_some()
-            {
-                return Err(BlockError::Duplicate(*txid));
+        // A reference naming a committed transaction is refused early, at
+        // first sight only: this is an index read per txid, and a candidate
+        // waiting for thousands of bodies (a node restarted behind) is
+        // looked at on every event; a txid cannot become committed while
+        // the candidate's height is pending, and `check_block` refuses
+        // duplicates anyway once the body is whole.
+        if first_look {
+            for txid in &missing {
+                if self
+                    .ledger
+                    .committed_height(txid)
+                    .map_err(|e| BlockError::Index(e.to_string()))?
+                    .is_some()
+                {
+                    return Err(BlockError::Duplicate(*txid));
+                }
             }
         }
         // The sender first, then the other members in turn as retries

@@ -257,6 +257,9 @@ pub struct Row {
     pub final_: u64,
     /// Sent but without a final fate: timed out or lost (loadgen).
     pub not_final: u64,
+    /// Refused by the node that was asked (loadgen's fates; the kinds are
+    /// in the run's report).
+    pub rejected: u64,
     /// The checker's verdict.
     pub verify: Option<VerifyReport>,
     /// Longest time without a new final transaction / block, s.
@@ -305,6 +308,7 @@ pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, bins:
         sent: 0,
         final_: 0,
         not_final: 0,
+        rejected: 0,
         verify: None,
         max_no_final_s: None,
         max_no_block_s: None,
@@ -443,6 +447,7 @@ async fn run_inner(
     row.sent = count("sent");
     row.final_ = count("final");
     row.not_final = count("lost") + count("timed_out");
+    row.rejected = count("rejected");
     row.max_no_final_s = metric("max_no_final_s");
     row.max_no_block_s = metric("max_no_block_s");
     if !outcome.safety.ok {
@@ -598,12 +603,14 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<26} {:>6} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  verdict",
+        "{:<26} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  verdict",
         "scenario",
         "tx/s",
         "faults",
         "sent",
         "final",
+        "rej",
+        "t/o",
         "lost",
         "conf",
         "blocks",
@@ -625,12 +632,14 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<26} {:>6.0} {:>6} {:>7} {:>7} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  {}",
+            "{:<26} {:>6.0} {:>6} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7}  {}",
             row.scenario,
             row.tps,
             row.faults,
             row.sent,
             row.final_,
+            row.rejected,
+            row.not_final,
             lost,
             conflicting,
             blocks,
@@ -667,7 +676,7 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
     }
     let _ = writeln!(
         out,
-        "\nlost: final on some node but still not on every (checked) node 30 s after the run (loadgen verify); conf: conflicting pairs final on both sides;\nnofin_s / noblk_s: longest time without a new final transaction / block; rejoin: longest time from a restart, resume or heal until that node finalized again"
+        "\nrej: refused by the node asked (kinds in the run's report: busy is load shed, unreachable a node that was down); t/o: accepted but never final (timed out);\nlost: final on some node but still not on every (checked) node 30 s after the run (loadgen verify); conf: conflicting pairs final on both sides;\nnofin_s / noblk_s: longest time without a new final transaction / block; rejoin: longest time from a restart, resume or heal until that node finalized again"
     );
     out
 }

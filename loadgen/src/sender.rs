@@ -39,8 +39,7 @@ pub struct SenderSetup {
     pub starvation_limit: Duration,
     /// Stops sending early (Ctrl-C).
     pub stop: CancellationToken,
-    /// Sends that went to another node because theirs refused the
-    /// connection.
+    /// Sends that went to another node (see [`another_node_may_take`]).
     pub failovers: Arc<AtomicU64>,
 }
 
@@ -61,7 +60,8 @@ pub struct SenderReport {
     pub inflight_wait_us: u64,
     /// When the last send happened, µs since the origin.
     pub last_send_us: u64,
-    /// Sends that went to another node because theirs was down.
+    /// Sends that went to another node because theirs was down or had not
+    /// yet seen a parent final elsewhere.
     pub failovers: u64,
 }
 
@@ -99,6 +99,38 @@ pub async fn submit(client: &RpcClient, hex: &str) -> Result<TxSubmission, Clien
         Err(ClientError::Transport { timed_out: false, .. }) => client.send_raw_hex(hex).await,
         answer => answer,
     }
+}
+
+/// Whether a rejection is one node's, not the transaction's, so the next
+/// node is asked: it is down, or it has not yet seen a parent that is
+/// final elsewhere (a node that was partitioned or restarted learns the
+/// final set a moment after the others; it re-validates a resubmission).
+fn another_node_may_take(outcome: &SendOutcome) -> bool {
+    matches!(outcome, SendOutcome::Rejected(kind) if matches!(&**kind, "unreachable" | "unknown_input"))
+}
+
+/// Submits `hex` to node `first`, then to the next nodes in turn while the
+/// answer is [`another_node_may_take`]: the node that answered last, its
+/// answer, and how many nodes were asked.
+async fn submit_anywhere(nodes: &NodeSet, first: u8, hex: &str) -> (u8, SendOutcome, usize) {
+    let n = nodes.len().max(1);
+    let mut node = first;
+    let mut outcome = SendOutcome::Rejected("unreachable".into());
+    let mut tries = 0;
+    for k in 0..n {
+        node = ((usize::from(first) + k) % n) as u8;
+        let Some(client) = nodes.client(usize::from(node)) else { break };
+        let Some(_slot) = nodes.submit_slot(usize::from(node)).await else { break };
+        tries += 1;
+        outcome = match submit(&client, hex).await {
+            Ok(_) => SendOutcome::Accepted,
+            Err(e) => classify(&e),
+        };
+        if !another_node_may_take(&outcome) {
+            break;
+        }
+    }
+    (node, outcome, tries)
 }
 
 /// Sends every slot of `pacer`'s schedule.
@@ -261,23 +293,9 @@ impl Send {
         let (nodes, failovers) = (setup.nodes.clone(), setup.failovers.clone());
         let (seq, first, origin) = (self.seq, self.node, setup.origin);
         tokio::spawn(async move {
-            let n = nodes.len().max(1);
-            let mut node = first;
-            let mut outcome = SendOutcome::Rejected("unreachable".into());
-            for k in 0..n {
-                node = ((usize::from(first) + k) % n) as u8;
-                let Some(client) = nodes.client(usize::from(node)) else { break };
-                let Some(_slot) = nodes.submit_slot(usize::from(node)).await else { break };
-                outcome = match submit(&client, &hex).await {
-                    Ok(_) => SendOutcome::Accepted,
-                    Err(e) => classify(&e),
-                };
-                if !matches!(&outcome, SendOutcome::Rejected(kind) if &**kind == "unreachable") {
-                    if k > 0 {
-                        failovers.fetch_add(1, Ordering::Relaxed);
-                    }
-                    break;
-                }
+            let (node, outcome, tries) = submit_anywhere(&nodes, first, &hex).await;
+            if tries > 1 {
+                failovers.fetch_add(1, Ordering::Relaxed);
             }
             let at_us = micros(origin.elapsed());
             let _ = tracker.send(TrackerMsg::Answer { seq, at_us, node, outcome }).await;
@@ -310,6 +328,70 @@ mod tests {
         let timeout =
             ClientError::Transport { url: "u".into(), reason: "timed out".into(), timed_out: true };
         assert!(matches!(classify(&timeout), SendOutcome::Failed(_)));
+    }
+
+    /// Serves one JSON-RPC answer per connection, `answers` connections.
+    async fn node_answering(answers: usize, body: String) -> crate::target::Node {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for _ in 0..answers {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = stream.read(&mut buf).await.unwrap();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+        crate::target::Node {
+            name: url.clone(),
+            client: RpcClient::new(&url, client::RpcAuth::None).unwrap(),
+            url,
+            data_dir: None,
+        }
+    }
+
+    /// A node that has not yet seen a parent final elsewhere answers
+    /// `unknown_input`; the next node, which has, takes the transaction.
+    /// Any other rejection is the transaction's and is not sent on.
+    #[tokio::test]
+    async fn a_parent_unknown_to_one_node_is_sent_to_the_next() {
+        let rejection = |rejection: protocol::validate::TxRejection| {
+            let data = serde_json::to_string(&rejection).unwrap();
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"error":{{"code":{},"message":"rejected","data":{data}}}}}"#,
+                codes::VERIFY_REJECTED
+            )
+        };
+        let unknown = || protocol::validate::TxRejection::UnknownInput {
+            index: 0,
+            outpoint: protocol::OutPoint { txid: protocol::TxId([7; 32]), vout: 0 },
+        };
+        let accepted = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"txid":"{}","state":"pending","already_known":false}}}}"#,
+            "ab".repeat(32)
+        );
+        let behind = node_answering(1, rejection(unknown())).await;
+        let caught_up = node_answering(1, accepted).await;
+        let nodes = NodeSet::new(&[behind, caught_up], client::ClientOptions::default());
+        let (node, outcome, tries) = submit_anywhere(&nodes, 0, "00").await;
+        assert_eq!((node, tries), (1, 2));
+        assert!(matches!(outcome, SendOutcome::Accepted), "{outcome:?}");
+
+        let poor = node_answering(
+            1,
+            rejection(protocol::validate::TxRejection::FeeTooLow { fee: 900, required: 1200 }),
+        )
+        .await;
+        let other = node_answering(1, rejection(unknown())).await;
+        let nodes = NodeSet::new(&[poor, other], client::ClientOptions::default());
+        let (node, outcome, tries) = submit_anywhere(&nodes, 0, "00").await;
+        assert_eq!((node, tries), (0, 1));
+        assert!(matches!(outcome, SendOutcome::Rejected(k) if &*k == "fee_too_low"));
     }
 
     /// A node that drops the first connection after reading the request

@@ -140,7 +140,7 @@ pub fn text(o: &RunOutcome) -> String {
     if o.sender.failovers > 0 {
         let _ = writeln!(
             out,
-            "  {} sends went to the next node because theirs refused the connection (down)",
+            "  {} sends went to the next node because theirs was down or had not yet seen a parent final elsewhere",
             o.sender.failovers
         );
     }

@@ -15,6 +15,7 @@
 pub mod hostile;
 pub mod hostile_traffic;
 pub mod scenarios;
+pub mod twins;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -56,6 +56,10 @@ pub struct Scenario {
     /// clock), which it checks. The row's throughput must be at least half
     /// of the `byz-baseline` row's.
     pub byzantine: Option<&'static str>,
+    /// A second process with the last node's key, peering with the first
+    /// two nodes, whose links to the original the schedule cuts: Twins
+    /// ([`crate::twins`]). The checker leaves that member out.
+    pub twin: bool,
     /// Runs the test build's `timed` (`make build`: it carries
     /// `--byzantine`; release builds never do), at [`TEST_BUILD_TPS`].
     pub test_build: bool,
@@ -86,6 +90,7 @@ const fn scenario(name: &'static str, schedule: Option<&'static str>, load_s: u6
         timeout_s: 30,
         hostile: Hostile::None,
         byzantine: None,
+        twin: false,
         test_build: false,
         proves: "",
     }
@@ -156,6 +161,12 @@ pub const FULL: &[Scenario] = &[
     Scenario {
         proves: "kill -9 of all five, restart: every node resumes from its store, nothing final lost",
         ..scenario("kill-all", Some("kill-all"), 45)
+    },
+    Scenario {
+        twin: true,
+        max_no_final_s: Some(TWO_BLOCKS_S),
+        proves: "Twins: a second process with node5's key talks to node1 and node2, the original to node3 and node4: nothing conflicting final, no halt",
+        ..scenario("twins", Some("twins"), 40)
     },
     Scenario {
         all_final: false,
@@ -235,6 +246,7 @@ pub const SHORT: &[Scenario] = &[
         proves: "partition 1|4 with conflicting pairs, short",
         ..scenario("partition-1-4-short", Some("short/partition-1-4"), 15)
     },
+    Scenario { twin: true, proves: "Twins, short", ..scenario("twins-short", Some("twins"), 15) },
 ];
 
 /// Where the schedules are.
@@ -271,8 +283,9 @@ pub struct Row {
     pub rejoin_s: Option<f64>,
     /// Nodes that never finalized again after their event.
     pub never_rejoined: Vec<String>,
-    /// What the hostile traffic sent, when there was some.
-    pub hostile: Option<String>,
+    /// What the row's extra actor did: the hostile traffic sent, the
+    /// twin's links.
+    pub account: Option<String>,
     /// The cluster started and the load ran (otherwise the row says why it
     /// was not run; never a pass).
     pub ran: bool,
@@ -314,7 +327,7 @@ pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, bins:
         max_no_block_s: None,
         rejoin_s: None,
         never_rejoined: Vec::new(),
-        hostile: None,
+        account: None,
         ran: false,
         passed: false,
         why: Vec::new(),
@@ -422,12 +435,41 @@ async fn run_inner(
             }))
         }
     };
+    let twin = if scenario.twin {
+        let timed = match bin_dir {
+            Some(dir) => dir.join("timed"),
+            None => cluster::binaries::find("timed")?,
+        };
+        let peers: Vec<&str> = names.iter().take(2).map(String::as_str).collect();
+        Some(crate::twins::start(&timed, dir, &names[nodes - 1], &peers).await?)
+    } else {
+        None
+    };
     let outcome = loadgen::run(&config, CancellationToken::new()).await;
+    if let Some(mut twin) = twin {
+        let log = std::fs::read_to_string(&twin.log).unwrap_or_default();
+        let connected = log.lines().filter(|l| l.contains("peer connected")).count();
+        if !twin.running() {
+            row.why.push(format!("the twin exited during the run (see {})", twin.log.display()));
+        }
+        if connected == 0 {
+            row.why.push(format!(
+                "the twin never connected to a peer, so it tested nothing (see {})",
+                twin.log.display()
+            ));
+        }
+        row.account = Some(format!(
+            "the twin of {} made {connected} connections (its log: {})",
+            names[nodes - 1],
+            twin.log.display()
+        ));
+        twin.stop().await;
+    }
     if let Some(task) = hostile {
         let (account, problem) = task
             .await
             .unwrap_or_else(|e| (String::new(), Some(format!("the hostile task failed: {e}"))));
-        row.hostile = Some(account);
+        row.account = Some(account);
         row.why.extend(problem);
     }
     if let Some(child) = faults {
@@ -458,10 +500,9 @@ async fn run_inner(
         run_dir: row.run_dir.clone(),
         target: Target::ClusterDir { dir: dir.to_path_buf(), dev_wallet: false, only: Vec::new() },
         wait: REJOIN_LIMIT,
-        byzantine: scenario
-            .byzantine
-            .filter(|mode| !mode.starts_with("clock-"))
-            .map(|_| names[nodes - 1].clone())
+        byzantine: (scenario.byzantine.is_some_and(|mode| !mode.starts_with("clock-"))
+            || scenario.twin)
+            .then(|| names[nodes - 1].clone())
             .into_iter()
             .collect(),
     })
@@ -664,8 +705,8 @@ pub fn table(rows: &[Row], nodes: usize, elapsed: Duration) -> String {
         let _ = writeln!(out, "  loadgen's report: {}", row.run_dir.join("report.html").display());
     }
     for row in rows {
-        if let Some(hostile) = &row.hostile {
-            let _ = writeln!(out, "{}: {hostile}", row.scenario);
+        if let Some(account) = &row.account {
+            let _ = writeln!(out, "{}: {account}", row.scenario);
         }
     }
     let _ = writeln!(out, "\nwhat each scenario proves:");

@@ -228,11 +228,27 @@ async fn timectl_up_status_faults_partitions_and_down() {
         .await;
     }
 
+    // One cut link: node1 and node2 stop hearing each other directly; the
+    // rest of the mesh still carries everything, so finality goes on.
+    ok(dir, &["cut", "node1-node2"]);
+    let reasons = status(dir)["reasons"].to_string();
+    assert!(reasons.contains("2 link(s) have faults set"), "{reasons}");
+    let around = spend(&view, &wallet, 2, 1).await;
+    let around_id = view.rpc(0).unwrap().sendrawtransaction(&around).await.unwrap().txid;
+    for i in 0..4 {
+        wait_for("final everywhere with one link cut", async || {
+            is_final(&view, i, &around_id).await
+        })
+        .await;
+    }
+    ok(dir, &["heal"]);
+
     // The fault log has what happened, with timestamps.
     let faults = std::fs::read_to_string(dir.join("faults.log")).unwrap();
     assert!(
         faults.contains("kill node3")
             && faults.contains("partition node1 / node2,node3,node4")
+            && faults.contains("cut")
             && faults.contains("heal"),
         "{faults}"
     );

@@ -8,6 +8,7 @@
 //! at 42s kill proposer          # the current round's proposer, when the step runs
 //! at 47s start proposer         # the node the last `proposer` step hit
 //! at 45s partition node1,node2 / node3,node4,node5
+//! at 50s cut node5-node1       # connections closed, new ones refused
 //! at 60s heal
 //! at 70s delay node2 200 50    # ms, then optional jitter ms
 //! at 80s loss 5 node1          # percent; no target = every link
@@ -217,6 +218,17 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
                 Action::Node { verb: verb.to_string(), node: resolve(node)? }
             }
             "heal" => Action::Heal,
+            "cut" => {
+                let [target] = rest else {
+                    return Err(err("`cut` takes a node or a pair A-B".into()));
+                };
+                let target =
+                    if *target == "random" { resolve(target)? } else { target.to_string() };
+                Action::Links {
+                    links: links_for(Some(&target), nodes).map_err(err)?,
+                    faults: LinkFaults { cut: true, ..LinkFaults::default() },
+                }
+            }
             "partition" => {
                 let spec = rest.join(" ");
                 Action::Partition { groups: parse_partition(&spec, nodes).map_err(err)? }
@@ -272,7 +284,7 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
             other => {
                 focus.set(2);
                 return Err(err(format!(
-                    "unknown action {other:?} (start, stop, restart, kill, pause, resume, partition, heal, delay, loss, bandwidth)"
+                    "unknown action {other:?} (start, stop, restart, kill, pause, resume, partition, cut, heal, delay, loss, bandwidth)"
                 )));
             }
         };
@@ -344,6 +356,19 @@ mod tests {
                 .iter()
                 .all(|s| matches!(&s.action, Action::Node { node, .. } if node == PROPOSER))
         );
+    }
+
+    #[test]
+    fn cut_takes_one_link_or_a_node() {
+        let steps = parse_schedule("at 1s cut node5-node1\nat 2s cut node2", &nodes(), 0).unwrap();
+        assert!(
+            matches!(&steps[0].action, Action::Links { links, faults } if links.len() == 2 && faults.cut)
+        );
+        assert!(
+            matches!(&steps[1].action, Action::Links { links, faults } if links.len() == 8 && faults.cut)
+        );
+        let error = parse_schedule("at 1s cut", &nodes(), 0).unwrap_err();
+        assert!(error.to_string().contains("`cut` takes a node or a pair A-B"), "{error}");
     }
 
     #[test]

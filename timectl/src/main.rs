@@ -125,6 +125,12 @@ enum Command {
         #[arg(num_args = 1.., required = true)]
         spec: Vec<String>,
     },
+    /// Cut links (open connections closed, new ones refused) until `heal`:
+    /// `cut NODE|A-B`, e.g. `cut node5-node1` (`partition` splits every link).
+    Cut {
+        /// A node (every link to and from it) or a pair A-B.
+        target: String,
+    },
     /// Clear every link fault.
     Heal,
     /// Add delay: `delay [NODE|A-B] MS [JITTER_MS]` (no target = every link).
@@ -204,6 +210,7 @@ enum FaultsCommand {
     ///   at 30s kill proposer               the current proposer, asked when the step runs
     ///   at 35s start proposer              the node the last `proposer` step hit
     ///   at 40s partition node1,node2 / node3,node4,node5
+    ///   at 50s cut node5-node1             one link (or every link of a node)
     ///   at 60s heal                        clear every link fault
     ///   at 70s delay node2 200 50          ms of delay, then optional jitter ms
     ///   at 80s loss 5 node1                percent of frames dropped
@@ -288,6 +295,15 @@ async fn run(args: Args) -> Outcome {
             let groups = faults::parse_partition(&spec.join(" "), &view.names())
                 .map_err(|e| failure(2, anyhow!(e)))?;
             link_action(&layout, Request::Partition { groups }, json).await
+        }
+        Command::Cut { target } => {
+            set_faults(
+                &layout,
+                Some(target),
+                LinkFaults { cut: true, ..LinkFaults::default() },
+                json,
+            )
+            .await
         }
         Command::Heal => link_action(&layout, Request::Heal, json).await,
         Command::Delay { args } => {

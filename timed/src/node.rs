@@ -458,6 +458,7 @@ pub async fn start(
         pipeline: Pipeline::default(),
         blocks_served_at: HashMap::new(),
         reply_budget,
+        equivocations_by: HashMap::new(),
         verify_threads: match settings.verify_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -505,6 +506,9 @@ struct Driver {
     reply_budget: usize,
     /// Threads verifying a cycle's input signatures.
     verify_threads: usize,
+    /// Equivocations seen per voter, for a log that a Byzantine member
+    /// cannot flood (at most one entry per committee member).
+    equivocations_by: HashMap<String, u64>,
     /// Test builds: the Byzantine behaviour this node runs, if any.
     #[cfg(feature = "byzantine")]
     byzantine: Option<crate::byzantine::Byzantine>,
@@ -1027,12 +1031,40 @@ impl Driver {
         }
     }
 
+    /// Logs an equivocation in one short line: the first of each voter, then
+    /// the 10th, 100th, ... (a Twin or a Byzantine member can cause
+    /// thousands a minute; `getconsensusinfo` counts them all, and the event
+    /// stream carries each with both signed messages).
+    fn log_equivocation(&mut self, evidence: &consensus::Evidence) {
+        let (voter, what) = match evidence {
+            consensus::Evidence::VoteBatches(a, b) => {
+                (a.voter.short(), format!("vote batches seq {} and {}", a.seq, b.seq))
+            }
+            consensus::Evidence::BlockVotes(a, b) => (
+                format!("member {}", a.voter),
+                format!("{:?}s at height {} round {}", a.kind, a.height, b.round),
+            ),
+        };
+        let count = self.equivocations_by.entry(voter.clone()).or_insert(0);
+        *count += 1;
+        let n = *count;
+        let mut rest = n;
+        while rest.is_multiple_of(10) {
+            rest /= 10;
+        }
+        if rest == 1 {
+            warn!(voter, count = n, "equivocation: two conflicting signed {what}");
+        } else {
+            debug!(voter, count = n, "equivocation: two conflicting signed {what}");
+        }
+    }
+
     fn publish(&mut self, event: Event) {
         match &event {
             Event::BlockCommitted { height, txids, round, .. } => {
                 debug!(height, round, txs = txids.len(), "block committed");
             }
-            Event::Equivocation(evidence) => warn!(?evidence, "equivocation"),
+            Event::Equivocation(evidence) => self.log_equivocation(evidence),
             Event::ProposalRejected { height, round, reason } => {
                 // For the log only: it takes no stream id (ids must not skip).
                 warn!(height, round, "proposal rejected: {reason}");

@@ -12,6 +12,7 @@
 //! The library holds what more than one example (or an end-to-end test)
 //! uses.
 
+pub mod disk_full;
 pub mod hostile;
 pub mod hostile_traffic;
 pub mod scenarios;

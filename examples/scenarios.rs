@@ -60,6 +60,10 @@ pub struct Scenario {
     /// two nodes, whose links to the original the schedule cuts: Twins
     /// ([`crate::twins`]). The checker leaves that member out.
     pub twin: bool,
+    /// The last node's data dir on a small filesystem that fills under the
+    /// load ([`crate::disk_full`]); grown once the node stops, then the node
+    /// is started again. Needs root to mount (otherwise not run).
+    pub disk_full: bool,
     /// Runs the test build's `timed` (`make build`: it carries
     /// `--byzantine`; release builds never do), at [`TEST_BUILD_TPS`].
     pub test_build: bool,
@@ -91,6 +95,7 @@ const fn scenario(name: &'static str, schedule: Option<&'static str>, load_s: u6
         hostile: Hostile::None,
         byzantine: None,
         twin: false,
+        disk_full: false,
         test_build: false,
         proves: "",
     }
@@ -161,6 +166,11 @@ pub const FULL: &[Scenario] = &[
     Scenario {
         proves: "kill -9 of all five, restart: every node resumes from its store, nothing final lost",
         ..scenario("kill-all", Some("kill-all"), 45)
+    },
+    Scenario {
+        disk_full: true,
+        proves: "disk full on node5: it stops with a clear error and exit 4, never corrupts; once space returns it restarts and has lost nothing",
+        ..scenario("disk-full", None, 45)
     },
     Scenario {
         twin: true,
@@ -373,6 +383,11 @@ async fn run_inner(
         (true, None) => bail!("needs the test build's timed (make build) for --byzantine"),
     };
     crate::fresh_cluster_in(timectl, dir, nodes, &up, bin_dir)?;
+    let last = names[nodes - 1].clone();
+    let disk = match scenario.disk_full {
+        true => Some(crate::disk_full::SmallDisk::prepare(timectl, dir, &last)?),
+        false => None,
+    };
     row.ran = true;
 
     let mut config = RunConfig::new(Target::ClusterDir {
@@ -445,7 +460,52 @@ async fn run_inner(
     } else {
         None
     };
-    let outcome = loadgen::run(&config, CancellationToken::new()).await;
+    // Disk full: once the node stops, space returns and it is started again
+    // (logged as a fault, so the report marks it and rejoin is measured).
+    let disk_watch = disk.as_ref().map(|disk| {
+        let layout = Layout::new(dir);
+        let node = last.clone();
+        let limit = Duration::from_secs(scenario.load_s);
+        async move {
+            let stop = disk.wait_stopped(dir, started_ms, limit).await.with_context(|| {
+                format!("{node} never stopped: its disk did not fill during the load")
+            })?;
+            cluster::agent::log_fault(&layout, &format!("{node} stopped: disk full"));
+            disk.grow()?;
+            cluster::agent::log_fault(&layout, &format!("start {node}"));
+            crate::disk_full::timectl(timectl, dir, &["start", &node])?;
+            anyhow::Ok(stop)
+        }
+    });
+    let (outcome, disk_stop) = match disk_watch {
+        Some(watch) => {
+            let (outcome, stop) =
+                tokio::join!(loadgen::run(&config, CancellationToken::new()), watch);
+            (outcome, Some(stop))
+        }
+        None => (loadgen::run(&config, CancellationToken::new()).await, None),
+    };
+    match disk_stop {
+        None => {}
+        Some(Err(e)) => row.why.push(format!("{e:#}")),
+        Some(Ok(stop)) => {
+            let code = stop.code.map_or("a signal".to_string(), |c| format!("exit {c}"));
+            if stop.code != Some(4) {
+                row.why.push(format!(
+                    "{last} stopped with {code} when its disk filled, not exit 4 (a store write failed)"
+                ));
+            }
+            match &stop.reason {
+                Some(line) => {
+                    row.account = Some(format!(
+                        "{last} stopped ({code}) when its disk filled, logging: {}",
+                        line.trim()
+                    ))
+                }
+                None => row.why.push(format!("{last}'s log does not say its disk was full")),
+            }
+        }
+    }
     if let Some(mut twin) = twin {
         let log = std::fs::read_to_string(&twin.log).unwrap_or_default();
         let connected = log.lines().filter(|l| l.contains("peer connected")).count();

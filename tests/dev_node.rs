@@ -83,6 +83,19 @@ impl DevNode {
 
     /// [`DevNode::start`] with a config file (`--dev --config FILE`).
     async fn start_with(data_dir: &Path, log: &Path, config: Option<&Path>) -> DevNode {
+        DevNode::start_limited(data_dir, log, config, None).await
+    }
+
+    /// [`DevNode::start_with`], and with `max_file_kib` the process may
+    /// not write any file past that size (`ulimit -f`, SIGXFSZ ignored):
+    /// such a write fails with EFBIG, as one on a full disk fails with
+    /// ENOSPC, without needing root to make a small filesystem.
+    async fn start_limited(
+        data_dir: &Path,
+        log: &Path,
+        config: Option<&Path>,
+        max_file_kib: Option<u64>,
+    ) -> DevNode {
         let mut out = OpenOptions::new()
             .create(true)
             .append(true)
@@ -91,7 +104,17 @@ impl DevNode {
         writeln!(out, "===== timed --dev --data-dir {} =====", data_dir.display())
             .expect("write the node log");
         let err = out.try_clone().expect("clone the log handle");
-        let mut command = Command::new(timed_binary());
+        let mut command = match max_file_kib {
+            None => Command::new(timed_binary()),
+            Some(kib) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("trap '' XFSZ; ulimit -f {kib} && exec \"$0\" \"$@\""))
+                    .arg(timed_binary());
+                shell
+            }
+        };
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -248,10 +271,19 @@ impl Payer {
     /// A signed payment of `amount` to `to`, built by the wallet from
     /// `listunspent` (largest coins first).
     async fn pay(&mut self, rpc: &RpcClient, to: Address, amount: Amount) -> Transaction {
+        self.try_pay(rpc, to, amount).await.expect("listunspent")
+    }
+
+    /// [`Payer::pay`], or the error of `listunspent` (a node that stopped).
+    async fn try_pay(
+        &mut self,
+        rpc: &RpcClient,
+        to: Address,
+        amount: Amount,
+    ) -> Result<Transaction, ClientError> {
         let coins: Vec<_> = rpc
             .listunspent(&self.wallet.addresses())
-            .await
-            .expect("listunspent")
+            .await?
             .into_iter()
             .filter(|c| !self.used.contains(&OutPoint { txid: c.txid, vout: c.vout }))
             .collect();
@@ -259,7 +291,7 @@ impl Payer {
         let tx = self.wallet.pay(&self.chain, &payment, &coins).expect("the wallet pays");
         self.used.extend(tx.inputs.iter().map(|i| i.prev));
         self.sent.push(tx.clone());
-        tx
+        Ok(tx)
     }
 
     /// The coins `owner` must hold once every payment is committed: the
@@ -452,6 +484,89 @@ async fn dev_node_final_transactions_survive_kill9_and_restart() {
     let balance = node.rpc.getbalance(&payee).await.expect("getbalance");
     assert_eq!(balance.balance_sat, paid.iter().map(|a| a.sat()).sum::<u64>());
     assert_eq!(balance.unspent, paid.len());
+}
+
+/// The largest file under `dir`, in bytes.
+fn largest_file(dir: &Path) -> u64 {
+    let mut largest = 0;
+    for entry in std::fs::read_dir(dir).expect("read the data dir").flatten() {
+        let meta = entry.metadata().expect("file metadata");
+        largest = largest.max(if meta.is_dir() { largest_file(&entry.path()) } else { meta.len() });
+    }
+    largest
+}
+
+/// A full disk, without root: the node runs under a file-size limit a
+/// little above its store's size, and pays until a store write fails. It
+/// must stop by itself with exit 4 (not 0: a supervisor must see it) and a
+/// log line naming the failed write; started again without the limit, it
+/// opens its store, and every payment it reported final is still final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_write_that_fails_stops_the_node_with_exit_4_and_loses_nothing() {
+    let _lock = lock();
+    let scratch = Scratch::new();
+    let node = scratch.start().await;
+    node.wait_height(2).await;
+    assert_eq!(node.rpc.stop().await.expect("stop"), "timed stopping");
+    let mut node = node;
+    assert!(node.exit_status().await.success(), "a clean stop exits 0");
+    let room_kib = largest_file(&scratch.path("data")) / 1024 + 1024;
+    let mut node = DevNode::start_limited(
+        &scratch.path("data"),
+        &scratch.path("timed.log"),
+        None,
+        Some(room_kib),
+    )
+    .await;
+    let mut payer = Payer::new(&node).await;
+    let payee = address(0x71);
+    let mut finals = Vec::new();
+    let status = loop {
+        if let Some(status) = node.child.try_wait().expect("poll timed") {
+            break status;
+        }
+        assert!(finals.len() < 5_000, "5,000 payments and no write failed past {room_kib} KiB");
+        // A failure of either call is the node stopping: the loop's
+        // first line then sees it exit.
+        let Ok(tx) = payer.try_pay(&node.rpc, payee, Amount::from_sat(TIME)).await else {
+            node.exit_status().await;
+            continue;
+        };
+        let txid = tx.txid(payer.chain.id);
+        if node.rpc.sendrawtransaction(&tx).await.is_err() {
+            node.exit_status().await;
+            continue;
+        }
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match node.state(&txid).await {
+                Some(state) if state.is_final() => {
+                    finals.push(txid);
+                    break;
+                }
+                None if node.child.try_wait().ok().flatten().is_some() => break,
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    };
+    assert_eq!(status.code(), Some(4), "a failed store write exits 4\n{}", tail(&node.log, 20));
+    let log = std::fs::read_to_string(&node.log).expect("read the log");
+    assert!(
+        log.contains("persist failed")
+            && log.contains("stopped because the store could not persist"),
+        "the log names the failed write\n{}",
+        tail(&node.log, 20)
+    );
+    assert!(!finals.is_empty(), "payments were final before the write failed");
+
+    let node = scratch.start().await;
+    let mut lost = Vec::new();
+    for txid in &finals {
+        if !node.state(txid).await.is_some_and(TxState::is_final) {
+            lost.push(*txid);
+        }
+    }
+    assert!(lost.is_empty(), "{} of {} final payments lost: {lost:?}", lost.len(), finals.len());
 }
 
 // ---------------------------------------------------------------------------

@@ -49,7 +49,8 @@ Exit codes:
   1  failed while running (see the log)
   2  bad command line
   3  configuration problem (the message names the file and key)
-  4  data dir problem (another chain's data, unwritable, locked by another node)
+  4  data dir problem (another chain's data, unwritable, locked by another node), or
+     a write failed while running (a full disk): restart once fixed, nothing is lost
   5  a listen address is in use or cannot be bound
   101  a bug: a panic (logged with its location); the store is crash-safe, restart the node";
 
@@ -382,6 +383,17 @@ async fn serve(args: Args) -> Result<(), Failure> {
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
+    let fatal = handle.stats().fatal.lock().map(|f| f.clone()).unwrap_or_default();
+    if let Some(reason) = fatal {
+        // Not a clean stop: a supervisor must see it (and restart the node
+        // once the cause, such as a full disk, is fixed).
+        return Err(Failure {
+            code: 4,
+            error: anyhow!(
+                "stopped because the store could not persist ({reason}); nothing unwritten was reported final, restart timed once the cause is fixed: it resumes from what is on disk"
+            ),
+        });
+    }
     info!("stopped");
     Ok(())
 }

@@ -152,6 +152,9 @@ pub struct NodeStats {
     pub cycles_during_write: AtomicU64,
     /// Store errors (the node stops on one).
     pub store_errors: AtomicU64,
+    /// Why the node stopped on its own, if it did (the binary exits
+    /// non-zero with it).
+    pub fatal: std::sync::Mutex<Option<String>>,
     /// Blocks served to catching-up peers.
     pub blocks_served: AtomicU64,
     /// Input signatures verified ahead of the core, in cycle batches.
@@ -970,13 +973,11 @@ impl Driver {
                 self.stats.flush_max_micros.fetch_max(micros, Ordering::Relaxed);
             }
             Ok(Err(e)) => {
-                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                error!("persist failed: {e}");
+                self.fail(format!("persist failed: {e}"));
                 return Err(CycleFailed);
             }
             Err(e) => {
-                self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-                error!("persist task failed: {e}");
+                self.fail(format!("persist task failed: {e}"));
                 return Err(CycleFailed);
             }
         }
@@ -1086,6 +1087,15 @@ impl Driver {
         self.next_event += 1;
         // No subscriber is fine: events are for observers.
         let _ = self.events.send(NodeEvent { id, at: now, event, latency_ms });
+    }
+
+    /// A write failed: counted, logged, and kept as the reason the node
+    /// stops (the first one).
+    fn fail(&self, reason: String) {
+        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        error!("{reason}");
+        let mut fatal = self.stats.fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fatal.get_or_insert(reason);
     }
 
     /// Lets the write in flight finish, writes what is queued, flushes,

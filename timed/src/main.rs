@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{error, info};
 
 use protocol::rpc::{DevWallet, NodeInfoFile};
 use protocol::{Genesis, SecretKey};
@@ -156,8 +157,16 @@ fn run(args: Args) -> Result<(), Failure> {
         .build()
         .context("cannot start the async runtime")
         .map_err(fail(1))?;
-    runtime.block_on(serve(args))
+    let result = runtime.block_on(serve(args));
+    // A task blocked in the store (a disk that failed can leave one stuck
+    // in sled) would hold the process forever: it gets a bounded grace.
+    runtime.shutdown_timeout(STOP_GRACE);
+    result
 }
+
+/// How long a stopping node waits for its tasks (the driver's final flush
+/// among them) before it exits without them; the store is crash-safe.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Checks the config file itself (syntax, every key, every value: errors,
 /// exit 3) and the files it names. A named file that exists but is not valid
@@ -382,7 +391,12 @@ async fn serve(args: Args) -> Result<(), Failure> {
     }
     shutdown.cancel();
     tracker.close();
-    tracker.wait().await;
+    if tokio::time::timeout(STOP_GRACE, tracker.wait()).await.is_err() {
+        error!(
+            "{} tasks still running {STOP_GRACE:?} after the stop; exiting without them",
+            tracker.len()
+        );
+    }
     let fatal = handle.stats().fatal.lock().map(|f| f.clone()).unwrap_or_default();
     if let Some(reason) = fatal {
         // Not a clean stop: a supervisor must see it (and restart the node

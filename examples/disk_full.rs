@@ -1,9 +1,10 @@
 //! Disk full: one node's data dir on a small filesystem (a tmpfs mounted
 //! over it, so mounting needs root; without it the row is not run, and
-//! says so). Under load the node's store runs out of space: it must stop
-//! with a clear error and a non-zero exit, never corrupt what it wrote, and
-//! once space returns (the filesystem grown) restart and lose nothing, which
-//! the checker then verifies on every node, this one included.
+//! says so). Under load the filesystem fills: the node must stop with a
+//! clear error and exit 4 while its reserve (`storage.min_free_mb`) is
+//! still free, never corrupt what it wrote, and once space returns (the
+//! filesystem grown) restart and lose nothing, which the checker then
+//! verifies on every node, this one included.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,9 +14,10 @@ use anyhow::{Context, bail};
 use cluster::Layout;
 use cluster::control::{EXITS_FILE, ExitRecord};
 
-/// Room left on the small filesystem beyond what the node's data already
-/// uses: filled within seconds at the chaos rate.
-const HEADROOM_MB: u64 = 24;
+/// Room on the small filesystem beyond what the node's data already uses:
+/// the node's reserve (`storage.min_free_mb`, 64 MiB by default) and 24 MiB
+/// that the load fills within seconds at the chaos rate.
+const HEADROOM_MB: u64 = 64 + 24;
 
 /// The node's data dir on a small tmpfs; unmounted when dropped.
 #[derive(Debug)]
@@ -100,13 +102,14 @@ impl SmallDisk {
                 .find(|e| e.node == self.node && e.at_ms >= since_ms && e.cause == "itself");
             if let Some(exit) = exit {
                 let log = std::fs::read_to_string(layout.log(&self.node)).unwrap_or_default();
-                // The node's own line first (it names the store), else any.
-                let full = |l: &&str| l.contains("No space left on device");
+                // The node's own line, which names the store and the cause.
                 let reason = log
                     .lines()
-                    .filter(full)
-                    .find(|l| l.contains("persist failed"))
-                    .or_else(|| log.lines().find(full))
+                    .rev()
+                    .find(|l| {
+                        l.contains("persist failed")
+                            && (l.contains("min_free_mb") || l.contains("No space left"))
+                    })
                     .map(str::to_string);
                 return Some(Stop { code: exit.code, reason });
             }

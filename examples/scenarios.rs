@@ -169,7 +169,7 @@ pub const FULL: &[Scenario] = &[
     },
     Scenario {
         disk_full: true,
-        proves: "disk full on node5: it stops with a clear error and exit 4, never corrupts; once space returns it restarts and has lost nothing",
+        proves: "disk filling on node5: it stops with a clear error and exit 4 while its reserve is free, never corrupts; once space returns it restarts and has lost nothing",
         ..scenario("disk-full", None, 45)
     },
     Scenario {

@@ -64,6 +64,7 @@ pub const ACCEPTED_KEYS: &[&str] = &[
     "rpc.event_buffer",
     "storage.data_dir",
     "storage.cache_size_mb",
+    "storage.min_free_mb",
     "logging.level",
     "logging.format",
     "masternode.key_file",
@@ -295,11 +296,18 @@ pub struct StorageSection {
     /// `cache_size_mb`, in bytes: sled's page cache (whose own default of
     /// 1 GiB would blow the memory target).
     pub cache_bytes: u64,
+    /// `min_free_mb`: free space the data dir's filesystem keeps; below
+    /// it the node stops before writing (0: no reserve).
+    pub min_free_mb: u64,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { data_dir: PathBuf::from("./data"), cache_bytes: 16 * MIB }
+        StorageSection {
+            data_dir: PathBuf::from("./data"),
+            cache_bytes: 16 * MIB,
+            min_free_mb: crate::store::StoreConfig::default().min_free_mb,
+        }
     }
 }
 
@@ -566,6 +574,9 @@ event_buffer = {event_buffer}
 data_dir = {data_dir}
 # The database's page cache, in MiB.
 cache_size_mb = {cache_mb}
+# Free disk space to keep, in MiB: below it the node stops cleanly (exit 4)
+# before writing, rather than risk a write the disk cannot take. 0: none.
+min_free_mb = {min_free_mb}
 
 [logging]
 # trace, debug, info, warn, error, or a filter such as "info,net=debug"; RUST_LOG overrides it.
@@ -620,6 +631,7 @@ orphan_ttl_seconds = {orphan_ttl}
             event_buffer = rpc.event_buffer,
             data_dir = quoted(&d.storage.data_dir.to_string_lossy()),
             cache_mb = d.storage.cache_bytes / MIB,
+            min_free_mb = d.storage.min_free_mb,
             level = quoted(&d.logging.level),
             format = quoted(format),
             metrics = d.metrics.enabled,
@@ -1045,6 +1057,10 @@ impl<'a> Doc<'a> {
 
         set(&mut c.storage.data_dir, self.path("storage.data_dir", "./data"));
         set(&mut c.storage.cache_bytes, self.megabytes("storage.cache_size_mb"));
+        set(
+            &mut c.storage.min_free_mb,
+            self.number("storage.min_free_mb", "a number of megabytes", 0..=MAX_MEGABYTES),
+        );
 
         set(&mut c.logging.level, self.log_level());
         let format = self.choice("logging.format", &["pretty", "json"]);

@@ -316,6 +316,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
         core,
         store: StoreConfig {
             cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
+            min_free_mb: config.storage.min_free_mb,
             ..StoreConfig::default()
         },
         verify_threads: config.node.verify_threads,
@@ -400,13 +401,14 @@ async fn serve(args: Args) -> Result<(), Failure> {
     let fatal = handle.stats().fatal.lock().map(|f| f.clone()).unwrap_or_default();
     if let Some(reason) = fatal {
         // Not a clean stop: a supervisor must see it (and restart the node
-        // once the cause, such as a full disk, is fixed).
-        return Err(Failure {
-            code: 4,
-            error: anyhow!(
-                "stopped because the store could not persist ({reason}); nothing unwritten was reported final, restart timed once the cause is fixed: it resumes from what is on disk"
-            ),
-        });
+        // once the cause, such as a full disk, is fixed). The process ends
+        // here, without dropping the store: sled flushes on drop, and after
+        // a failed write it waits forever for a write it cannot make. What
+        // was durable stays so; nothing after it was reported final.
+        eprintln!(
+            "timed: stopped because the store could not persist ({reason}); nothing unwritten was reported final, restart timed once the cause is fixed: it resumes from what is on disk"
+        );
+        std::process::exit(4);
     }
     info!("stopped");
     Ok(())

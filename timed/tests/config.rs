@@ -173,6 +173,7 @@ fn cases() -> Vec<Case> {
         ("storage.cache_size_mb", key("storage.cache_size_mb", "32"), |c| {
             c.storage.cache_bytes = 32 << 20
         }),
+        ("storage.min_free_mb", key("storage.min_free_mb", "0"), |c| c.storage.min_free_mb = 0),
         ("logging.level", key("logging.level", "\"info,net=debug\""), |c| {
             c.logging.level = "info,net=debug".into()
         }),

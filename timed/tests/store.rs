@@ -818,6 +818,25 @@ fn another_genesis_is_refused_and_the_dir_is_untouched() {
     );
 }
 
+/// Less free space than `storage.min_free_mb` keeps: the store refuses to
+/// open (and, the same check, to write), naming the key and the numbers,
+/// and leaves the dir as it was.
+#[test]
+fn a_disk_below_the_free_space_reserve_is_refused_untouched() {
+    let (chain, ops) = scenario();
+    let dir = TempDir::new().expect("a temp dir");
+    let store = open(dir.path(), &chain.genesis);
+    store.persist(&ops[..1]).expect("a write with room");
+    drop(store);
+    let before = snapshot(dir.path());
+    let reserve = StoreConfig { min_free_mb: u64::MAX >> 20, ..config() };
+    let err = Store::open(dir.path(), &chain.genesis, &reserve).expect_err("no disk is that big");
+    assert!(matches!(&err, StoreError::DiskLow { .. }), "{err:?}");
+    assert!(err.to_string().contains("storage.min_free_mb"), "{err}");
+    assert_eq!(snapshot(dir.path()), before, "a refused dir is not modified");
+    drop(open(dir.path(), &chain.genesis));
+}
+
 #[test]
 fn another_schema_version_is_refused() {
     let chain = Chain::new(CHAIN, 2, 2);

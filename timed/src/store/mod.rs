@@ -136,11 +136,17 @@ pub struct StoreConfig {
     /// cache grow past their bounds): what a restart replays and what the
     /// coin cache holds.
     pub checkpoint_every_commits: u64,
+    /// Free space the data dir's filesystem must keep, MiB: a write that
+    /// would start below it is refused, and so is opening. sled cannot be
+    /// trusted to survive a write that fails for want of space (its
+    /// recovery has been seen to keep part of a batch), so the node stops
+    /// cleanly while there is still room.
+    pub min_free_mb: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_size_mb: 16, checkpoint_every_commits: 16 }
+        StoreConfig { cache_size_mb: 16, checkpoint_every_commits: 16, min_free_mb: 64 }
     }
 }
 
@@ -246,6 +252,19 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// The data dir's filesystem has less free space than the node keeps
+    /// in reserve: nothing more is written.
+    #[error(
+        "the disk of {path} has {free_mb} MiB free, below storage.min_free_mb = {min_mb}; nothing more was written (the store is intact): free some space and restart timed"
+    )]
+    DiskLow {
+        /// The data dir.
+        path: PathBuf,
+        /// Free MiB found.
+        free_mb: u64,
+        /// The reserve.
+        min_mb: u64,
+    },
     /// Stored bytes that do not decode, or indexes that disagree.
     #[error(
         "the store in {path} is corrupt: {tree} key {key}: {reason}; restore the data dir from a backup or remove it (the node then resyncs)"
@@ -308,6 +327,8 @@ struct Inner {
     writer: Mutex<Writer>,
     /// The committed height as of the last flushed batch.
     height: AtomicU64,
+    /// See [`StoreConfig::min_free_mb`].
+    min_free_mb: u64,
     /// See [`StoreConfig::checkpoint_every_commits`].
     checkpoint_every_commits: u64,
 }
@@ -471,6 +492,7 @@ impl Store {
             None => false,
         };
 
+        check_free_space(dir, config.min_free_mb)?;
         let db_path = dir.join(DB_DIR);
         let db = open_db(dir, &db_path, config)?;
 
@@ -483,6 +505,7 @@ impl Store {
             block0,
             writer: Mutex::new(Writer::default()),
             height: AtomicU64::new(0),
+            min_free_mb: config.min_free_mb,
             checkpoint_every_commits: config.checkpoint_every_commits,
         };
 
@@ -557,6 +580,9 @@ impl Store {
         let writer = &mut *guard;
         if writer.failed {
             return Err(StoreError::Failed { path: inner.db_path.clone() });
+        }
+        if !ops.is_empty() {
+            inner.check_free_space()?;
         }
         // Until the flush below succeeds, memory may be ahead of the disk.
         writer.failed = true;
@@ -821,7 +847,23 @@ impl ChainIndex for Store {
     }
 }
 
+/// Refuses when the filesystem of `dir` has less than `min_mb` MiB free
+/// (a filesystem that cannot say is not refused).
+fn check_free_space(dir: &Path, min_mb: u64) -> Result<(), StoreError> {
+    let Ok(stat) = nix::sys::statvfs::statvfs(dir) else { return Ok(()) };
+    let free_mb = stat.blocks_available().saturating_mul(stat.fragment_size()) >> 20;
+    if free_mb < min_mb {
+        return Err(StoreError::DiskLow { path: dir.to_path_buf(), free_mb, min_mb });
+    }
+    Ok(())
+}
+
 impl Inner {
+    /// [`check_free_space`] of the data dir, before a write.
+    fn check_free_space(&self) -> Result<(), StoreError> {
+        check_free_space(&self.dir, self.min_free_mb)
+    }
+
     fn read_error(&self, source: sled::Error) -> StoreError {
         StoreError::Read { path: self.db_path.clone(), source }
     }

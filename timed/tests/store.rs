@@ -1034,6 +1034,78 @@ fn a_damaged_write_ahead_record_is_refused_at_open_naming_it() {
     }
 }
 
+/// A block of 100 transactions with their certificates (~250 KB), and the
+/// ops that lock, finalize and commit it.
+fn a_big_block(chain: &mut Chain) -> Vec<PersistOp> {
+    let txs: Vec<Transaction> = (0..100).map(|_| chain.spend(2)).collect();
+    let (batch, certs) = chain.vote(&[0, 1, 2, 3], &txs);
+    let finals: Vec<_> = txs.iter().cloned().zip(certs).collect();
+    vec![
+        PersistOp::OwnVotes { locked: txs, batch },
+        PersistOp::Final(finals.clone()),
+        PersistOp::Commit(Box::new(chain.commit(&finals))),
+    ]
+}
+
+/// The keys of `prefix` in the closed store at `dir`, with chunk 0's
+/// chunk count (bytes 8..12 of its value) for each value.
+fn chunks_of(dir: &Path, prefix: u8) -> (Vec<Vec<u8>>, Vec<u32>) {
+    let (mut keys, mut counts) = (Vec::new(), Vec::new());
+    edit_database(dir, |db| {
+        for entry in db.scan_prefix([prefix]) {
+            let (key, value) = entry.expect("read");
+            if key.ends_with(&0u32.to_be_bytes()) {
+                counts.push(u32::from_be_bytes(value[8..12].try_into().expect("a header")));
+            }
+            keys.push(key.to_vec());
+        }
+    });
+    (keys, counts)
+}
+
+#[test]
+fn big_values_are_chunks_and_a_damaged_chunk_is_named() {
+    // Blocks and the checkpoint are written in chunks (a leaf of whole
+    // ones made sled rewrite megabytes as files); a missing chunk is an
+    // error naming its keyspace, and a smaller checkpoint leaves none of
+    // the bigger one's chunks behind.
+    let mut chain = Chain::new(CHAIN, 8, 101);
+    let dir = TempDir::new().expect("a temp dir");
+    let store = open_every(dir.path(), &chain.genesis, 1_000);
+    let ops = a_big_block(&mut chain);
+    // A checkpoint holding 100 locked transactions, then one holding none.
+    store.persist(&ops[..1]).expect("lock");
+    store.persist(&[]).expect("a big checkpoint");
+    drop(store);
+    let (keys, counts) = chunks_of(dir.path(), b'c');
+    assert!(counts[0] > 4, "the big checkpoint is in many chunks: {counts:?}");
+    assert_eq!(keys.len(), counts[0] as usize);
+
+    let store = open_every(dir.path(), &chain.genesis, 1_000);
+    store.persist(&ops[1..]).expect("final and commit");
+    store.persist(&[]).expect("a small checkpoint");
+    assert_same(&store.load().expect("load"), &expected_after(&chain.genesis, &ops), "chunked");
+    drop(store);
+    let (keys, counts) = chunks_of(dir.path(), b'c');
+    assert_eq!(keys.len(), counts[0] as usize, "no chunk of the bigger checkpoint is left");
+    let (blocks, counts) = chunks_of(dir.path(), b'b');
+    assert!(counts[0] > 4 && blocks.len() == counts[0] as usize, "block 1: {counts:?}");
+    let store = open(dir.path(), &chain.genesis);
+    assert_same(&store.load().expect("load"), &expected_after(&chain.genesis, &ops), "reopened");
+    drop(store);
+
+    edit_database(dir.path(), |db| {
+        db.remove(&blocks[2]).expect("remove a chunk of block 1");
+    });
+    let store = open(dir.path(), &chain.genesis);
+    let err = store.block(1).expect_err("a missing chunk");
+    assert!(
+        matches!(&err, StoreError::Corrupt { tree: "blocks", key, .. } if key == &hex::encode(&blocks[2][1..])),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("chunk 2 of value 1 is missing"), "{err}");
+}
+
 #[test]
 fn corrupt_value_is_an_error_not_a_panic() {
     let (chain, ops) = scenario();
@@ -1043,10 +1115,12 @@ fn corrupt_value_is_an_error_not_a_panic() {
     drop(store);
 
     // A garbage UTXO value and a garbage block.
+    let block1_chunk0 = [&1u64.to_be_bytes()[..], &0u32.to_be_bytes()].concat();
     edit_database(dir.path(), |db| {
         let (utxo_key, _) = db.scan_prefix([b'u']).next().expect("a utxo").expect("read");
         db.insert(utxo_key, &[0xff; 3][..]).expect("insert");
-        db.insert(key(b'b', &1u64.to_be_bytes()), &b"garbage"[..]).expect("insert");
+        // Chunk 0 of block 1 (height u64 ‖ chunk u32).
+        db.insert(key(b'b', &block1_chunk0), &b"garbage"[..]).expect("insert");
     });
     let store = open(dir.path(), &chain.genesis);
     let err = store.load().expect_err("a corrupt utxo");
@@ -1054,7 +1128,7 @@ fn corrupt_value_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("utxos"), "{err}");
     let err = store.block(1).expect_err("a corrupt block");
     assert!(
-        matches!(&err, StoreError::Corrupt { tree: "blocks", key, .. } if key == &hex::encode(1u64.to_be_bytes())),
+        matches!(&err, StoreError::Corrupt { tree: "blocks", key, .. } if key == &hex::encode(&block1_chunk0)),
         "{err:?}"
     );
     assert!(store.block_hash(1).is_err());

@@ -27,12 +27,23 @@
 //! | `m` | meta | `schema_version` | u32 |
 //! | `m` | meta | `genesis_hash` | 32 bytes |
 //! | `m` | meta | `state` | tip height, own seq, UTXO count and total, write-ahead record range |
-//! | `m` | meta | `checkpoint` | the last checkpoint: the pool image (`pool::PoolImage`) and the coin cache |
-//! | `b` | blocks | height u64 (≥ 1) | `(Block, CommitCertificate)` |
+//! | `c` | checkpoint | chunk u32 | the last checkpoint (the pool image, `pool::PoolImage`, and the coin cache), chunked |
+//! | `b` | blocks | height u64 (≥ 1) ‖ chunk u32 | `(Block, CommitCertificate)`, chunked |
 //! | `h` | block_index | block hash | height u64 |
 //! | `t` | tx_index | txid | height u64 ‖ index u32 |
 //! | `u` | utxos | outpoint | `TxOut`; with the checkpoint's coin cache and the records after it, the committed set |
-//! | `w` | wal | slot u32 ‖ chunk u32 | record `seq` in slot `seq % RING_SLOTS`: the changes of one persist call (`wal::Entry`s), in chunks of at most `RECORD_CHUNK_BYTES`; chunk 0 opens with the seq and the chunk count |
+//! | `w` | wal | slot u32 ‖ chunk u32 | record `seq` in slot `seq % RING_SLOTS`: the changes of one persist call (`wal::Entry`s), chunked |
+//!
+//! A *chunked* value is written as keys `… ‖ chunk u32` of at most
+//! `CHUNK_BYTES` each; chunk 0 opens with a [`wal::ChunkHeader`] (which
+//! value it belongs to and how many chunks it has). sled keeps up to 16
+//! values in a leaf and rewrites a leaf whole every tenth change to it, as
+//! a file of its own once it exceeds a quarter of a segment (128 KiB): a
+//! block or a checkpoint of a busy cycle (certificates are ~2 KB a
+//! transaction) stored whole would make each such rewrite copy megabytes
+//! (measured: 8 % of a node's CPU at 1,000 tx/s went to sled writing those
+//! files, when `state`, written by every persist, shared a leaf with the
+//! checkpoint).
 //!
 //! Block 0 is not stored (it has no commit certificate and follows from
 //! genesis), but its hash and its allocation transaction are indexed, and
@@ -83,7 +94,7 @@ mod wal;
 use coins::Coins;
 use pool::Pool;
 use wal::{
-    Checkpoint, CheckpointRef, CommitRecord, Entry, EntryRef, RING_SLOTS, RecordHeader, record_key,
+    Checkpoint, CheckpointRef, ChunkHeader, CommitRecord, Entry, EntryRef, RING_SLOTS, record_id,
 };
 
 use serde::de::DeserializeOwned;
@@ -100,8 +111,9 @@ use protocol::{
 };
 
 /// The layout version of the data dir; a dir with another one is refused.
-/// 4: own proposals carry blocks by reference.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 4: own proposals carry blocks by reference. 5: blocks and the
+/// checkpoint are chunked values.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// sled's own directory inside the data dir.
 const DB_DIR: &str = "db";
@@ -113,17 +125,15 @@ const GENESIS_FILE: &str = "genesis.json";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const GENESIS_KEY: &[u8] = b"genesis_hash";
 const STATE_KEY: &[u8] = b"state";
-const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 
 /// A checkpoint is written at a commit once the records since the last
 /// one hold this many bytes (what a restart reads back)...
 const CHECKPOINT_RECORD_BYTES: u64 = 32 << 20;
-/// A record is written as keys of at most this many bytes: sled keeps up to
-/// 16 values in a leaf and rewrites a leaf whole, as a file of its own once
-/// it exceeds a quarter of a segment (128 KiB); records of a big cycle
-/// (certificates are ~2 KB a transaction) would make every leaf such a
-/// file (measured: 28 files a block, and sled's cleaner then held 100 MB).
-const RECORD_CHUNK_BYTES: usize = 4 << 10;
+/// A chunked value (see the module comment) is written as keys of at most
+/// this many bytes, so a leaf of 16 stays under sled's 128 KiB threshold
+/// for writing it as a file of its own (records stored whole made 28 such
+/// files a block, and sled's cleaner then held 100 MB).
+const CHUNK_BYTES: usize = 4 << 10;
 
 /// Local storage settings (the `[storage]` section).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -353,6 +363,8 @@ struct Writer {
     coins: Coins,
     /// Bytes of the records since the checkpoint (counted from open).
     record_bytes: u64,
+    /// How many chunks the checkpoint takes (a smaller one removes the rest).
+    checkpoint_chunks: u32,
     /// A persist failed part-way: no more writes.
     failed: bool,
 }
@@ -395,6 +407,7 @@ struct Identity {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Space {
     Meta,
+    Checkpoint,
     Blocks,
     BlockIndex,
     TxIndex,
@@ -406,6 +419,7 @@ impl Space {
     const fn prefix(self) -> u8 {
         match self {
             Space::Meta => b'm',
+            Space::Checkpoint => b'c',
             Space::Blocks => b'b',
             Space::BlockIndex => b'h',
             Space::TxIndex => b't',
@@ -417,6 +431,7 @@ impl Space {
     const fn name(self) -> &'static str {
         match self {
             Space::Meta => "meta",
+            Space::Checkpoint => "checkpoint",
             Space::Blocks => "blocks",
             Space::BlockIndex => "block_index",
             Space::TxIndex => "tx_index",
@@ -635,7 +650,7 @@ impl Store {
             let record = encode("write-ahead record", &entries)?;
             writer.record_bytes = writer.record_bytes.saturating_add(record.len() as u64);
             let seq = writer.state.next_record;
-            inner.write_record(&mut batch, seq, &record)?;
+            write_chunked(&mut batch, Space::Wal, &record_id(seq), seq, &record)?;
             writer.state.next_record =
                 seq.checked_add(1).ok_or(StoreError::Overflow { what: "record seq" })?;
         }
@@ -666,12 +681,13 @@ impl Store {
         let (tip_header, last_commit) = match state.last_commit {
             None => (inner.block0.header.clone(), None),
             Some(height) => {
-                let key = Space::Blocks.key(&[&height.to_be_bytes()]);
-                let bytes = inner.get(&key)?.ok_or_else(|| {
-                    inner.corrupt(Space::Blocks, &key, "the tip block is missing".into())
+                let (block, certificate) = inner.committed_block(height)?.ok_or_else(|| {
+                    inner.corrupt(
+                        Space::Blocks,
+                        &block_id(height),
+                        "the tip block is missing".into(),
+                    )
                 })?;
-                let (block, certificate): (Block, CommitCertificate) =
-                    inner.decode(Space::Blocks, &key, &bytes)?;
                 (block.header.clone(), Some((block, certificate)))
             }
         };
@@ -733,12 +749,20 @@ impl Store {
         if height == 0 {
             return Ok(Some(inner.block0.hash(chain)));
         }
-        let key = Space::Blocks.key(&[&height.to_be_bytes()]);
-        let Some(bytes) = inner.get(&key)? else { return Ok(None) };
+        let id = block_id(height);
+        let Some((key, first)) = inner.first_chunk(Space::Blocks, &id, height)? else {
+            return Ok(None);
+        };
         // postcard writes a struct as its fields in order with no framing,
-        // so a stored (Block, CommitCertificate) starts with the header.
-        let (header, _) = postcard::take_from_bytes::<BlockHeader>(&bytes)
-            .map_err(|e| inner.corrupt(Space::Blocks, &key, e.to_string()))?;
+        // so a stored (Block, CommitCertificate) starts with the header,
+        // which fits in chunk 0 (a few hundred bytes); else read it all.
+        let header = match postcard::take_from_bytes::<BlockHeader>(&first[ChunkHeader::LEN..]) {
+            Ok((header, _)) => header,
+            Err(_) => inner
+                .committed_block(height)?
+                .map(|(block, _)| block.header)
+                .ok_or_else(|| inner.corrupt(Space::Blocks, &key, "the block is missing".into()))?,
+        };
         Ok(Some(header.hash(chain)))
     }
 
@@ -765,18 +789,20 @@ impl Store {
         if max == 0 {
             return Ok(out);
         }
-        let start = Space::Blocks.key(&[&from.max(1).to_be_bytes()]);
         let mut bytes = 0usize;
-        for entry in inner.db.range(start..) {
-            let (key, value) = entry.map_err(|source| inner.read_error(source))?;
-            if key.first() != Some(&Space::Blocks.prefix()) {
+        for height in from.max(1)..=self.height() {
+            let Some(value) = inner.read_chunked(Space::Blocks, &block_id(height), height)? else {
                 break;
-            }
+            };
             bytes = bytes.saturating_add(value.len());
             if !out.is_empty() && bytes > max_bytes {
                 break;
             }
-            out.push(inner.decode(Space::Blocks, &key, &value)?);
+            out.push(inner.decode(
+                Space::Blocks,
+                &chunk_key(Space::Blocks, &block_id(height), 0),
+                &value,
+            )?);
             if out.len() >= max {
                 break;
             }
@@ -929,8 +955,11 @@ impl Inner {
         &self,
         height: u64,
     ) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
-        let key = Space::Blocks.key(&[&height.to_be_bytes()]);
-        self.get(&key)?.map(|bytes| self.decode(Space::Blocks, &key, &bytes)).transpose()
+        let id = block_id(height);
+        let key = chunk_key(Space::Blocks, &id, 0);
+        self.read_chunked(Space::Blocks, &id, height)?
+            .map(|bytes| self.decode(Space::Blocks, &key, &bytes))
+            .transpose()
     }
 
     /// Writes a new dir's first batches: identity, block 0's index entries
@@ -978,21 +1007,29 @@ impl Inner {
     /// of the last checkpoint, and every record after it replayed in order.
     fn recover(&self) -> Result<Writer, StoreError> {
         let state = self.read_state()?;
-        let checkpoint_key = Space::Meta.key(&[CHECKPOINT_KEY]);
-        let checkpoint = match self.get(&checkpoint_key)? {
-            Some(bytes) => self.decode::<Checkpoint>(Space::Meta, &checkpoint_key, &bytes)?,
+        let checkpoint_key = chunk_key(Space::Checkpoint, &[], 0);
+        let checkpoint_chunks =
+            match self.first_chunk(Space::Checkpoint, &[], state.first_record)? {
+                Some((_, first)) => ChunkHeader::parse(&first).map_or(0, |h| h.chunks),
+                None => 0,
+            };
+        let checkpoint = match self.read_chunked(Space::Checkpoint, &[], state.first_record)? {
+            Some(bytes) => self.decode::<Checkpoint>(Space::Checkpoint, &checkpoint_key, &bytes)?,
             None => Checkpoint::default(),
         };
         let mut writer = Writer {
             state,
             pool: Pool::from_image(checkpoint.pool),
             coins: Coins::from_checkpoint(checkpoint.coins),
+            checkpoint_chunks,
             ..Writer::default()
         };
         for seq in state.first_record..state.next_record {
-            let bytes = self.read_record(seq)?;
+            let key = chunk_key(Space::Wal, &record_id(seq), 0);
+            let bytes = self.read_chunked(Space::Wal, &record_id(seq), seq)?.ok_or_else(|| {
+                self.corrupt(Space::Wal, &key, format!("record {seq} is missing"))
+            })?;
             writer.record_bytes = writer.record_bytes.saturating_add(bytes.len() as u64);
-            let key = Space::Wal.key(&[&record_key(seq, 0)]);
             for entry in self.decode::<Vec<Entry>>(Space::Wal, &key, &bytes)? {
                 match entry {
                     Entry::Op(op) => writer.pool.apply(&op, self.genesis.chain_id),
@@ -1015,44 +1052,50 @@ impl Inner {
         Ok(writer)
     }
 
-    /// The bytes of record `seq`, from its chunks.
-    fn read_record(&self, seq: u64) -> Result<Vec<u8>, StoreError> {
-        let key = Space::Wal.key(&[&record_key(seq, 0)]);
-        let missing = || self.corrupt(Space::Wal, &key, format!("record {seq} is missing"));
-        let first = self.get(&key)?.ok_or_else(missing)?;
-        let header = RecordHeader::parse(&first)
-            .filter(|h| h.seq == seq && h.chunks >= 1)
-            .ok_or_else(missing)?;
-        let mut bytes = first[RecordHeader::LEN..].to_vec();
-        for chunk in 1..header.chunks {
-            let key = Space::Wal.key(&[&record_key(seq, chunk)]);
+    /// Chunk 0 of the chunked value `id` of `space` (its key and bytes,
+    /// header included), `None` when there is none; another value's chunk 0
+    /// (a `seq` other than the one asked for) is corrupt.
+    fn first_chunk(
+        &self,
+        space: Space,
+        id: &[u8],
+        seq: u64,
+    ) -> Result<Option<(Vec<u8>, sled::IVec)>, StoreError> {
+        let key = chunk_key(space, id, 0);
+        let Some(first) = self.get(&key)? else { return Ok(None) };
+        match ChunkHeader::parse(&first) {
+            Some(header) if header.seq == seq && header.chunks >= 1 => Ok(Some((key, first))),
+            Some(header) => Err(self.corrupt(
+                space,
+                &key,
+                format!(
+                    "chunk 0 is of value {} in {} chunks, not of {seq}",
+                    header.seq, header.chunks
+                ),
+            )),
+            None => Err(self.corrupt(space, &key, format!("chunk 0 has {} bytes", first.len()))),
+        }
+    }
+
+    /// The chunked value `id` of `space` tagged `seq`, from its chunks
+    /// (`None` when it has no chunk 0).
+    fn read_chunked(
+        &self,
+        space: Space,
+        id: &[u8],
+        seq: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((_, first)) = self.first_chunk(space, id, seq)? else { return Ok(None) };
+        let chunks = ChunkHeader::parse(&first).map_or(1, |h| h.chunks);
+        let mut bytes = first[ChunkHeader::LEN..].to_vec();
+        for chunk in 1..chunks {
+            let key = chunk_key(space, id, chunk);
             let value = self.get(&key)?.ok_or_else(|| {
-                self.corrupt(Space::Wal, &key, format!("chunk {chunk} of record {seq} is missing"))
+                self.corrupt(space, &key, format!("chunk {chunk} of value {seq} is missing"))
             })?;
             bytes.extend_from_slice(&value);
         }
-        Ok(bytes)
-    }
-
-    /// Writes the changes of the call as record `seq`, in chunks.
-    fn write_record(
-        &self,
-        batch: &mut sled::Batch,
-        seq: u64,
-        record: &[u8],
-    ) -> Result<(), StoreError> {
-        // Chunk 0 carries the header, so it holds that much less data.
-        let first = record.len().min(RECORD_CHUNK_BYTES - RecordHeader::LEN);
-        let rest = record[first..].chunks(RECORD_CHUNK_BYTES);
-        let chunks = u32::try_from(1 + rest.len())
-            .map_err(|_| StoreError::Overflow { what: "record chunks" })?;
-        let mut value = RecordHeader { seq, chunks }.to_bytes().to_vec();
-        value.extend_from_slice(&record[..first]);
-        batch.insert(Space::Wal.key(&[&record_key(seq, 0)]), value);
-        for (chunk, bytes) in (1u32..).zip(rest) {
-            batch.insert(Space::Wal.key(&[&record_key(seq, chunk)]), bytes);
-        }
-        Ok(())
+        Ok(Some(bytes))
     }
 
     /// Writes a commit's chain keys into `batch` and its UTXO changes into
@@ -1085,10 +1128,8 @@ impl Inner {
         }
 
         let height_bytes = height.to_be_bytes();
-        batch.insert(
-            Space::Blocks.key(&[&height_bytes]),
-            encode("block", &(block, &committed.certificate))?,
-        );
+        let value = encode("block", &(block, &committed.certificate))?;
+        write_chunked(batch, Space::Blocks, &block_id(height), height, &value)?;
         batch.insert(Space::BlockIndex.key(&[&committed.hash.0]), height_bytes.to_vec());
         for (index, txid) in txids.iter().enumerate() {
             let index =
@@ -1115,12 +1156,51 @@ impl Inner {
     fn checkpoint(&self, writer: &mut Writer, batch: &mut sled::Batch) -> Result<(), StoreError> {
         let coins = writer.coins.changes().map(|(op, output)| (*op, output)).collect();
         let checkpoint = CheckpointRef { pool: writer.pool.image(), coins };
-        batch.insert(Space::Meta.key(&[CHECKPOINT_KEY]), encode("checkpoint", &checkpoint)?);
+        let value = encode("checkpoint", &checkpoint)?;
+        let chunks =
+            write_chunked(batch, Space::Checkpoint, &[], writer.state.next_record, &value)?;
+        for stale in chunks..writer.checkpoint_chunks {
+            batch.remove(chunk_key(Space::Checkpoint, &[], stale));
+        }
+        writer.checkpoint_chunks = chunks;
         writer.state.first_record = writer.state.next_record;
         writer.state.commits_since_checkpoint = 0;
         writer.record_bytes = 0;
         Ok(())
     }
+}
+
+/// The key of chunk `chunk` of the chunked value `id` of `space`.
+fn chunk_key(space: Space, id: &[u8], chunk: u32) -> Vec<u8> {
+    space.key(&[id, &chunk.to_be_bytes()])
+}
+
+/// The id of the block at `height` among the chunked values.
+fn block_id(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// Writes `bytes` into `batch` as the chunked value `id` of `space`, tagged
+/// `seq` (see the module comment); returns how many chunks it took.
+fn write_chunked(
+    batch: &mut sled::Batch,
+    space: Space,
+    id: &[u8],
+    seq: u64,
+    bytes: &[u8],
+) -> Result<u32, StoreError> {
+    // Chunk 0 carries the header, so it holds that much less data.
+    let first = bytes.len().min(CHUNK_BYTES - ChunkHeader::LEN);
+    let rest = bytes[first..].chunks(CHUNK_BYTES);
+    let chunks =
+        u32::try_from(1 + rest.len()).map_err(|_| StoreError::Overflow { what: "value chunks" })?;
+    let mut value = ChunkHeader { seq, chunks }.to_bytes().to_vec();
+    value.extend_from_slice(&bytes[..first]);
+    batch.insert(chunk_key(space, id, 0), value);
+    for (chunk, part) in (1u32..).zip(rest) {
+        batch.insert(chunk_key(space, id, chunk), part);
+    }
+    Ok(chunks)
 }
 
 fn tx_location_bytes(height: u64, index: u32) -> Vec<u8> {

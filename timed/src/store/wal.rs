@@ -78,22 +78,25 @@ pub(super) struct Checkpoint {
 }
 
 /// The ring of record slots: record `seq` lives in slot `seq % RING_SLOTS`,
-/// as keys `slot u32 ‖ chunk u32`; chunk 0 opens with [`RecordHeader`]. A
-/// checkpoint is written before the records since the last one fill half
-/// the ring, so a slot is only ever reused for a record the checkpoint
-/// covers: records are overwritten, never deleted (deleting a checkpoint's
-/// worth of keys in one batch made sled hold hundreds of MB).
+/// as the chunked value (see the store's module comment) with id
+/// `slot u32`, tagged with its seq. A checkpoint is written before the
+/// records since the last one fill half the ring, so a slot is only ever
+/// reused for a record the checkpoint covers: records are overwritten,
+/// never deleted (deleting a checkpoint's worth of keys in one batch made
+/// sled hold hundreds of MB).
 pub(super) const RING_SLOTS: u64 = 8_192;
 
-/// What chunk 0 of a record opens with: its seq (a slot holds many records
-/// over time) and how many chunks it has.
+/// What chunk 0 of a chunked value opens with: which value it is (a
+/// record's seq, a block's height, the height of records a checkpoint
+/// covers), since a key can hold many values over time, and how many
+/// chunks it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct RecordHeader {
+pub(super) struct ChunkHeader {
     pub(super) seq: u64,
     pub(super) chunks: u32,
 }
 
-impl RecordHeader {
+impl ChunkHeader {
     pub(super) const LEN: usize = 12;
 
     pub(super) fn to_bytes(self) -> [u8; Self::LEN] {
@@ -103,18 +106,14 @@ impl RecordHeader {
         out
     }
 
-    pub(super) fn parse(bytes: &[u8]) -> Option<RecordHeader> {
+    pub(super) fn parse(bytes: &[u8]) -> Option<ChunkHeader> {
         let seq = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
         let chunks = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
-        Some(RecordHeader { seq, chunks })
+        Some(ChunkHeader { seq, chunks })
     }
 }
 
-/// The key of chunk `chunk` of record `seq`, after the keyspace prefix.
-pub(super) fn record_key(seq: u64, chunk: u32) -> [u8; 8] {
-    let slot = (seq % RING_SLOTS) as u32;
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&slot.to_be_bytes());
-    out[4..].copy_from_slice(&chunk.to_be_bytes());
-    out
+/// The id of record `seq` (its slot), after the keyspace prefix.
+pub(super) fn record_id(seq: u64) -> [u8; 4] {
+    ((seq % RING_SLOTS) as u32).to_be_bytes()
 }

@@ -494,17 +494,23 @@ impl Core {
     }
 
     /// What the node knows about `tx`, without reading the chain index
-    /// from disk when `tx` provably is not in a block: one of its inputs is
-    /// unspent in the committed set, or is an output of a transaction not
-    /// in a block (a committed transaction spent every input, and its
-    /// parents are committed). The answer is [`Core::tx_status`]'s.
+    /// from disk when `tx` provably is not in a block. The answer is
+    /// [`Core::tx_status`]'s.
     pub(crate) fn tx_status_of(&self, tx: &Transaction, txid: &TxId) -> Option<TxStatus> {
-        let uncommitted = tx.inputs.iter().any(|input| {
+        self.status_of(txid, !self.provably_uncommitted(tx))
+    }
+
+    /// True when `tx` is provably not in a block, known from memory: one of
+    /// its inputs is unspent in the committed set, or is an output of a
+    /// transaction not in a block (a committed transaction spent every
+    /// input, and its parents are committed). False says nothing: the
+    /// chain index answers then.
+    pub(crate) fn provably_uncommitted(&self, tx: &Transaction) -> bool {
+        tx.inputs.iter().any(|input| {
             self.ledger.utxo(&input.prev).is_some()
                 || self.pool.final_outputs.contains_key(&input.prev)
                 || self.pool.entries.contains_key(&input.prev.txid)
-        });
-        self.status_of(txid, !uncommitted)
+        })
     }
 
     fn status_of(&self, txid: &TxId, maybe_committed: bool) -> Option<TxStatus> {

@@ -34,6 +34,10 @@ struct Args {
     /// Where the table, the runs and the clusters go.
     #[arg(long, default_value = "target/chaos")]
     out: PathBuf,
+    /// Keep every row's node stores (by default a passing row's are
+    /// removed once it is judged, logs kept: a full table leaves GBs).
+    #[arg(long)]
+    keep_stores: bool,
     /// The test build's directory (`make build`), whose `timed` carries
     /// `--byzantine`, for the byz-* rows.
     #[arg(long, default_value = "target/debug")]
@@ -72,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
         );
         let row = scenarios::run(scenario, args.tps, args.nodes, &args.out, &bins).await;
         eprintln!("chaos: {} {}", scenario.name, if row.passed { "passed" } else { "FAILED" });
+        if row.passed && !args.keep_stores {
+            scenarios::drop_stores(&args.out, scenario);
+        }
         rows.push(row);
     }
     scenarios::judge_throughput(&mut rows);

@@ -351,6 +351,23 @@ pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, bins:
     row
 }
 
+/// Removes the node stores of `scenario`'s cluster in `work` (each node's
+/// `data` and a twin's `twin-data`); logs, configs and the run stay.
+pub fn drop_stores(work: &Path, scenario: &Scenario) {
+    let cluster = work.join(scenario.name).join("cluster");
+    let Ok(entries) = std::fs::read_dir(&cluster) else { return };
+    for node in entries.flatten().filter(|e| e.path().is_dir()) {
+        for data in ["data", "twin-data"] {
+            let path = node.path().join(data);
+            if path.is_dir()
+                && let Err(e) = std::fs::remove_dir_all(&path)
+            {
+                eprintln!("chaos: could not remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
 async fn run_inner(
     scenario: &Scenario,
     tps: f64,
@@ -372,9 +389,10 @@ async fn run_inner(
     // Coins a partition or a frozen node holds for its duration (spent in
     // transactions that wait) must not starve the load: 40 per tx/s.
     let coins = (tps * 40.0).clamp(2_000.0, 256_000.0) as u32;
+    let last = names[nodes - 1].clone();
     let mut up = vec!["--pool-coins".to_string(), coins.to_string()];
     if let Some(mode) = scenario.byzantine {
-        up.extend(["--byzantine".to_string(), format!("{}={mode}", names[nodes - 1])]);
+        up.extend(["--byzantine".to_string(), format!("{last}={mode}")]);
     }
     let up: Vec<&str> = up.iter().map(String::as_str).collect();
     let bin_dir = match (scenario.test_build, &bins.test_build) {
@@ -383,7 +401,6 @@ async fn run_inner(
         (true, None) => bail!("needs the test build's timed (make build) for --byzantine"),
     };
     crate::fresh_cluster_in(timectl, dir, nodes, &up, bin_dir)?;
-    let last = names[nodes - 1].clone();
     let disk = match scenario.disk_full {
         true => Some(crate::disk_full::SmallDisk::prepare(timectl, dir, &last)?),
         false => None,
@@ -456,7 +473,7 @@ async fn run_inner(
             None => cluster::binaries::find("timed")?,
         };
         let peers: Vec<&str> = names.iter().take(2).map(String::as_str).collect();
-        Some(crate::twins::start(&timed, dir, &names[nodes - 1], &peers).await?)
+        Some(crate::twins::start(&timed, dir, &last, &peers).await?)
     } else {
         None
     };
@@ -519,8 +536,7 @@ async fn run_inner(
             ));
         }
         row.account = Some(format!(
-            "the twin of {} made {connected} connections (its log: {})",
-            names[nodes - 1],
+            "the twin of {last} made {connected} connections (its log: {})",
             twin.log.display()
         ));
         twin.stop().await;
@@ -562,7 +578,7 @@ async fn run_inner(
         wait: REJOIN_LIMIT,
         byzantine: (scenario.byzantine.is_some_and(|mode| !mode.starts_with("clock-"))
             || scenario.twin)
-            .then(|| names[nodes - 1].clone())
+            .then(|| last.clone())
             .into_iter()
             .collect(),
     })

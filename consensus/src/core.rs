@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use protocol::commitment::Element;
-use protocol::finality::{FinalityCertificate, VerifiedVotes, VoteBatch};
+use protocol::finality::{FinalityCertificate, PendingVote, VerifiedVotes, VoteBatch};
 use protocol::keys::{KeyCache, VerifyStrategy};
 use protocol::validate::{SigVerifier, TxRejection, check_before_signatures};
 use protocol::{
@@ -583,6 +583,32 @@ impl Core {
     ) {
         for ((tx, txid), first_bad) in checked {
             self.verifier.remember(*txid, tx, first_bad);
+        }
+    }
+
+    /// The signature checks of `batches` (vote batches about to reach the
+    /// core) that are still to do, to verify ahead in a batch with the
+    /// cycle's transactions; [`Self::remember_verified_votes`] keeps those
+    /// that pass. One the core is not told of is checked by it as before.
+    pub fn pending_votes<'a>(
+        &self,
+        batches: impl IntoIterator<Item = &'a VoteBatch>,
+    ) -> Vec<PendingVote> {
+        batches
+            .into_iter()
+            .filter_map(|batch| self.verified_votes.pending(self.chain, &self.committee, batch))
+            .collect()
+    }
+
+    /// Keeps the vote batch signatures verified ahead (`true` beside each).
+    pub fn remember_verified_votes<'a>(
+        &mut self,
+        checked: impl IntoIterator<Item = (&'a PendingVote, bool)>,
+    ) {
+        for (vote, ok) in checked {
+            if ok {
+                self.verified_votes.remember(vote);
+            }
         }
     }
 

@@ -16,7 +16,9 @@ use thiserror::Error;
 use crate::committee::{Committee, MemberIndex};
 use crate::hash::{Hash256, Tag};
 use crate::ids::{ChainId, NodeId, TxId};
-use crate::keys::{KeyCache, SecretKey, SigCheck, Signature, VerifyStrategy, verify_many};
+use crate::keys::{
+    KeyCache, PublicKey, SecretKey, SigCheck, Signature, VerifyStrategy, verify_many,
+};
 use crate::merkle::{MerkleProof, merkle_proofs, merkle_root};
 
 /// The message a vote batch's signature signs.
@@ -273,6 +275,44 @@ impl VerifiedVotes {
         }
     }
 
+    /// The signature check of `batch` still to do, prepared to be verified
+    /// elsewhere (in a batch with others, on another thread): `None` when it
+    /// is known valid here or its voter is no member (the core's own check
+    /// then decides, as without this).
+    pub fn pending(
+        &self,
+        chain: ChainId,
+        committee: &Committee,
+        batch: &VoteBatch,
+    ) -> Option<PendingVote> {
+        let voter = committee.index_of(&batch.voter)?;
+        let root = batch.root();
+        if self.seen.contains(&(voter, batch.seq, root, batch.signature)) {
+            return None;
+        }
+        Some(PendingVote {
+            voter,
+            seq: batch.seq,
+            root,
+            key: batch.voter.public_key(),
+            message: vote_batch_message(chain, &batch.voter, batch.seq, &root),
+            signature: batch.signature,
+        })
+    }
+
+    /// Keeps `vote`, which passed [`verify_many`] (the one rule, whatever
+    /// the strategy) elsewhere: [`Self::check`] then needs no verification.
+    pub fn remember(&mut self, vote: &PendingVote) {
+        self.insert((vote.voter, vote.seq, vote.root, vote.signature));
+    }
+
+    fn insert(&mut self, entry: (MemberIndex, u64, Hash256, Signature)) {
+        if self.seen.len() >= self.capacity {
+            self.seen.clear();
+        }
+        self.seen.insert(entry);
+    }
+
     /// True when `signature` is member `voter`'s valid signature of
     /// (`seq`, `root`).
     pub fn check(
@@ -295,11 +335,26 @@ impl VerifiedVotes {
         let check = SigCheck { key: &key, message: &message, signature };
         let ok = verify_many(&[check], &mut self.keys, VerifyStrategy::OneByOne)[0];
         if ok {
-            if self.seen.len() >= self.capacity {
-                self.seen.clear();
-            }
-            self.seen.insert((voter, seq, *root, *signature));
+            self.insert((voter, seq, *root, *signature));
         }
         ok
+    }
+}
+
+/// A vote batch's signature check prepared by [`VerifiedVotes::pending`].
+#[derive(Clone, Debug)]
+pub struct PendingVote {
+    voter: MemberIndex,
+    seq: u64,
+    root: Hash256,
+    key: PublicKey,
+    message: Vec<u8>,
+    signature: Signature,
+}
+
+impl PendingVote {
+    /// The check to pass to [`verify_many`].
+    pub fn check(&self) -> SigCheck<'_> {
+        SigCheck { key: &self.key, message: &self.message, signature: &self.signature }
     }
 }

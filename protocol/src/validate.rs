@@ -280,7 +280,7 @@ impl SigVerifier {
                 return first_bad;
             }
         }
-        self.first_bad_inputs_with(chain, &[(tx, *txid)], self.strategy)[0]
+        self.first_bad_inputs_with(chain, &[(tx, *txid)], &[], self.strategy).0[0]
     }
 
     /// Keeps `first_bad`, decided elsewhere under the same rule (by
@@ -309,15 +309,28 @@ impl SigVerifier {
         chain: ChainId,
         txs: &[(&Transaction, TxId)],
     ) -> Vec<Option<usize>> {
-        self.first_bad_inputs_with(chain, txs, VerifyStrategy::Batch)
+        self.first_bad_inputs_and(chain, txs, &[]).0
+    }
+
+    /// [`Self::first_bad_inputs`], with `others` (vote batch signatures, say)
+    /// in the same batch: a bigger batch verifies each signature cheaper.
+    /// The second vector says of each of `others` whether it is valid.
+    pub fn first_bad_inputs_and(
+        &mut self,
+        chain: ChainId,
+        txs: &[(&Transaction, TxId)],
+        others: &[SigCheck<'_>],
+    ) -> (Vec<Option<usize>>, Vec<bool>) {
+        self.first_bad_inputs_with(chain, txs, others, VerifyStrategy::Batch)
     }
 
     fn first_bad_inputs_with(
         &mut self,
         chain: ChainId,
         txs: &[(&Transaction, TxId)],
+        others: &[SigCheck<'_>],
         strategy: VerifyStrategy,
-    ) -> Vec<Option<usize>> {
+    ) -> (Vec<Option<usize>>, Vec<bool>) {
         // (transaction, input) of every check, in order.
         let owners: Vec<(usize, usize)> = txs
             .iter()
@@ -335,16 +348,19 @@ impl SigVerifier {
                 let input = &txs[t].0.inputs[i];
                 SigCheck { key: &input.pubkey, message, signature: &input.signature }
             })
+            .chain(others.iter().copied())
             .collect();
+        let mut results = verify_many(&checks, &mut self.keys, strategy);
+        let others_ok = results.split_off(owners.len());
         let mut first_bad = vec![None; txs.len()];
         // In input order, so the first bad check of a transaction is its
         // first bad input.
-        for (&(t, i), ok) in owners.iter().zip(verify_many(&checks, &mut self.keys, strategy)) {
+        for (&(t, i), ok) in owners.iter().zip(results) {
             if !ok {
                 first_bad[t].get_or_insert(i);
             }
         }
-        first_bad
+        (first_bad, others_ok)
     }
 }
 

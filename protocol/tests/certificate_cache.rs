@@ -66,3 +66,40 @@ fn forged_signature_on_a_vote_batch_is_rejected_even_after_the_real_batch_was_se
     assert!(matches!(cold, Err(VoteError::BadSignature(_))), "{cold:?}");
     assert_eq!(forged.check(CHAIN, &committee, 4_096, &mut warm), cold);
 }
+
+#[test]
+fn vote_batches_verified_ahead_in_a_batch_are_kept_only_when_valid() {
+    // The node verifies received vote batches ahead of its core, in one
+    // batch with transaction inputs; only the ones that pass are kept, so
+    // a forged batch still meets the core's own check.
+    let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+    let committee = committee(&keys);
+    let good: Vec<VoteBatch> =
+        keys.iter().map(|k| VoteBatch::sign(CHAIN, k, 3, vec![TxId([7; 32])])).collect();
+    let mut forged = VoteBatch::sign(CHAIN, &keys[1], 4, vec![TxId([8; 32])]);
+    forged.signature = keys[2].sign(b"something else");
+    let mut cache = VerifiedVotes::default();
+    let mut all = good.clone();
+    all.push(forged.clone());
+    let pending: Vec<_> = all.iter().filter_map(|b| cache.pending(CHAIN, &committee, b)).collect();
+    assert_eq!(pending.len(), 5, "none known yet");
+    let checks: Vec<_> = pending.iter().map(|p| p.check()).collect();
+    let (none, ok) = validate::SigVerifier::default().first_bad_inputs_and(CHAIN, &[], &checks);
+    assert!(none.is_empty());
+    assert_eq!(ok, vec![true, true, true, true, false], "the batch names the forged one");
+    for (vote, ok) in pending.iter().zip(ok) {
+        if ok {
+            cache.remember(vote);
+        }
+    }
+    for batch in &good {
+        assert!(cache.pending(CHAIN, &committee, batch).is_none(), "kept: nothing left to do");
+    }
+    assert!(cache.pending(CHAIN, &committee, &forged).is_some(), "the forged one is not kept");
+    assert!(matches!(
+        forged.check(CHAIN, &committee, 16, &mut cache),
+        Err(VoteError::BadSignature(_))
+    ));
+    let stranger = VoteBatch::sign(CHAIN, &SecretKey::from_seed([9; 32]), 1, vec![TxId([7; 32])]);
+    assert!(cache.pending(CHAIN, &committee, &stranger).is_none(), "no member: the core decides");
+}

@@ -40,6 +40,7 @@ use consensus::{
 };
 use net::cpu::{CpuCounter, metered};
 use protocol::commitment::Element;
+use protocol::finality::PendingVote;
 use protocol::{AddressPayload, Genesis, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
 
 use crate::store::{Store, StoreConfig, StoreError};
@@ -159,6 +160,9 @@ pub struct NodeStats {
     pub blocks_served: AtomicU64,
     /// Input signatures verified ahead of the core, in cycle batches.
     pub signatures_verified: AtomicU64,
+    /// Signatures of received vote batches verified ahead, in the same
+    /// batches.
+    pub vote_signatures_verified: AtomicU64,
     /// CPU time by component.
     pub cpu: CpuUse,
 }
@@ -544,10 +548,10 @@ enum Taken {
 /// badly and do not pay for the hand-off).
 const MIN_SIGNATURES_PER_THREAD: usize = 16;
 
-/// What the stage ahead of the core found for some transactions: the first
-/// bad input of each, and the commitment elements of the outputs of those
-/// whose signatures all verify.
-type Checked = (Vec<Option<usize>>, Vec<(OutPoint, Element)>);
+/// What the stage ahead of the core found: the first bad input of each
+/// transaction, the commitment elements of the outputs of those whose
+/// signatures all verify, and whether each vote batch signature verifies.
+type Checked = (Vec<Option<usize>>, Vec<(OutPoint, Element)>, Vec<bool>);
 
 /// Most outputs per input whose commitment elements are computed ahead. A
 /// signature buys no more element work than this: conflicting variants of
@@ -556,14 +560,21 @@ type Checked = (Vec<Option<usize>>, Vec<(OutPoint, Element)>);
 /// computed when their block commits, by then known to be needed.
 const ELEMENTS_AHEAD_PER_INPUT: usize = 2;
 
-/// Checks the input signatures of `txs` as one batch (PROTOCOL.md §9) and
-/// computes the commitment elements of the outputs of those that pass
-/// (see [`ELEMENTS_AHEAD_PER_INPUT`]), charging each part to its component.
-fn check_ahead(chain: protocol::ChainId, txs: &[(Transaction, TxId)], cpu: &CpuUse) -> Checked {
+/// Checks the input signatures of `txs` and the vote batch signatures
+/// `votes` as one batch (PROTOCOL.md §9) and computes the commitment
+/// elements of the outputs of the transactions that pass (see
+/// [`ELEMENTS_AHEAD_PER_INPUT`]), charging each part to its component.
+fn check_ahead(
+    chain: protocol::ChainId,
+    txs: &[(Transaction, TxId)],
+    votes: &[PendingVote],
+    cpu: &CpuUse,
+) -> Checked {
     let refs: Vec<(&Transaction, TxId)> = txs.iter().map(|(tx, txid)| (tx, *txid)).collect();
-    let first_bad = cpu
-        .verify
-        .measure(|| protocol::validate::SigVerifier::default().first_bad_inputs(chain, &refs));
+    let vote_checks: Vec<_> = votes.iter().map(PendingVote::check).collect();
+    let (first_bad, votes_ok) = cpu.verify.measure(|| {
+        protocol::validate::SigVerifier::default().first_bad_inputs_and(chain, &refs, &vote_checks)
+    });
     let elements = cpu.commitment.measure(|| {
         txs.iter()
             .zip(&first_bad)
@@ -578,7 +589,7 @@ fn check_ahead(chain: protocol::ChainId, txs: &[(Transaction, TxId)], cpu: &CpuU
             })
             .collect()
     });
-    (first_bad, elements)
+    (first_bad, elements, votes_ok)
 }
 
 /// An answer to a question, computed at the end of its cycle, sent once the
@@ -717,63 +728,82 @@ impl Driver {
         self.flush_on_shutdown().await;
     }
 
-    /// Verifies the input signatures of the cycle's new transactions in
-    /// batches, on `verify_threads` threads, before the core sees them; the
-    /// core's admission then uses these decisions (the same rule one by
-    /// one would give: PROTOCOL.md §9). Every masternode still verifies
-    /// every input signature; this only changes where and how many at once.
-    /// The same threads compute the commitment elements of the new outputs,
-    /// which the ledger keeps for the block that commits them.
+    /// Verifies the input signatures of the cycle's new transactions, and
+    /// the signatures of the vote batches it received, in batches, on
+    /// `verify_threads` threads, before the core sees them; the core then
+    /// uses these decisions (the same rule one by one would give:
+    /// PROTOCOL.md §9). Every masternode still verifies every signature;
+    /// this only changes where and how many at once. The same threads
+    /// compute the commitment elements of the new outputs, which the ledger
+    /// keeps for the block that commits them.
     async fn verify_ahead(&mut self, taken: &[Taken]) {
+        let messages = taken.iter().filter_map(|input| match input {
+            Taken::Net(net::NetEvent::Message { msg: Wire(message), .. }) => Some(message),
+            _ => None,
+        });
         let txs = taken.iter().filter_map(|input| match input {
             Taken::Command(Command::Submit(tx, _)) => Some(tx),
             Taken::Net(net::NetEvent::Message { msg: Wire(Message::Tx(tx)), .. }) => Some(tx),
             _ => None,
         });
+        let batches = messages.flat_map(|message| match message {
+            Message::VoteBatch(batch) => std::slice::from_ref(batch),
+            Message::VoteBatches { batches, .. } => batches.as_slice(),
+            _ => &[],
+        });
         let todo = self.core.unverified(txs);
-        if todo.is_empty() {
+        let votes = self.core.pending_votes(batches);
+        if todo.is_empty() && votes.is_empty() {
             return;
         }
         let chain = self.core.chain();
-        let signatures: usize = todo.iter().map(|(tx, _)| tx.inputs.len()).sum();
+        let inputs: usize = todo.iter().map(|(tx, _)| tx.inputs.len()).sum();
         // Chunks big enough to batch well; one per thread at most.
-        let chunks = self.verify_threads.min(signatures / MIN_SIGNATURES_PER_THREAD).max(1);
+        let chunks =
+            self.verify_threads.min((inputs + votes.len()) / MIN_SIGNATURES_PER_THREAD).max(1);
         let todo = Arc::new(todo);
-        let (results, elements) = if chunks == 1 {
+        let votes = Arc::new(votes);
+        let (results, elements, votes_ok) = if chunks == 1 {
             let cpu = &self.stats.cpu;
-            cpu.inline.measure(|| check_ahead(chain, &todo, cpu))
+            cpu.inline.measure(|| check_ahead(chain, &todo, &votes, cpu))
         } else {
             let per_chunk = todo.len().div_ceil(chunks);
             let tasks: Vec<_> = (0..chunks)
                 .map(|chunk| {
-                    let (todo, stats) = (todo.clone(), self.stats.clone());
+                    let (todo, votes, stats) = (todo.clone(), votes.clone(), self.stats.clone());
                     tokio::task::spawn_blocking(move || {
                         let end = ((chunk + 1) * per_chunk).min(todo.len());
                         let part = todo.get(chunk * per_chunk..end).unwrap_or_default();
-                        check_ahead(chain, part, &stats.cpu)
+                        // The votes go with the first chunk.
+                        let votes = if chunk == 0 { votes.as_slice() } else { &[] };
+                        check_ahead(chain, part, votes, &stats.cpu)
                     })
                 })
                 .collect();
             let mut results = Vec::with_capacity(todo.len());
             let mut elements = Vec::new();
+            let mut votes_ok = Vec::new();
             for task in tasks {
                 match task.await {
-                    Ok((part, made)) => {
+                    Ok((part, made, ok)) => {
                         results.extend(part);
                         elements.extend(made);
+                        votes_ok.extend(ok);
                     }
-                    // Not verified ahead: admission verifies them itself.
+                    // Not verified ahead: the core verifies them itself.
                     Err(e) => {
                         warn!("signature verification task failed: {e}");
                         return;
                     }
                 }
             }
-            (results, elements)
+            (results, elements, votes_ok)
         };
-        self.stats.signatures_verified.fetch_add(signatures as u64, Ordering::Relaxed);
+        self.stats.signatures_verified.fetch_add(inputs as u64, Ordering::Relaxed);
+        self.stats.vote_signatures_verified.fetch_add(votes.len() as u64, Ordering::Relaxed);
         self.core.remember_verified(todo.iter().zip(results));
         self.core.keep_elements(elements);
+        self.core.remember_verified_votes(votes.iter().zip(votes_ok));
     }
 
     fn fire_due_timers(&mut self) {
@@ -1157,8 +1187,8 @@ mod tests {
         let keys = [SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32])];
         let payment = signed(chain, &keys, 4);
         let fan_out = signed(chain, &keys[..1], 3);
-        let (first_bad, elements) =
-            check_ahead(chain, &[payment.clone(), fan_out.clone()], &CpuUse::default());
+        let (first_bad, elements, _) =
+            check_ahead(chain, &[payment.clone(), fan_out.clone()], &[], &CpuUse::default());
         assert_eq!(first_bad, vec![None, None], "both verify");
         let txids: Vec<TxId> = elements.iter().map(|(outpoint, _)| outpoint.txid).collect();
         assert_eq!(txids, vec![payment.1; 4], "the payment's four outputs, none of the fan-out's");

@@ -670,6 +670,13 @@ async fn dev_node_rpc_surface() {
         f.eq("getrawtransaction (typed)", typed, tx.clone());
     }
     let committed_at = node.wait_committed(&txid).await;
+    if let Some(again) = f.ok("sendrawtransaction (committed)", rpc.sendrawtransaction(&tx).await) {
+        f.eq(
+            "a committed resubmission",
+            (again.state, again.already_known),
+            (TxState::Committed, true),
+        );
+    }
     if let Some(v) = f.ok("getrawtransaction verbose", rpc.getrawtransaction_verbose(&txid).await) {
         f.eq("verbose txid", v.txid, txid);
         f.eq("verbose hex", v.hex.clone(), tx.to_hex());

@@ -170,16 +170,8 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
                     format!("transaction does not decode: {e}"),
                 )
             })?;
-            let txid = tx.txid(node.genesis().chain_id);
-            if let Some(height) = node.store().tx_location(&txid).map_err(internal)?.map(|(h, _)| h)
-            {
-                let _ = height;
-                return to_value(&TxSubmission {
-                    txid,
-                    state: TxState::Committed,
-                    already_known: true,
-                });
-            }
+            // A committed transaction is answered by the core (Committed,
+            // already known), from memory when it can prove it is not.
             match node.submit(tx).await.map_err(stopped)? {
                 SubmitOutcome::Accepted { txid, state, already_known } => {
                     to_value(&TxSubmission { txid, state, already_known })

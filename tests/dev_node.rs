@@ -1788,6 +1788,63 @@ async fn rpc_connections_beyond_the_limit_wait_until_one_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_and_a_metrics_listener_need_no_credentials() {
+    // Probes and a scraper cannot carry the cookie: /health and /ready
+    // answer without it on the RPC port, and metrics.listen_address serves
+    // /metrics, /health and /ready without it; the RPC itself still asks.
+    let _lock = lock();
+    let scratch = Scratch::new();
+    let config = scratch.path("timed.toml");
+    std::fs::write(
+        &config,
+        "[rpc]\nauth = \"cookie\"\n[metrics]\nlisten_address = \"127.0.0.1:0\"\n",
+    )
+    .expect("write timed.toml");
+    let node =
+        DevNode::start_with(&scratch.path("data"), &scratch.path("timed.log"), Some(&config)).await;
+    let metrics_url = node.info.metrics_url.clone().expect("node.json names the metrics listener");
+    let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    let rpc_url = node.info.rpc_url.trim_end_matches('/').to_string();
+    assert_eq!(get(format!("{rpc_url}/metrics")).await.0, 401, "the RPC port's /metrics asks");
+    for base in [&rpc_url, &metrics_url] {
+        let (status, body) = get(format!("{base}/health")).await;
+        assert_eq!(status, 200, "{base}/health: {body}");
+        let health: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(health["alive"], json!(true), "{body}");
+        // A one-member dev chain reaches its quorum alone once started.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, body) = get(format!("{base}/ready")).await;
+            let ready: Value = serde_json::from_str(&body).expect("JSON");
+            if status == 200 {
+                assert_eq!(ready["ready"], json!(true), "{body}");
+                assert_eq!(ready["reasons"], json!([]), "{body}");
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(!ready["reasons"].as_array().expect("reasons").is_empty(), "{body}");
+            assert!(Instant::now() < deadline, "{base}/ready never became ready: {body}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    let (status, text) = get(format!("{metrics_url}/metrics")).await;
+    assert_eq!(status, 200, "the metrics listener's /metrics: {text}");
+    assert!(text.contains("timed_build_info"), "{text}");
+    let (status, _) = get(format!("{metrics_url}/")).await;
+    assert_eq!(status, 404, "the metrics listener serves nothing else");
+    let (status, _) = get(format!("{metrics_url}/events")).await;
+    assert_eq!(status, 404, "not the event stream either");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_node_event_stream_delivers_final_and_resumes() {
     let _lock = lock();
     let scratch = Scratch::new();

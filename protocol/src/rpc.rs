@@ -590,6 +590,10 @@ pub struct NodeInfoFile {
     /// Where the RPC cookie is, when the RPC needs one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rpc_cookie_file: Option<String>,
+    /// The metrics listener's URL (`http://ip:port`, serving `/metrics`,
+    /// `/health` and `/ready` without credentials), when configured.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub metrics_url: Option<String>,
     /// The dev wallet (only for `timed --dev`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub dev_wallet: Option<DevWallet>,

@@ -69,6 +69,7 @@ pub const ACCEPTED_KEYS: &[&str] = &[
     "logging.format",
     "masternode.key_file",
     "metrics.enabled",
+    "metrics.listen_address",
     "mempool.max_transactions",
     "mempool.max_bytes_mb",
     "mempool.orphan_max_transactions",
@@ -349,11 +350,15 @@ pub struct MasternodeSection {
 pub struct MetricsSection {
     /// `enabled`: serve Prometheus `/metrics` on the RPC listener.
     pub enabled: bool,
+    /// `listen_address`: a second listener for `/metrics`, `/health` and
+    /// `/ready` without credentials (for a scraper and probes); none when
+    /// unset.
+    pub listen_address: Option<SocketAddr>,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        MetricsSection { enabled: true }
+        MetricsSection { enabled: true, listen_address: None }
     }
 }
 
@@ -591,6 +596,9 @@ format = {format}
 [metrics]
 # Serve Prometheus metrics at /metrics on rpc.listen_address.
 enabled = {metrics}
+# Also serve /metrics, /health and /ready here, without credentials (for a
+# Prometheus scraper and liveness/readiness probes); ip:port.
+# listen_address = "0.0.0.0:24102"
 
 [mempool]
 # Most pending (not yet final) transactions held.
@@ -1072,6 +1080,8 @@ impl<'a> Doc<'a> {
         let key_file = self.path("masternode.key_file", "masternode.key");
         set(&mut c.masternode.key_file, key_file.map(Some));
         set(&mut c.metrics.enabled, self.boolean("metrics.enabled"));
+        let metrics_listen = self.socket_addr("metrics.listen_address", "0.0.0.0:24102");
+        set(&mut c.metrics.listen_address, metrics_listen.map(Some));
 
         let mp = &mut c.mempool;
         set(&mut mp.max_transactions, self.count("mempool.max_transactions"));

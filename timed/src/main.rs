@@ -346,6 +346,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
         header_read_timeout: config.rpc.header_read_timeout,
         event_buffer: config.rpc.event_buffer,
         metrics: config.metrics.enabled,
+        metrics_listen: config.metrics.listen_address,
         mempool_max_txs: config.mempool.max_transactions,
         mempool_max_bytes: config.mempool.max_bytes,
     };
@@ -364,7 +365,10 @@ async fn serve(args: Args) -> Result<(), Failure> {
             shutdown.cancel();
             tracker.close();
             tracker.wait().await;
-            let code = if matches!(e, rpc::RpcError::Bind { .. }) { 5 } else { 4 };
+            let code = match e {
+                rpc::RpcError::Bind { .. } | rpc::RpcError::MetricsBind { .. } => 5,
+                _ => 4,
+            };
             return Err(Failure { code, error: anyhow!("{e}") });
         }
     };
@@ -378,6 +382,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
         p2p_address: published.p2p_address.to_string(),
         rpc_url: server.url(),
         rpc_cookie_file: server.cookie_file.as_ref().map(|p| p.display().to_string()),
+        metrics_url: server.metrics_addr.map(|addr| format!("http://{addr}")),
         dev_wallet: dev_wallet.clone(),
     };
     let json = serde_json::to_vec_pretty(&info).context("encoding node.json").map_err(fail(1))?;

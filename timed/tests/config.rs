@@ -54,10 +54,12 @@ fn generated_default_sets_every_accepted_key_with_a_comment() {
             .unwrap_or_else(|| panic!("{key} is missing from the generated config"));
         let comment = text.lines().nth(line - 1).unwrap();
         assert!(comment.starts_with("# "), "{key} has no comment above it");
-        // Keys without a default (peers, token, key file) are shown commented out.
+        // Keys without a default (peers, token, key file, metrics listener)
+        // are shown commented out.
         let optional = key.starts_with("network.peers[]")
             || *key == "rpc.token"
-            || *key == "masternode.key_file";
+            || *key == "masternode.key_file"
+            || *key == "metrics.listen_address";
         let mut value = Some(&toml::Value::Table(table.clone()));
         for part in key.split('.') {
             value = value.and_then(|v| v.get(part));
@@ -184,6 +186,9 @@ fn cases() -> Vec<Case> {
             c.masternode.key_file = Some(PathBuf::from("/cfg/mn.key"))
         }),
         ("metrics.enabled", key("metrics.enabled", "false"), |c| c.metrics.enabled = false),
+        ("metrics.listen_address", key("metrics.listen_address", "\"127.0.0.1:9102\""), |c| {
+            c.metrics.listen_address = Some("127.0.0.1:9102".parse().expect("an address"))
+        }),
         ("mempool.max_transactions", key("mempool.max_transactions", "11"), |c| {
             c.mempool.max_transactions = 11
         }),

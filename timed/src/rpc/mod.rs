@@ -1,5 +1,8 @@
 //! The RPC listener: JSON-RPC 2.0 on `POST /`, the event stream on
-//! `GET /events`, Prometheus on `GET /metrics` (docs/RPC.md).
+//! `GET /events`, Prometheus on `GET /metrics`, probes on `GET /health` and
+//! `GET /ready` (docs/RPC.md); and, when `metrics.listen_address` is set, a
+//! second listener for `/metrics`, `/health` and `/ready` only, without
+//! credentials.
 //!
 //! Connections are served by hyper's HTTP/1 builder with a timer, so the
 //! header-read timeout is real (it is off unless a timer is set). Bodies are
@@ -10,6 +13,7 @@
 mod auth;
 mod dispatch;
 mod events;
+mod health;
 mod methods;
 
 use std::net::SocketAddr;
@@ -63,6 +67,9 @@ pub struct RpcSettings {
     pub event_buffer: usize,
     /// Serve `/metrics`.
     pub metrics: bool,
+    /// A second listener for `/metrics`, `/health` and `/ready` without
+    /// credentials (`metrics.listen_address`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Mempool admission limits (reported by `getmempoolinfo`).
     pub mempool_max_txs: usize,
     /// See `mempool_max_txs`.
@@ -77,6 +84,16 @@ pub enum RpcError {
         "rpc: cannot listen on {addr}: {source} (is another node using it? pick another rpc.listen_address or --rpc-listen)"
     )]
     Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Binding the metrics listener failed.
+    #[error(
+        "metrics: cannot listen on {addr}: {source} (is something else using it? pick another metrics.listen_address)"
+    )]
+    MetricsBind {
         /// The address.
         addr: SocketAddr,
         /// The cause.
@@ -99,6 +116,8 @@ pub struct RpcServer {
     pub local_addr: SocketAddr,
     /// The cookie file, when clients need it.
     pub cookie_file: Option<PathBuf>,
+    /// The metrics listener's bound address, when there is one.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl RpcServer {
@@ -148,14 +167,56 @@ pub async fn serve(
         p2p_address,
         settings,
     });
-    let mut router = Router::new().route("/", post(rpc_post)).route("/events", get(events::stream));
+    let mut router = Router::new()
+        .route("/", post(rpc_post))
+        .route("/events", get(events::stream))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready));
     if shared.settings.metrics {
         router = router.route("/metrics", get(metrics_get));
     }
     let router = router.fallback(not_found).with_state(shared.clone());
+    let metrics_addr = match shared.settings.metrics_listen {
+        Some(addr) => {
+            let bind = |source| RpcError::MetricsBind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            // Scrapes and probes only, without credentials: nothing here
+            // changes state or reveals more than /metrics does.
+            let router = Router::new()
+                .route("/metrics", get(metrics_open))
+                .route("/health", get(health::health))
+                .route("/ready", get(health::ready))
+                .fallback(not_found_metrics)
+                .with_state(shared.clone());
+            accept_loop(listener, router, &shared, METRICS_CONNECTIONS, tracker, shutdown.clone());
+            info!(%bound, "metrics listening");
+            Some(bound)
+        }
+        None => None,
+    };
+    accept_loop(listener, router, &shared, shared.settings.max_connections, tracker, shutdown);
+    info!(%local_addr, "rpc listening");
+    Ok(RpcServer { local_addr, cookie_file, metrics_addr })
+}
+
+/// Connections the metrics listener serves at once (scrapers and probes).
+const METRICS_CONNECTIONS: usize = 16;
+
+/// Serves `router` on `listener` until `shutdown`, at most `max_connections`
+/// connections at once, each charged to the RPC's CPU counter.
+fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    shared: &Shared,
+    max_connections: usize,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
     let header_timeout = shared.settings.header_read_timeout;
+    let cpu = shared.node.stats().cpu.rpc.clone();
     let accept_tracker = tracker.clone();
-    let connections = Arc::new(Semaphore::new(shared.settings.max_connections.max(1)));
+    let connections = Arc::new(Semaphore::new(max_connections.max(1)));
     tracker.spawn(async move {
         loop {
             // At the limit, connections wait in the kernel's backlog: no
@@ -180,8 +241,7 @@ pub async fn serve(
             };
             let service = TowerToHyperService::new(router.clone());
             let token = shutdown.clone();
-            let cpu = shared.node.stats().cpu.rpc.clone();
-            accept_tracker.spawn(net::cpu::metered(cpu, async move {
+            accept_tracker.spawn(net::cpu::metered(cpu.clone(), async move {
                 let _slot = slot;
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
@@ -198,12 +258,18 @@ pub async fn serve(
             }));
         }
     });
-    info!(%local_addr, "rpc listening");
-    Ok(RpcServer { local_addr, cookie_file })
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found: use POST / (JSON-RPC), GET /events or GET /metrics\n")
+    (
+        StatusCode::NOT_FOUND,
+        "not found: use POST / (JSON-RPC), GET /events, /metrics, /health or /ready\n",
+    )
+        .into_response()
+}
+
+async fn not_found_metrics() -> Response {
+    (StatusCode::NOT_FOUND, "not found: this listener serves GET /metrics, /health and /ready\n")
         .into_response()
 }
 
@@ -211,6 +277,12 @@ async fn metrics_get(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
     if let Err(denied) = shared.auth.check(&headers) {
         return denied;
     }
+    metrics_open(State(shared)).await
+}
+
+/// `/metrics` on the metrics listener (`metrics.listen_address`): no
+/// credentials, so a scraper needs none.
+async fn metrics_open(State(shared): State<Arc<Shared>>) -> Response {
     let text = shared.metrics.render(&shared.node).await;
     // prometheus-client writes OpenMetrics 1.0 (`_total` samples, `# EOF`).
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)

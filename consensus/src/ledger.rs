@@ -744,11 +744,12 @@ impl Ledger {
         }
     }
 
-    /// Applies a checked block and its commit certificate; returns what the
-    /// store must persist.
+    /// Applies a checked block (`txids` its transactions' ids, in order) and
+    /// its commit certificate; returns what the store must persist.
     pub fn apply(
         &mut self,
         mut block: Block,
+        txids: &[TxId],
         checked: CheckedBlock,
         certificate: CommitCertificate,
     ) -> CommittedBlock {
@@ -756,7 +757,6 @@ impl Ledger {
         // applies it without re-checking transactions): its transactions'
         // finality certificates, most of its bytes, are not kept or stored.
         block.certificates.clear();
-        let txids = block.txids(self.chain);
         for input in block.txs.iter().flat_map(|tx| &tx.inputs) {
             self.remove_utxo(&input.prev);
             self.elements.remove(&input.prev);
@@ -769,10 +769,10 @@ impl Ledger {
         self.height = block.header.height;
         self.tip = checked.hash;
         self.tip_header = block.header.clone();
-        for txid in &txids {
+        for txid in txids {
             self.unflushed_txids.insert(*txid, self.height);
         }
-        self.unflushed.push_back((self.height, txids));
+        self.unflushed.push_back((self.height, txids.to_vec()));
         self.last_commit = Some((block.clone(), certificate.clone()));
         CommittedBlock {
             block,

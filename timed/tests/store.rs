@@ -302,7 +302,8 @@ impl Chain {
             checked.hash,
             &precommits,
         );
-        let committed = self.ledger.apply(block, checked, certificate);
+        let txids = block.txids(CHAIN);
+        let committed = self.ledger.apply(block, &txids, checked, certificate);
         let clients = self.addresses();
         for (outpoint, output) in &committed.created {
             if clients[..self.clients.len()].contains(&output.address) {

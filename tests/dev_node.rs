@@ -96,6 +96,17 @@ impl DevNode {
         config: Option<&Path>,
         max_file_kib: Option<u64>,
     ) -> DevNode {
+        DevNode::start_full(data_dir, log, config, max_file_kib, &[]).await
+    }
+
+    /// [`DevNode::start_limited`] with `env` added to the node's environment.
+    async fn start_full(
+        data_dir: &Path,
+        log: &Path,
+        config: Option<&Path>,
+        max_file_kib: Option<u64>,
+        env: &[(&str, &Path)],
+    ) -> DevNode {
         let mut out = OpenOptions::new()
             .create(true)
             .append(true)
@@ -124,6 +135,7 @@ impl DevNode {
             .arg(data_dir)
             .args(["--rpc-listen", "127.0.0.1:0", "--p2p-listen", "127.0.0.1:0"])
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -1785,6 +1797,41 @@ async fn rpc_connections_beyond_the_limit_wait_until_one_closes() {
         .await
         .expect("the waiting connection is served once one closes");
     assert!(answer.starts_with("HTTP/1.1 200"), "the waiting call: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_manager_is_told_ready_once_the_node_serves_and_stopping_at_stop() {
+    // systemd's Type=notify: READY=1 once the RPC listens and node.json is
+    // written (what "started" means to anything ordered after the unit),
+    // STOPPING=1 when a stop begins.
+    let _lock = lock();
+    let scratch = Scratch::new();
+    let socket_path = scratch.path("notify.sock");
+    let socket =
+        std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind a datagram socket");
+    socket.set_read_timeout(Some(WAIT)).expect("a read timeout");
+    let node = DevNode::start_full(
+        &scratch.path("data"),
+        &scratch.path("timed.log"),
+        None,
+        None,
+        &[("NOTIFY_SOCKET", &socket_path)],
+    )
+    .await;
+    let mut buffer = [0u8; 1024];
+    let received = |socket: &std::os::unix::net::UnixDatagram, buffer: &mut [u8]| {
+        let n = socket.recv(buffer).expect("a notification within the wait");
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    let ready = received(&socket, &mut buffer);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(ready.contains(&format!("STATUS=serving RPC at {}", node.info.rpc_url)), "{ready:?}");
+    node.rpc.getblockcount().await.expect("the node answers once it said ready");
+    node.rpc.call("stop", json!([])).await.expect("stop");
+    let stopping = received(&socket, &mut buffer);
+    assert_eq!(stopping.trim(), "STOPPING=1");
+    let mut node = node;
+    assert!(node.exit_status().await.success(), "a clean stop exits 0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use protocol::rpc::{DevWallet, NodeInfoFile};
 use protocol::{Genesis, SecretKey};
@@ -390,11 +390,16 @@ async fn serve(args: Args) -> Result<(), Failure> {
         .map_err(|e| anyhow!("{e}"))
         .map_err(fail(4))?;
     banner(&info, &data_dir);
+    notify_service_manager(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!("serving RPC at {}", info.rpc_url)),
+    ]);
 
     tokio::select! {
         _ = shutdown.cancelled() => info!("stop requested"),
         signal = wait_for_signal() => info!("received {signal}; stopping"),
     }
+    notify_service_manager(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     tracker.close();
     if tokio::time::timeout(STOP_GRACE, tracker.wait()).await.is_err() {
@@ -426,6 +431,15 @@ fn dev_defaults() -> Config {
     config.rpc.listen_address = SocketAddr::from(([127, 0, 0, 1], 0));
     config.network.enable_peer_discovery = false;
     config
+}
+
+/// Tells systemd (`Type=notify`, `NOTIFY_SOCKET` set) the node is ready, or
+/// stopping; nothing without a service manager listening. A failure to tell
+/// it is logged, never fatal: the node serves either way.
+fn notify_service_manager(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        warn!("could not notify the service manager (NOTIFY_SOCKET): {e}");
+    }
 }
 
 fn banner(info: &NodeInfoFile, data_dir: &Path) {

@@ -589,13 +589,20 @@ impl Core {
     /// The signature checks of `batches` (vote batches about to reach the
     /// core) that are still to do, to verify ahead in a batch with the
     /// cycle's transactions; [`Self::remember_verified_votes`] keeps those
-    /// that pass. One the core is not told of is checked by it as before.
+    /// that pass. Only batches the core would verify anyway, once each: a
+    /// voter that is no member, or a shape the core refuses before any
+    /// signature (size, seq, duplicates), is left to the core, so this
+    /// stage never verifies more than the core would.
     pub fn pending_votes<'a>(
         &self,
         batches: impl IntoIterator<Item = &'a VoteBatch>,
     ) -> Vec<PendingVote> {
+        let max = self.params.max_vote_batch_txids as usize;
+        let mut seen = std::collections::HashSet::new();
         batches
             .into_iter()
+            .filter(|batch| batch.check_shape(max).is_ok())
+            .filter(|batch| seen.insert((batch.voter, batch.seq, batch.signature)))
             .filter_map(|batch| self.verified_votes.pending(self.chain, &self.committee, batch))
             .collect()
     }

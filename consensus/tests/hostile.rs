@@ -8,6 +8,7 @@ use consensus::ledger::BlockError;
 use consensus::message::Message;
 use consensus::sim::{Sim, SimConfig};
 use consensus::{Status, TxState};
+use protocol::finality::VoteBatch;
 use protocol::keys::VerifyStrategy;
 use protocol::validate::SigVerifier;
 use protocol::{BlockHash, ChainId, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
@@ -452,4 +453,32 @@ fn a_member_withholding_its_precommits_and_commit_certificates_strands_no_height
             panic!("{violation}");
         }
     }
+}
+
+#[test]
+fn vote_batches_verified_ahead_are_only_those_the_core_would_verify() {
+    // The node verifies live vote batches ahead of its core. That stage must
+    // not verify what the core refuses before any signature (an oversized
+    // batch, seq 0, a txid twice, a voter outside the committee), nor the
+    // same batch twice in a cycle: else a peer buys signature checks, and
+    // merkle roots of huge batches, that the core never pays.
+    let sim = Sim::new(SimConfig::quiet(4, 3));
+    let core = sim.core(0).expect("node 0 runs");
+    let mut seed = [0u8; 32];
+    seed[0] = 0xa0; // the simulator's member keys
+    seed[1] = 1;
+    let member = SecretKey::from_seed(seed);
+    assert_eq!(NodeId::from(member.public()), sim.node_id(1));
+    let txid = |i: u32| {
+        let mut bytes = [0u8; 32];
+        bytes[..4].copy_from_slice(&i.to_le_bytes());
+        TxId(bytes)
+    };
+    let good = VoteBatch::sign(CHAIN, &member, 1, vec![txid(1)]);
+    let too_big = VoteBatch::sign(CHAIN, &member, 2, (0..5_000).map(txid).collect());
+    let twice = VoteBatch::sign(CHAIN, &member, 3, vec![txid(2), txid(2)]);
+    let zero = VoteBatch::sign(CHAIN, &member, 0, vec![txid(3)]);
+    let stranger = VoteBatch::sign(CHAIN, &SecretKey::from_seed([0xee; 32]), 1, vec![txid(4)]);
+    let pending = core.pending_votes([&good, &good, &too_big, &twice, &zero, &stranger]);
+    assert_eq!(pending.len(), 1, "only the good batch, once");
 }

@@ -98,6 +98,16 @@ impl VoteBatch {
         let voter = committee
             .index_of(&self.voter)
             .ok_or_else(|| VoteError::NotMember(self.voter.short()))?;
+        self.check_shape(max_txids)?;
+        if !verified.check(chain, committee, voter, self.seq, &self.root(), &self.signature) {
+            return Err(VoteError::BadSignature(self.voter.short()));
+        }
+        Ok(voter)
+    }
+
+    /// The checks that need no signature: a seq from 1, at least one and at
+    /// most `max_txids` txids, none twice.
+    pub fn check_shape(&self, max_txids: usize) -> Result<(), VoteError> {
         if self.seq == 0 {
             return Err(VoteError::ZeroSeq);
         }
@@ -113,10 +123,7 @@ impl VoteBatch {
                 return Err(VoteError::DuplicateTxid(*txid));
             }
         }
-        if !verified.check(chain, committee, voter, self.seq, &self.root(), &self.signature) {
-            return Err(VoteError::BadSignature(self.voter.short()));
-        }
-        Ok(voter)
+        Ok(())
     }
 
     /// Each txid's vote as a certificate entry, in txid order.

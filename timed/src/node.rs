@@ -729,7 +729,9 @@ impl Driver {
     }
 
     /// Verifies the input signatures of the cycle's new transactions, and
-    /// the signatures of the vote batches it received, in batches, on
+    /// the signatures of the live vote batches it received (replies to
+    /// `GetVoteBatches` are left to the core, which drops unsolicited
+    /// ones unverified), in batches, on
     /// `verify_threads` threads, before the core sees them; the core then
     /// uses these decisions (the same rule one by one would give:
     /// PROTOCOL.md §9). Every masternode still verifies every signature;
@@ -746,10 +748,9 @@ impl Driver {
             Taken::Net(net::NetEvent::Message { msg: Wire(Message::Tx(tx)), .. }) => Some(tx),
             _ => None,
         });
-        let batches = messages.flat_map(|message| match message {
-            Message::VoteBatch(batch) => std::slice::from_ref(batch),
-            Message::VoteBatches { batches, .. } => batches.as_slice(),
-            _ => &[],
+        let batches = messages.filter_map(|message| match message {
+            Message::VoteBatch(batch) => Some(batch),
+            _ => None,
         });
         let todo = self.core.unverified(txs);
         let votes = self.core.pending_votes(batches);

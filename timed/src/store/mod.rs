@@ -684,7 +684,7 @@ impl Store {
                 let (block, certificate) = inner.committed_block(height)?.ok_or_else(|| {
                     inner.corrupt(
                         Space::Blocks,
-                        &block_id(height),
+                        &chunk_key(Space::Blocks, &block_id(height), 0),
                         "the tip block is missing".into(),
                     )
                 })?;

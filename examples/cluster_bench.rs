@@ -161,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
     let timectl_up_s = examples::fresh_cluster(&timectl, &dir, args.nodes)?.as_secs_f64();
     let result = measure(&args, &dir, slo.clone()).await;
     examples::stop_cluster(&timectl, &dir);
+    examples::drop_stores(&dir);
     let (run, usage, cpu_per_tx, sweep) = result?;
     let mut single = Vec::new();
     for &threads in &args.single_threads {
@@ -233,6 +234,7 @@ async fn single_node(
     }
     .await;
     examples::stop_cluster(timectl, &dir);
+    examples::drop_stores(&dir);
     result
 }
 

@@ -139,6 +139,23 @@ pub fn stop_cluster(timectl: &Path, dir: &Path) {
     }
 }
 
+/// Removes the node stores of the stopped cluster in `dir` (each node's
+/// `data` and a twin's `twin-data`), keeping logs, configs and reports: a
+/// run leaves gigabytes of them.
+pub fn drop_stores(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for node in entries.flatten().filter(|e| e.path().is_dir()) {
+        for data in ["data", "twin-data"] {
+            let path = node.path().join(data);
+            if path.is_dir()
+                && let Err(e) = std::fs::remove_dir_all(&path)
+            {
+                eprintln!("could not remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
 /// Replaces whatever is in `dir` by a fresh cluster of `nodes` masternodes
 /// (`timectl up`); returns how long `timectl up` took to report it ready.
 pub fn fresh_cluster(timectl: &Path, dir: &Path, nodes: usize) -> anyhow::Result<Duration> {

@@ -351,21 +351,10 @@ pub async fn run(scenario: &Scenario, tps: f64, nodes: usize, work: &Path, bins:
     row
 }
 
-/// Removes the node stores of `scenario`'s cluster in `work` (each node's
-/// `data` and a twin's `twin-data`); logs, configs and the run stay.
+/// Removes the node stores of `scenario`'s cluster in `work` (see
+/// [`crate::drop_stores`]).
 pub fn drop_stores(work: &Path, scenario: &Scenario) {
-    let cluster = work.join(scenario.name).join("cluster");
-    let Ok(entries) = std::fs::read_dir(&cluster) else { return };
-    for node in entries.flatten().filter(|e| e.path().is_dir()) {
-        for data in ["data", "twin-data"] {
-            let path = node.path().join(data);
-            if path.is_dir()
-                && let Err(e) = std::fs::remove_dir_all(&path)
-            {
-                eprintln!("chaos: could not remove {}: {e}", path.display());
-            }
-        }
-    }
+    crate::drop_stores(&work.join(scenario.name).join("cluster"));
 }
 
 async fn run_inner(

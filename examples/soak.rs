@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
     examples::fresh_cluster(&timectl, &dir, args.nodes)?;
     let result = soak(&args, &dir).await;
     examples::stop_cluster(&timectl, &dir);
+    examples::drop_stores(&dir);
     let soak = result?;
     examples::write_report(&args.out, "soak", &render(&soak), &soak)
 }

@@ -254,7 +254,10 @@ fn describe_faults(links: &[(String, String)], faults: &LinkFaults) -> String {
     format!("{faults} on {} link(s)", links.len())
 }
 
-type Job = (Request, oneshot::Sender<Response>);
+/// A request, where its answer goes, and a signal the connection gives
+/// once that answer is written (or the client is gone): the agent waits for
+/// it before exiting on `down`, or the answer would die with the process.
+type Job = (Request, oneshot::Sender<Response>, oneshot::Receiver<()>);
 
 /// Runs the agent for the cluster in `dir` (creating it from `create` when
 /// given) until a `down` request or SIGTERM.
@@ -285,21 +288,27 @@ pub async fn run_agent(dir: &Path, create: Option<ClusterSpec>) -> Result<(), Cl
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let response = match serde_json::from_str::<Request>(&line) {
+                    let (response, written) = match serde_json::from_str::<Request>(&line) {
                         Ok(request) => {
                             let (reply, answer) = oneshot::channel();
-                            if jobs.send((request, reply)).await.is_err() {
+                            let (written, wait_written) = oneshot::channel();
+                            if jobs.send((request, reply, wait_written)).await.is_err() {
                                 break;
                             }
-                            answer
+                            let response = answer
                                 .await
-                                .unwrap_or_else(|_| Response::error("the agent is stopping"))
+                                .unwrap_or_else(|_| Response::error("the agent is stopping"));
+                            (response, Some(written))
                         }
-                        Err(e) => Response::error(format!("unreadable request: {e}")),
+                        Err(e) => (Response::error(format!("unreadable request: {e}")), None),
                     };
                     let Ok(mut text) = serde_json::to_string(&response) else { break };
                     text.push('\n');
-                    if write.write_all(text.as_bytes()).await.is_err() {
+                    let sent = write.write_all(text.as_bytes()).await;
+                    if let Some(written) = written {
+                        let _ = written.send(());
+                    }
+                    if sent.is_err() {
                         break;
                     }
                 }
@@ -313,10 +322,12 @@ pub async fn run_agent(dir: &Path, create: Option<ClusterSpec>) -> Result<(), Cl
     loop {
         tokio::select! {
             job = job_inbox.recv() => {
-                let Some((request, reply)) = job else { break };
+                let Some((request, reply, written)) = job else { break };
                 let (response, stop) = agent.handle(request).await;
                 let _ = reply.send(response);
                 if stop {
+                    // Resolves when written, or at once if the client left.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
                     break;
                 }
             }

@@ -2245,22 +2245,50 @@ async fn dev_node_metrics_parse_as_prometheus_text() {
             || format!("timed_rpc_requests labels: {:?}", requests.samples),
         );
     }
-    if let Some(state) = family("timed_state", "gauge", &mut f) {
-        let rss = state.value(&[("name", "process_resident_memory_bytes")]).unwrap_or(0.0);
-        f.check(rss > 0.0, || {
-            format!("timed_state{{name=\"process_resident_memory_bytes\"}} = {rss}")
-        });
-        let h = state.value(&[("name", "height")]).unwrap_or(-1.0);
-        f.check(h >= 1.0 && h <= height as f64, || {
-            format!("timed_state{{name=\"height\"}} = {h}, height {height}")
-        });
-        for name in ["mempool_transactions", "orphan_transactions", "peers", "store_flushes_total"]
-        {
-            f.check(state.value(&[("name", name)]).is_some(), || {
-                format!("no timed_state{{name=\"{name}\"}}")
-            });
+    // Node state: one family per figure, typed.
+    let number = |fam: &Family| match fam.samples.first() {
+        Some((_, MetricValue::Number(n))) => Some(*n),
+        _ => None,
+    };
+    if let Some(h) = family("timed_height", "gauge", &mut f) {
+        let h = number(h).unwrap_or(-1.0);
+        f.check(h >= 1.0 && h <= height as f64, || format!("timed_height {h}, height {height}"));
+    }
+    for (name, kind) in [
+        ("timed_mempool_transactions", "gauge"),
+        ("timed_mempool_bytes", "gauge"),
+        ("timed_orphan_transactions", "gauge"),
+        ("timed_peers", "gauge"),
+        ("timed_store_size_bytes", "gauge"),
+        ("timed_view_changes", "counter"),
+        ("timed_store_flushes", "counter"),
+        ("timed_store_flush_seconds", "counter"),
+        ("timed_signatures_verified", "counter"),
+        ("timed_uptime_seconds", "gauge"),
+    ] {
+        if let Some(fam) = family(name, kind, &mut f) {
+            let n = number(fam).unwrap_or(-1.0);
+            f.check(n >= 0.0, || format!("{name} = {n}"));
         }
     }
+    // The standard process families, unprefixed.
+    for (name, kind) in [
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_virtual_memory_bytes", "gauge"),
+        ("process_cpu_seconds", "counter"),
+        ("process_threads", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+    ] {
+        if let Some(fam) = family(name, kind, &mut f) {
+            let n = number(fam).unwrap_or(0.0);
+            f.check(n > 0.0, || format!("{name} = {n}"));
+        }
+    }
+    f.check(!families.contains_key("timed_state"), || {
+        "the catch-all timed_state family is back".to_string()
+    });
     if let Some(build) = family("timed_build_info", "gauge", &mut f) {
         match build.samples.first() {
             Some((labels, MetricValue::Number(v))) => {

@@ -1,8 +1,11 @@
 //! Prometheus metrics (`GET /metrics`), with prometheus-client.
 //!
 //! Counters and histograms are fed as things happen (node events, RPC
-//! calls); gauges (height, pool sizes, peers, store, RSS) are read when
-//! scraped, so a scrape costs one driver query and no work in between.
+//! calls); node state (height, pool sizes, peers, store, the process) is
+//! read when scraped, so a scrape costs two driver queries and no work in
+//! between: gauges are set, and counters of totals the node keeps itself
+//! catch up with them. Every family has its own name, type and unit
+//! (`timed_*`), besides the standard `process_*` families.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,12 +17,15 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 
 use consensus::Event;
 
 use crate::node::{NodeEvent, NodeHandle, Query};
 
 type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
 
 /// All metrics of one node.
 #[derive(Debug)]
@@ -32,9 +38,222 @@ pub struct Metrics {
     equivocations: Counter,
     rpc_requests: Family<Labels, Counter>,
     rpc_latency: Histogram,
-    gauges: Family<Labels, Gauge<f64, AtomicU64>>,
     refused: Family<Labels, Counter>,
-    cpu: Family<Labels, Counter<f64, AtomicU64>>,
+    cpu: Family<Labels, FloatCounter>,
+    scraped: Scraped,
+    process: ProcessMetrics,
+}
+
+/// Node state read at scrape time.
+#[derive(Debug, Default)]
+struct Scraped {
+    height: Gauge,
+    round: Gauge,
+    syncing: Gauge,
+    view_changes: Counter,
+    mempool_transactions: Gauge,
+    mempool_bytes: Gauge,
+    orphan_transactions: Gauge,
+    orphan_bytes: Gauge,
+    final_not_in_block: Gauge,
+    peers: Gauge,
+    net_dropped_outbound: Counter,
+    net_rate_limited: Counter,
+    net_bans: Counter,
+    store_flushes: Counter,
+    store_flush_seconds: FloatCounter,
+    store_flush_max_seconds: FloatGauge,
+    store_persist_seconds: FloatCounter,
+    store_size_bytes: Gauge,
+    driver_cycles: Counter,
+    driver_cycles_during_write: Counter,
+    signatures_verified: Counter,
+    vote_signatures_verified: Counter,
+    uptime_seconds: FloatGauge,
+}
+
+impl Scraped {
+    fn register(&self, r: &mut Registry) {
+        let s = self;
+        r.register("height", "Height of the last committed block", s.height.clone());
+        r.register("round", "Round of the height being decided", s.round.clone());
+        r.register("syncing", "1 while catching up with peers' blocks", s.syncing.clone());
+        r.register("view_changes", "Rounds that ended without a block", s.view_changes.clone());
+        r.register(
+            "mempool_transactions",
+            "Transactions waiting to be final",
+            s.mempool_transactions.clone(),
+        );
+        r.register_with_unit(
+            "mempool",
+            "Size of the transactions waiting to be final",
+            Unit::Bytes,
+            s.mempool_bytes.clone(),
+        );
+        r.register(
+            "orphan_transactions",
+            "Transactions waiting for a parent",
+            s.orphan_transactions.clone(),
+        );
+        r.register_with_unit(
+            "orphan",
+            "Size of the transactions waiting for a parent",
+            Unit::Bytes,
+            s.orphan_bytes.clone(),
+        );
+        r.register(
+            "final_not_in_block_transactions",
+            "Final transactions not yet in a committed block",
+            s.final_not_in_block.clone(),
+        );
+        r.register("peers", "Connected peers", s.peers.clone());
+        r.register(
+            "net_dropped_outbound",
+            "Outbound messages dropped because a peer's queue was full",
+            s.net_dropped_outbound.clone(),
+        );
+        r.register(
+            "net_rate_limited",
+            "Inbound messages refused by a peer's rate limit",
+            s.net_rate_limited.clone(),
+        );
+        r.register("net_bans", "Peers banned", s.net_bans.clone());
+        r.register("store_flushes", "Store flushes (fsyncs)", s.store_flushes.clone());
+        r.register_with_unit(
+            "store_flush",
+            "Time spent in store flushes",
+            Unit::Seconds,
+            s.store_flush_seconds.clone(),
+        );
+        r.register_with_unit(
+            "store_flush_max",
+            "Longest store flush",
+            Unit::Seconds,
+            s.store_flush_max_seconds.clone(),
+        );
+        r.register_with_unit(
+            "store_persist",
+            "Time spent writing persists (before their flush)",
+            Unit::Seconds,
+            s.store_persist_seconds.clone(),
+        );
+        r.register_with_unit(
+            "store_size",
+            "Store size on disk",
+            Unit::Bytes,
+            s.store_size_bytes.clone(),
+        );
+        r.register("driver_cycles", "Driver cycles", s.driver_cycles.clone());
+        r.register(
+            "driver_cycles_during_write",
+            "Driver cycles run while a persist was being written",
+            s.driver_cycles_during_write.clone(),
+        );
+        r.register(
+            "signatures_verified",
+            "Transaction input signatures verified ahead of the core",
+            s.signatures_verified.clone(),
+        );
+        r.register(
+            "vote_signatures_verified",
+            "Vote batch signatures verified ahead of the core",
+            s.vote_signatures_verified.clone(),
+        );
+        r.register_with_unit(
+            "uptime",
+            "Time since the node started",
+            Unit::Seconds,
+            s.uptime_seconds.clone(),
+        );
+    }
+}
+
+/// The standard `process_*` families (as Prometheus client libraries
+/// export them), read from the kernel at scrape time.
+#[derive(Debug, Default)]
+struct ProcessMetrics {
+    cpu_seconds: FloatCounter,
+    resident_memory_bytes: Gauge,
+    virtual_memory_bytes: Gauge,
+    threads: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time_seconds: FloatGauge,
+}
+
+impl ProcessMetrics {
+    fn register(&self, r: &mut Registry) {
+        let p = self;
+        r.register_with_unit(
+            "process_cpu",
+            "User and system CPU time",
+            Unit::Seconds,
+            p.cpu_seconds.clone(),
+        );
+        r.register_with_unit(
+            "process_resident_memory",
+            "Resident memory size",
+            Unit::Bytes,
+            p.resident_memory_bytes.clone(),
+        );
+        r.register_with_unit(
+            "process_virtual_memory",
+            "Virtual memory size",
+            Unit::Bytes,
+            p.virtual_memory_bytes.clone(),
+        );
+        r.register("process_threads", "OS threads", p.threads.clone());
+        r.register("process_open_fds", "Open file descriptors", p.open_fds.clone());
+        r.register("process_max_fds", "Limit of open file descriptors", p.max_fds.clone());
+        r.register_with_unit(
+            "process_start_time",
+            "Start time of the process since the Unix epoch",
+            Unit::Seconds,
+            p.start_time_seconds.clone(),
+        );
+    }
+
+    /// Reads the process's figures; one that cannot be read keeps its value.
+    fn read(&self, uptime: Duration) {
+        use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage};
+        if let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) {
+            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            catch_up_f64(&self.cpu_seconds, secs(usage.user_time()) + secs(usage.system_time()));
+        }
+        if let Some(status) = ProcStatus::read() {
+            set(&self.resident_memory_bytes, status.resident_bytes);
+            set(&self.virtual_memory_bytes, status.virtual_bytes);
+            set(&self.threads, status.threads);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            set(&self.open_fds, fds.count() as u64);
+        }
+        if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            set(&self.max_fds, soft);
+        }
+        // The node starts within milliseconds of the process.
+        let started = std::time::SystemTime::now()
+            .checked_sub(uptime)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        if let Some(started) = started {
+            self.start_time_seconds.set(started.as_secs_f64());
+        }
+    }
+}
+
+/// Sets an integer gauge from a count.
+fn set(gauge: &Gauge, value: u64) {
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+}
+
+/// Brings a counter up to a total the node keeps itself.
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
+/// Brings a counter of seconds up to a total the node keeps itself.
+fn catch_up_f64(counter: &FloatCounter, total: f64) {
+    counter.inc_by((total - counter.get()).max(0.0));
 }
 
 impl Default for Metrics {
@@ -50,7 +269,10 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 impl Metrics {
     /// Registers every family.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("timed");
+        let mut root = Registry::default();
+        let process = ProcessMetrics::default();
+        process.register(&mut root);
+        let registry = root.sub_registry_with_prefix("timed");
         let tx_states = Family::<Labels, Counter>::default();
         registry.register(
             "transactions",
@@ -86,8 +308,6 @@ impl Metrics {
             "JSON-RPC request handling time",
             rpc_latency.clone(),
         );
-        let gauges = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-        registry.register("state", "Node state read at scrape time, by name", gauges.clone());
         let refused = Family::<Labels, Counter>::default();
         registry.register(
             "refused_messages",
@@ -97,14 +317,16 @@ impl Metrics {
         for reason in consensus::Refusal::ALL {
             refused.get_or_create(&labels(&[("reason", reason.as_str())])).inc_by(0);
         }
-        let cpu = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        let cpu = Family::<Labels, FloatCounter>::default();
         registry.register(
             "cpu_seconds",
             "CPU time by component (thread CPU clocks): verify, commitment, store, rpc, p2p, driver, other",
             cpu.clone(),
         );
+        let scraped = Scraped::default();
+        scraped.register(registry);
         Metrics {
-            registry: Mutex::new(registry),
+            registry: Mutex::new(root),
             tx_states,
             finality_latency,
             blocks,
@@ -112,9 +334,10 @@ impl Metrics {
             equivocations,
             rpc_requests,
             rpc_latency,
-            gauges,
             refused,
             cpu,
+            scraped,
+            process,
         }
     }
 
@@ -148,63 +371,50 @@ impl Metrics {
         self.rpc_latency.observe(took.as_secs_f64());
     }
 
-    fn set(&self, name: &str, value: f64) {
-        self.gauges.get_or_create(&labels(&[("name", name)])).set(value);
-    }
-
-    /// Reads the gauges and renders everything in the text format.
+    /// Reads the node's state and renders everything in the text format.
     pub async fn render(&self, node: &NodeHandle) -> String {
+        let s = &self.scraped;
         if let Ok(info) = node.query(Query::Info).await {
-            self.set("height", info.height as f64);
-            self.set("round", f64::from(info.round));
-            self.set("view_changes", info.view_changes as f64);
-            self.set("syncing", if info.syncing { 1.0 } else { 0.0 });
-            // The core counts; the counters catch up with it at each scrape.
+            set(&s.height, info.height);
+            set(&s.round, u64::from(info.round));
+            set(&s.syncing, u64::from(info.syncing));
+            catch_up(&s.view_changes, info.view_changes);
             for (reason, total) in &info.refusals {
-                let counter = self.refused.get_or_create(&labels(&[("reason", reason.as_str())]));
-                counter.inc_by(total.saturating_sub(counter.get()));
+                catch_up(
+                    &self.refused.get_or_create(&labels(&[("reason", reason.as_str())])),
+                    *total,
+                );
             }
         }
         if let Ok(m) = node.query(Query::Mempool).await {
-            self.set("mempool_transactions", m.pending as f64);
-            self.set("mempool_bytes", m.pending_bytes as f64);
-            self.set("orphan_transactions", m.orphans as f64);
-            self.set("orphan_bytes", m.orphan_bytes as f64);
-            self.set("final_not_in_block", m.final_not_in_block as f64);
+            set(&s.mempool_transactions, m.pending as u64);
+            set(&s.mempool_bytes, m.pending_bytes as u64);
+            set(&s.orphan_transactions, m.orphans as u64);
+            set(&s.orphan_bytes, m.orphan_bytes as u64);
+            set(&s.final_not_in_block, m.final_not_in_block as u64);
         }
-        let peers = node.net().peers();
-        self.set("peers", peers.len() as f64);
+        set(&s.peers, node.net().peers().len() as u64);
         let net = node.net().stats();
-        self.set("net_dropped_outbound_total", net.dropped_outbound as f64);
-        self.set("net_rate_limited_total", net.rate_limited as f64);
-        self.set("net_bans_total", net.bans as f64);
+        catch_up(&s.net_dropped_outbound, net.dropped_outbound);
+        catch_up(&s.net_rate_limited, net.rate_limited);
+        catch_up(&s.net_bans, net.bans);
         let stats = node.stats();
-        let flushes = stats.flushes.load(Ordering::Relaxed);
-        self.set("store_flushes_total", flushes as f64);
-        self.set(
-            "store_flush_seconds_total",
-            stats.flush_micros.load(Ordering::Relaxed) as f64 / 1e6,
-        );
-        self.set(
-            "store_flush_max_seconds",
-            stats.flush_max_micros.load(Ordering::Relaxed) as f64 / 1e6,
-        );
-        self.set(
-            "store_persist_seconds_total",
-            stats.persist_micros.load(Ordering::Relaxed) as f64 / 1e6,
-        );
-        self.set("store_size_bytes", node.store().size_on_disk().unwrap_or(0) as f64);
-        self.set("driver_cycles_total", stats.cycles.load(Ordering::Relaxed) as f64);
-        self.set(
-            "driver_cycles_during_write_total",
-            stats.cycles_during_write.load(Ordering::Relaxed) as f64,
-        );
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        catch_up(&s.store_flushes, load(&stats.flushes));
+        catch_up_f64(&s.store_flush_seconds, load(&stats.flush_micros) as f64 / 1e6);
+        s.store_flush_max_seconds.set(load(&stats.flush_max_micros) as f64 / 1e6);
+        catch_up_f64(&s.store_persist_seconds, load(&stats.persist_micros) as f64 / 1e6);
+        set(&s.store_size_bytes, node.store().size_on_disk().unwrap_or(0));
+        catch_up(&s.driver_cycles, load(&stats.cycles));
+        catch_up(&s.driver_cycles_during_write, load(&stats.cycles_during_write));
+        catch_up(&s.signatures_verified, load(&stats.signatures_verified));
+        catch_up(&s.vote_signatures_verified, load(&stats.vote_signatures_verified));
         for (component, spent) in stats.cpu.breakdown(node.net().cpu_time()) {
             let counter = self.cpu.get_or_create(&labels(&[("component", component)]));
-            counter.inc_by((spent.as_secs_f64() - counter.get()).max(0.0));
+            catch_up_f64(&counter, spent.as_secs_f64());
         }
-        self.set("process_resident_memory_bytes", resident_memory_bytes() as f64);
-        self.set("uptime_seconds", node.uptime().as_secs_f64());
+        s.uptime_seconds.set(node.uptime().as_secs_f64());
+        self.process.read(node.uptime());
         let mut text = String::new();
         let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if encode(&mut text, &registry).is_err() {
@@ -224,16 +434,26 @@ impl Metrics {
     }
 }
 
-/// This process's resident set size (`VmRSS` in /proc/self/status; 0 where
-/// unavailable).
-pub fn resident_memory_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                let kb = line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim();
-                kb.parse::<u64>().ok()
-            })
+/// What /proc/self/status says of this process.
+struct ProcStatus {
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    threads: u64,
+}
+
+impl ProcStatus {
+    /// None where /proc is not there or says something else.
+    fn read() -> Option<ProcStatus> {
+        let text = std::fs::read_to_string("/proc/self/status").ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().split(' ').next()?.parse().ok())
+        };
+        let kb = |name: &str| field(name).map(|kb: u64| kb * 1024);
+        Some(ProcStatus {
+            resident_bytes: kb("VmRSS:")?,
+            virtual_bytes: kb("VmSize:")?,
+            threads: field("Threads:")?,
         })
-        .map_or(0, |kb| kb * 1024)
+    }
 }

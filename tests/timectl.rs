@@ -292,3 +292,35 @@ async fn down_is_always_answered() {
         assert!(out.contains("is down"), "{out}");
     }
 }
+
+/// `completions SHELL` of the three interactive tools prints a script that
+/// bash accepts and that registers the tool's completion, naming its
+/// subcommands; an unknown shell is a usage error (exit 2).
+#[test]
+fn every_tool_prints_completions_bash_can_load() {
+    for (tool, subcommand) in
+        [("timectl", "partition"), ("loadgen", "sweep"), ("time-cli", "getblockchaininfo")]
+    {
+        let exe = binaries::find(tool).expect("binary");
+        let script =
+            std::process::Command::new(&exe).args(["completions", "bash"]).output().unwrap();
+        assert!(script.status.success(), "{tool} completions bash: {}", script.status);
+        let text = String::from_utf8(script.stdout).unwrap();
+        assert!(text.contains(subcommand), "{tool}'s script does not name {subcommand}");
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("completion.bash");
+        std::fs::write(&file, &text).unwrap();
+        let loaded = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {} && complete -p {tool}", file.display()))
+            .output()
+            .unwrap();
+        assert!(
+            loaded.status.success() && String::from_utf8_lossy(&loaded.stdout).contains(tool),
+            "bash did not load {tool}'s completions: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        let bad = std::process::Command::new(&exe).args(["completions", "tcsh"]).output().unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{tool} completions tcsh");
+    }
+}

@@ -41,3 +41,13 @@ macro_rules! out {
         $crate::stdout::write(format_args!($($arg)*))
     };
 }
+
+/// Writes the completion script of `command` for `shell` (the
+/// `completions SHELL` subcommand of timectl, loadgen and time-cli), as
+/// [`write`] does.
+pub fn completions(shell: clap_complete::Shell, mut command: clap::Command) {
+    let name = command.get_name().to_string();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, name, &mut script);
+    write(format_args!("{}", String::from_utf8_lossy(&script)));
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::compare;
@@ -84,6 +84,11 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell); e.g. `source <(loadgen completions bash)`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Compare two runs' --out directories: every metric, absolute and relative difference, better or worse.
     Compare {
         /// The first run's directory (or its summary.json).
@@ -322,6 +327,10 @@ fn fail(e: &LoadgenError) -> i32 {
 pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
     let command_line: Vec<String> = std::env::args().collect();
     match cli.command {
+        Some(Command::Completions { shell }) => {
+            client::stdout::completions(shell, Cli::command());
+            EXIT_OK
+        }
         Some(Command::Compare { a, b, json }) => {
             let (ma, mb) = match (compare::read_metrics(&a), compare::read_metrics(&b)) {
                 (Ok(ma), Ok(mb)) => (ma, mb),

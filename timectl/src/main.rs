@@ -9,7 +9,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use client::wallet::{Chain, Payment, Wallet};
@@ -177,6 +177,9 @@ enum Command {
     /// Check for what commonly breaks local clusters, each with the fix.
     Doctor,
     /// The per-cluster agent (started by `up`; not for direct use).
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell); e.g. `source <(timectl completions bash)`.
+    Completions { shell: clap_complete::Shell },
     #[command(hide = true)]
     Agent {
         #[arg(long)]
@@ -365,6 +368,10 @@ async fn run(args: Args) -> Outcome {
         Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
         Command::Down { wipe } => down(&layout, wipe, json).await,
         Command::Doctor => doctor(&layout, json).await,
+        Command::Completions { shell } => {
+            client::stdout::completions(shell, Args::command());
+            Ok(0)
+        }
         Command::Agent { create, nodes, block_time, pool_coins, tiers, byzantine } => {
             let spec = Create { nodes, block_time, pool_coins, tiers, byzantine };
             agent(&layout, create.then_some(spec)).await

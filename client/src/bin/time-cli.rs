@@ -200,6 +200,12 @@ enum Command {
         #[arg(long = "wallet", value_name = "KEYFILE", required = true)]
         wallets: Vec<PathBuf>,
     },
+    /// Prints the completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell); e.g. `source <(time-cli completions bash)`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Calls any RPC method; each PARAM is JSON if it parses as JSON, else a string.
     Call {
         /// The method.
@@ -350,6 +356,10 @@ fn now_ms() -> i64 {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no node first.
+    if let Command::Completions { shell } = &cli.command {
+        client::stdout::completions(*shell, Cli::command());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Keygen { out, network } = &cli.command {
         let file = wallet::generate_key_file(out, (*network).into())?;
         if cli.json {
@@ -362,7 +372,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let node = connect(&cli)?;
     let (method, params): (&str, Value) = match &cli.command {
-        Command::Keygen { .. } => return Ok(ExitCode::SUCCESS), // handled above
+        // Handled above.
+        Command::Keygen { .. } | Command::Completions { .. } => return Ok(ExitCode::SUCCESS),
         Command::Sendtoaddress { address, amount, wallets } => {
             return send_to_address(&node, *address, *amount, wallets, cli.json).await;
         }

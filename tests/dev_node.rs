@@ -2289,6 +2289,44 @@ async fn dev_node_metrics_parse_as_prometheus_text() {
     f.check(!families.contains_key("timed_state"), || {
         "the catch-all timed_state family is back".to_string()
     });
+    // Every series the Grafana dashboard in the repo queries is served.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/grafana/timecoin.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap())
+        .map(|target| target["expr"].as_str().unwrap().to_string())
+        .collect();
+    queries.extend(
+        dashboard["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["definition"].as_str().map(str::to_string)),
+    );
+    let mut series = 0;
+    for query in &queries {
+        let words = query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        for name in words.filter(|w| w.starts_with("timed_") || w.starts_with("process_")) {
+            series += 1;
+            let family_name = ["_bucket", "_total"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            f.check(families.contains_key(family_name), || {
+                format!("the dashboard queries {name}, which /metrics does not serve")
+            });
+        }
+    }
+    f.check(series >= 20, || format!("only {series} series found in the dashboard"));
     if let Some(build) = family("timed_build_info", "gauge", &mut f) {
         match build.samples.first() {
             Some((labels, MetricValue::Number(v))) => {

@@ -2569,3 +2569,32 @@ fn a_closed_stdout_ends_the_tools_quietly() {
         assert_eq!(output.status.code(), Some(0), "{} {args:?}: {stderr}", program.display());
     }
 }
+
+/// `time-cli --rpcwait` started before the node waits for it (no node.json,
+/// then the node starting) and answers once it is up; with
+/// `--rpcwaittimeout` and no node it gives up as unreachable (exit 4), and
+/// without `--rpcwait` it fails at once the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_cli_rpcwait_waits_for_the_node_to_start() {
+    let scratch = Scratch::new();
+    let data = scratch.path("data");
+    let time_cli = cluster::binaries::find("time-cli").unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&time_cli);
+        command.arg("--datadir").arg(&data).args(args).stdin(Stdio::null());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command.output()
+    };
+    let at_once = run(&["getblockcount"]).await.unwrap();
+    assert_eq!(at_once.status.code(), Some(4), "{}", text(&at_once.stderr));
+    let gave_up = run(&["--rpcwait", "--rpcwaittimeout", "0.5", "getblockcount"]).await.unwrap();
+    assert_eq!(gave_up.status.code(), Some(4), "{}", text(&gave_up.stderr));
+
+    let waiting = tokio::spawn(run(&["--rpcwait", "getblockcount"]));
+    let node = scratch.start().await;
+    let answered = tokio::time::timeout(WAIT, waiting).await.expect("time-cli waited on").unwrap();
+    let answered = answered.unwrap();
+    assert_eq!(answered.status.code(), Some(0), "{}", text(&answered.stderr));
+    let height: u64 = text(&answered.stdout).trim().parse().expect("a block count");
+    assert!(height <= node.rpc.getblockcount().await.unwrap());
+}

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -35,7 +35,7 @@ TIME_RPC_URL environment variable.
 Try it on a one-node dev chain:
 
   timed --dev --data-dir /tmp/t1 &
-  time-cli --datadir /tmp/t1 getblockchaininfo
+  time-cli --rpcwait --datadir /tmp/t1 getblockchaininfo   # waits for the node
   A=$(time-cli keygen --out /tmp/k.json)        # a new key; prints its address
   T=$(time-cli --datadir /tmp/t1 sendtoaddress \"$A\" 1.5 \\
         --wallet /tmp/t1/dev-wallet.key)       # the dev wallet (node.json: dev_wallet.key_file)
@@ -90,6 +90,15 @@ struct Cli {
     #[arg(long, value_name = "SECONDS", global = true, default_value_t = 30.0,
           value_parser = parse_seconds)]
     timeout: f64,
+    /// Wait for the node before the command, as bitcoin-cli -rpcwait: while
+    /// it cannot be reached (not started yet, still starting, its node.json
+    /// or cookie not written yet), try again every quarter second.
+    #[arg(long, global = true)]
+    rpcwait: bool,
+    /// With --rpcwait: give up after SECONDS (exit 4); 0 waits as long as it takes.
+    #[arg(long, value_name = "SECONDS", global = true, default_value_t = 0.0,
+          value_parser = parse_seconds, requires = "rpcwait")]
+    rpcwaittimeout: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -331,6 +340,33 @@ fn connect(cli: &Cli) -> anyhow::Result<RpcClient> {
     Ok(RpcClient::with_options(&url, explicit_auth.unwrap_or_default(), options)?)
 }
 
+/// `--rpcwait`: connects (reading node.json and the cookie again each
+/// time) until the node answers `uptime`. Only "not there yet" is waited
+/// out: an unreachable node, or a node.json or cookie file that does not
+/// exist yet; any other error (wrong credentials, a malformed file) ends
+/// the wait at once.
+async fn wait_for_node(cli: &Cli) -> anyhow::Result<RpcClient> {
+    let give_up = (cli.rpcwaittimeout > 0.0)
+        .then(|| Instant::now() + Duration::from_secs_f64(cli.rpcwaittimeout));
+    loop {
+        let error = match connect(cli) {
+            Ok(node) => match node.uptime().await {
+                Ok(_) => return Ok(node),
+                Err(e) => anyhow::Error::from(e),
+            },
+            Err(e) => e,
+        };
+        let not_there_yet =
+            error.chain().filter_map(|e| e.downcast_ref::<ClientError>()).any(|e| {
+                e.is_unreachable() || matches!(e, ClientError::File { path, .. } if !path.exists())
+            });
+        if !not_there_yet || give_up.is_some_and(|at| Instant::now() >= at) {
+            return Err(error);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Prints a result: strings and numbers bare, structures as indented JSON;
 /// with --json, everything as JSON.
 fn print_value(value: &Value, as_json: bool) {
@@ -370,7 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("wrote {} (keep it private: it holds the secret key)", out.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let node = connect(&cli)?;
+    let node = if cli.rpcwait { wait_for_node(&cli).await? } else { connect(&cli)? };
     let (method, params): (&str, Value) = match &cli.command {
         // Handled above.
         Command::Keygen { .. } | Command::Completions { .. } => return Ok(ExitCode::SUCCESS),

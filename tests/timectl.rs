@@ -324,3 +324,48 @@ fn every_tool_prints_completions_bash_can_load() {
         assert_eq!(bad.status.code(), Some(2), "{tool} completions tcsh");
     }
 }
+
+/// `--log-format json`: the agent's log and loadgen's diagnostics are JSON
+/// lines, and `timectl --json logs` prints one JSON object per line naming
+/// its node.
+#[test]
+fn log_format_json_and_logs_json() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c1");
+    ok(&dir, &["--log-format", "json", "up", "--nodes", "1"]);
+    let agent_log = std::fs::read_to_string(dir.join("agent.log")).unwrap();
+    assert!(agent_log.lines().count() >= 1, "empty agent.log");
+    for line in agent_log.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("agent.log line is not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string() && entry["fields"].is_object(), "{line}");
+    }
+
+    let logs = ok(&dir, &["--json", "logs", "node1", "--lines", "5"]);
+    assert!(logs.lines().count() >= 1, "no log lines");
+    for line in logs.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("logs --json line is not JSON ({e}): {line}"));
+        assert_eq!(entry["node"], "node1", "{line}");
+        assert!(entry["line"].is_string(), "{line}");
+    }
+
+    let loadgen = binaries::find("loadgen").expect("loadgen binary");
+    let run = std::process::Command::new(loadgen)
+        .args(["--dir".as_ref(), dir.as_os_str()])
+        .args(["--tps", "10", "--duration", "1s", "--log-format", "json"])
+        .env("RUST_LOG", "loadgen=trace")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "loadgen: {stderr}");
+    let diagnostics: Vec<&str> = stderr.lines().filter(|l| l.contains("\"level\"")).collect();
+    assert!(!diagnostics.is_empty(), "no JSON diagnostics from loadgen at trace level: {stderr}");
+    for line in diagnostics {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("loadgen diagnostic is not JSON ({e}): {line}"));
+        assert!(entry["target"].as_str().is_some_and(|t| t.starts_with("loadgen")), "{line}");
+    }
+    ok(&dir, &["down"]);
+}

@@ -22,6 +22,7 @@
 
 pub mod events;
 pub mod finality;
+pub mod logging;
 pub mod rpc;
 pub mod stdout;
 pub mod wallet;

@@ -79,6 +79,10 @@ pub struct Cli {
     /// The run's options.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Diagnostics on stderr (warnings; more with RUST_LOG=loadgen=debug):
+    /// text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = client::logging::LogFormat::Pretty)]
+    pub log_format: client::logging::LogFormat,
 }
 
 /// Subcommands.

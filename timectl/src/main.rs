@@ -3,13 +3,14 @@
 //! cluster's agent and nodes through the `cluster` and `client` libraries,
 //! prints, and maps results to exit codes.
 
-use std::io::{BufRead, IsTerminal, Seek, SeekFrom, Write};
+use std::io::{BufRead, IsTerminal, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use clap::{CommandFactory, Parser, Subcommand};
+use client::logging::LogFormat;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use client::wallet::{Chain, Payment, Wallet};
@@ -52,9 +53,13 @@ struct Args {
     /// The cluster directory.
     #[arg(long, global = true, default_value = DEFAULT_DIR, value_name = "DIR")]
     dir: PathBuf,
-    /// Machine-readable JSON output.
+    /// Machine-readable JSON output (`logs`: one JSON object per line).
     #[arg(long, global = true)]
     json: bool,
+    /// The agent's log (agent.log in the cluster directory): text, or one
+    /// JSON object per line. Set when `up` starts the agent.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -283,10 +288,10 @@ async fn run(args: Args) -> Outcome {
     match args.command {
         Command::Up { nodes, block_time, pool_coins, tiers, byzantine, timeout } => {
             let create = Create { nodes, block_time, pool_coins, tiers, byzantine };
-            up(&layout, create, timeout, json).await
+            up(&layout, create, timeout, json, args.log_format).await
         }
         Command::Status { watch } => status(&layout, watch, json).await,
-        Command::Logs { node, follow, lines } => logs(&layout, node, follow, lines),
+        Command::Logs { node, follow, lines } => logs(&layout, node, follow, lines, json),
         Command::Start { node } => node_action(&layout, Request::Start { node }, json).await,
         Command::Stop { node } => node_action(&layout, Request::Stop { node }, json).await,
         Command::Restart { node } => node_action(&layout, Request::Restart { node }, json).await,
@@ -374,7 +379,7 @@ async fn run(args: Args) -> Outcome {
         }
         Command::Agent { create, nodes, block_time, pool_coins, tiers, byzantine } => {
             let spec = Create { nodes, block_time, pool_coins, tiers, byzantine };
-            agent(&layout, create.then_some(spec)).await
+            agent(&layout, create.then_some(spec), args.log_format).await
         }
     }
 }
@@ -445,7 +450,11 @@ async fn agent_alive(layout: &Layout) -> Option<Response> {
     control::request(layout, &Request::Ping, Duration::from_secs(3)).await.ok()
 }
 
-fn spawn_agent(layout: &Layout, create: Option<&Create>) -> Result<(), Failure> {
+fn spawn_agent(
+    layout: &Layout,
+    create: Option<&Create>,
+    log_format: LogFormat,
+) -> Result<(), Failure> {
     std::fs::create_dir_all(layout.dir())
         .with_context(|| format!("cannot create {}", layout.dir().display()))
         .map_err(|e| failure(1, e))?;
@@ -461,7 +470,12 @@ fn spawn_agent(layout: &Layout, create: Option<&Create>) -> Result<(), Failure> 
         .map_err(|e| failure(1, e))?;
     let err = log.try_clone().map_err(|e| failure(1, e.into()))?;
     let mut command = std::process::Command::new(exe);
-    command.arg("--dir").arg(layout.dir()).arg("agent");
+    command
+        .arg("--dir")
+        .arg(layout.dir())
+        .arg("--log-format")
+        .arg(log_format.as_str())
+        .arg("agent");
     if let Some(create) = create {
         command
             .arg("--create")
@@ -498,7 +512,13 @@ fn spinner(message: &str, json: bool) -> ProgressBar {
     bar
 }
 
-async fn up(layout: &Layout, create: Create, timeout: u64, json: bool) -> Outcome {
+async fn up(
+    layout: &Layout,
+    create: Create,
+    timeout: u64,
+    json: bool,
+    log_format: LogFormat,
+) -> Outcome {
     let started = Instant::now();
     let nodes = create.nodes;
     if nodes == 0 {
@@ -535,7 +555,7 @@ async fn up(layout: &Layout, create: Create, timeout: u64, json: bool) -> Outcom
     }
     let bar = spinner(if existing { "resuming the cluster" } else { "creating the cluster" }, json);
     if agent_alive(layout).await.is_none() {
-        spawn_agent(layout, (!existing).then_some(&create))?;
+        spawn_agent(layout, (!existing).then_some(&create), log_format)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while agent_alive(layout).await.is_none() {
             if Instant::now() > deadline {
@@ -740,7 +760,23 @@ async fn status(layout: &Layout, watch: bool, json: bool) -> Outcome {
     }
 }
 
-fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize) -> Outcome {
+/// One log line as `logs` prints it: prefixed with its node, or with
+/// `--json` one JSON object: the line's own object with `node` added when
+/// the node logs JSON (`logging.format = "json"`), else `{node, line}`.
+fn log_line(name: &str, line: &str, json: bool) -> String {
+    if !json {
+        return format!("{name:<7}| {line}");
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.insert("node".into(), name.into());
+            serde_json::Value::Object(fields).to_string()
+        }
+        _ => serde_json::json!({ "node": name, "line": line }).to_string(),
+    }
+}
+
+fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize, json: bool) -> Outcome {
     let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
     let names: Vec<String> = match node {
         Some(name) => {
@@ -770,11 +806,9 @@ fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize) -> Ou
         }
     }
     merged.sort_by(|a, b| a.1.get(..27).cmp(&b.1.get(..27)));
-    let mut out = std::io::stdout().lock();
     for (name, line) in merged {
-        let _ = writeln!(out, "{name:<7}| {line}");
+        client::outln!("{}", log_line(&name, &line, json));
     }
-    drop(out);
     if !follow {
         return Ok(0);
     }
@@ -791,10 +825,9 @@ fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize) -> Ou
             }
             let mut reader = std::io::BufReader::new(file);
             let mut line = String::new();
-            let mut out = std::io::stdout().lock();
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 offsets[k] += line.len() as u64;
-                let _ = write!(out, "{name:<7}| {line}");
+                client::outln!("{}", log_line(name, line.trim_end_matches('\n'), json));
                 line.clear();
             }
         }
@@ -1232,8 +1265,8 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
     Ok(if problems.is_empty() { 0 } else { 5 })
 }
 
-async fn agent(layout: &Layout, create: Option<Create>) -> Outcome {
-    let _ = tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).try_init();
+async fn agent(layout: &Layout, create: Option<Create>, log_format: LogFormat) -> Outcome {
+    client::logging::init(log_format, "info");
     let spec = match create {
         Some(create) => Some(ClusterSpec {
             nodes: create.nodes,

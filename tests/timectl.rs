@@ -369,3 +369,40 @@ fn log_format_json_and_logs_json() {
     }
     ok(&dir, &["down"]);
 }
+
+/// A node restarted (`restart`, `stop` + `start`, `down` + `up`) keeps its
+/// RPC URL and P2P address; when its old port was taken meanwhile it starts
+/// on a new one rather than not at all.
+#[test]
+fn a_restarted_node_keeps_its_ports_unless_they_were_taken() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c1");
+    let addresses = || {
+        let info = cluster::read_node_info(&Layout::new(&dir), "node1").expect("node.json");
+        (info.rpc_url, info.p2p_address)
+    };
+    ok(&dir, &["up", "--nodes", "1"]);
+    let first = addresses();
+    ok(&dir, &["restart", "node1"]);
+    assert_eq!(addresses(), first, "after restart");
+    let table = ok(&dir, &["status"]);
+    assert!(table.contains("restarted after exit 0"), "NOTE of a restarted node:\n{table}");
+    ok(&dir, &["stop", "node1"]);
+    ok(&dir, &["start", "node1"]);
+    assert_eq!(addresses(), first, "after stop and start");
+    ok(&dir, &["down"]);
+    ok(&dir, &["up"]);
+    assert_eq!(addresses(), first, "after down and up");
+
+    ok(&dir, &["stop", "node1"]);
+    let rpc_port = first.0.strip_prefix("http://").unwrap();
+    let squatter = std::net::TcpListener::bind(rpc_port).expect("the stopped node's port");
+    ok(&dir, &["start", "node1"]);
+    let moved = addresses();
+    assert_ne!(moved.0, first.0, "the node cannot have bound a port held by another");
+    drop(squatter);
+    let health = status(&dir);
+    assert_eq!(node_field(&health, "node1", "state"), "running", "{health}");
+    ok(&dir, &["down"]);
+}

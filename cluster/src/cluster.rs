@@ -21,13 +21,16 @@ use crate::binaries;
 use crate::create::{ClusterSpec, create_files};
 use crate::error::ClusterError;
 use crate::layout::{ClusterFile, Layout};
-use crate::process::{Signal, read_pid, signal_node, spawn_timed};
+use crate::process::{Listen, Signal, read_pid, signal_node, spawn_timed};
 use crate::proxy::{LinkFaults, LinkProxy, Resolver};
 
 /// How long a node may take to start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a node may take to stop after SIGTERM before it is killed.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// timed's exit code when a listen address is in use (`timed --help`).
+const EXIT_CANNOT_BIND: i32 = 5;
 
 /// A cluster with its processes and proxies.
 pub struct Cluster {
@@ -37,6 +40,10 @@ pub struct Cluster {
     timed: PathBuf,
     proxies: Vec<LinkProxy>,
     children: Vec<Option<Child>>,
+    /// Per node: started on the ports of its previous run (so RPC URLs and
+    /// P2P addresses stay the same across restarts); cleared when those
+    /// were taken meanwhile and the node started on new ones.
+    kept_ports: Vec<bool>,
     /// Nodes running from an earlier owner (a previous agent), by pid.
     adopted: Vec<Option<u32>>,
     tracker: TaskTracker,
@@ -127,6 +134,7 @@ impl Cluster {
         let (file, genesis) = create_files(&layout, spec, &ports, now_ms())?;
         Ok(Cluster {
             children: (0..n).map(|_| None).collect(),
+            kept_ports: vec![false; n],
             adopted: vec![None; n],
             layout,
             file,
@@ -172,6 +180,7 @@ impl Cluster {
         let n = file.nodes.len();
         let mut cluster = Cluster {
             children: (0..n).map(|_| None).collect(),
+            kept_ports: vec![false; n],
             adopted: vec![None; n],
             layout,
             file,
@@ -257,7 +266,9 @@ impl Cluster {
             return Ok(false);
         }
         let name = self.name(i).to_string();
-        let child = spawn_timed(&self.timed, &self.layout, &name)?;
+        let listen = Listen::previous(&self.layout, &name);
+        self.kept_ports[i] = listen.is_some();
+        let child = spawn_timed(&self.timed, &self.layout, &name, listen)?;
         self.children[i] = Some(child);
         Ok(true)
     }
@@ -265,7 +276,7 @@ impl Cluster {
     /// Waits until node `i` (just spawned) publishes its `node.json`.
     async fn wait_started(&mut self, i: usize) -> Result<(), ClusterError> {
         let name = self.name(i).to_string();
-        let pid = self.children[i].as_ref().and_then(Child::id);
+        let mut pid = self.children[i].as_ref().and_then(Child::id);
         let started = Instant::now();
         loop {
             if let Some(info) = read_node_info(&self.layout, &name)
@@ -276,6 +287,15 @@ impl Cluster {
             if let Some(child) = self.children[i].as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
+                // Its previous ports were taken meanwhile (timed exits 5
+                // when it cannot bind): start it on new ones instead.
+                if self.kept_ports[i] && status.code() == Some(EXIT_CANNOT_BIND) {
+                    self.kept_ports[i] = false;
+                    let child = spawn_timed(&self.timed, &self.layout, &name, None)?;
+                    pid = child.id();
+                    self.children[i] = Some(child);
+                    continue;
+                }
                 self.children[i] = None;
                 return Err(ClusterError::Timeout {
                     what: format!("{name} exited while starting ({status})"),

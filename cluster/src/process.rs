@@ -3,6 +3,7 @@
 //! config, so a stale pid file never kills another process.
 
 use std::fs::OpenOptions;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -11,12 +12,38 @@ use tokio::process::{Child, Command};
 use crate::error::ClusterError;
 use crate::layout::Layout;
 
+/// The addresses a node listened on, from its last `node.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// P2P.
+    pub p2p: SocketAddr,
+    /// JSON-RPC.
+    pub rpc: SocketAddr,
+}
+
+impl Listen {
+    /// What the node's `node.json` says it listened on, if it says.
+    pub fn previous(layout: &Layout, name: &str) -> Option<Listen> {
+        let info = crate::cluster::read_node_info(layout, name)?;
+        Some(Listen {
+            p2p: info.p2p_address.parse().ok()?,
+            rpc: info.rpc_url.strip_prefix("http://")?.parse().ok()?,
+        })
+    }
+}
+
 /// Starts `timed --config <node>/config.toml` for node `name` (with
-/// `--byzantine MODE` when the node's `byzantine` file names one), logging to
+/// `--byzantine MODE` when the node's `byzantine` file names one, and
+/// `--p2p-listen` / `--rpc-listen` for `listen`), logging to
 /// `<node>/timed.log` (appended) and writing `<node>/timed.pid`. The node
 /// runs in its own process group, so a Ctrl-C meant for the launcher does
 /// not reach it.
-pub fn spawn_timed(timed: &Path, layout: &Layout, name: &str) -> Result<Child, ClusterError> {
+pub fn spawn_timed(
+    timed: &Path,
+    layout: &Layout,
+    name: &str,
+    listen: Option<Listen>,
+) -> Result<Child, ClusterError> {
     let log_path = layout.log(name);
     let log = OpenOptions::new()
         .create(true)
@@ -31,6 +58,10 @@ pub fn spawn_timed(timed: &Path, layout: &Layout, name: &str) -> Result<Child, C
     command.arg("--config").arg(layout.config(name));
     if let Ok(mode) = std::fs::read_to_string(layout.byzantine_file(name)) {
         command.arg("--byzantine").arg(mode.trim());
+    }
+    if let Some(listen) = listen {
+        command.arg("--p2p-listen").arg(listen.p2p.to_string());
+        command.arg("--rpc-listen").arg(listen.rpc.to_string());
     }
     command
         .current_dir(layout.node_dir(name))

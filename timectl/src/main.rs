@@ -17,7 +17,7 @@ use client::wallet::{Chain, Payment, Wallet};
 use cluster::control::{self, AgentNode, LinkState, Request, Response};
 use cluster::faults::{self, Action};
 use cluster::layout::{DEFAULT_DIR, Layout};
-use cluster::status::{ClusterStatus, Verdict};
+use cluster::status::{ClusterStatus, NodeStatus, Verdict};
 use cluster::{ClusterSpec, ClusterView, LinkFaults, wait_ready};
 use protocol::{Address, Amount, Network, Tier};
 
@@ -96,6 +96,10 @@ enum Command {
         timeout: u64,
     },
     /// Each node's state and the cluster's verdict.
+    ///
+    /// FINAL counts the transactions a node finalized since it last started;
+    /// NOTE says why a node does not answer, or how it last exited (a node
+    /// running again: "restarted after ...").
     Status {
         /// Refresh every second.
         #[arg(long)]
@@ -692,6 +696,18 @@ async fn collect_status(layout: &Layout) -> Result<ClusterStatus, Failure> {
     Ok(cluster::status::collect(&view, agent.as_ref().map(|a| a.nodes.as_slice()), &links).await)
 }
 
+/// The NOTE column: why a node does not answer, else its last exit (for a
+/// node running again: that it restarted, which is also why its FINAL
+/// count, kept since it started, is below its peers').
+fn note(n: &NodeStatus) -> String {
+    match (&n.error, &n.last_exit) {
+        (Some(error), _) => error.clone(),
+        (None, Some(exit)) if n.alive => format!("restarted after {exit}"),
+        (None, Some(exit)) => exit.clone(),
+        (None, None) => String::new(),
+    }
+}
+
 fn print_status(status: &ClusterStatus) {
     client::outln!(
         "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  NOTE",
@@ -720,7 +736,7 @@ fn print_status(status: &ClusterStatus) {
             opt(n.since_final_s.map(|v| format!("{v:.1}s"))),
             opt(n.since_block_s.map(|v| format!("{v:.1}s"))),
             opt(n.rss_bytes.map(|v| format!("{:.1}M", v as f64 / 1048576.0))),
-            n.error.clone().or_else(|| n.last_exit.clone()).unwrap_or_default(),
+            note(n),
         );
     }
     let verdict = match status.verdict {

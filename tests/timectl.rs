@@ -406,3 +406,72 @@ fn a_restarted_node_keeps_its_ports_unless_they_were_taken() {
     assert_eq!(node_field(&health, "node1", "state"), "running", "{health}");
     ok(&dir, &["down"]);
 }
+
+/// `loadgen merge`: two generators side by side with disjoint keys merge
+/// into one report whose counts add up and whose latency extremes are the
+/// generators' own (histograms add exactly); runs that shared keys, or a
+/// directory without histograms, are refused naming the problem.
+#[test]
+fn loadgen_merge_adds_two_generators_exactly() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c1");
+    ok(&dir, &["up", "--nodes", "1"]);
+    let loadgen = binaries::find("loadgen").expect("loadgen binary");
+    let run = |keys: &str, out: &Path| {
+        std::process::Command::new(&loadgen)
+            .args(["--dir".as_ref(), dir.as_os_str(), "--out".as_ref(), out.as_os_str()])
+            .args(["--tps", "20", "--duration", "2s", "--quiet", "--keys", keys])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let runs = [run("1/2", &a), run("2/2", &b)];
+    for child in runs {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "loadgen: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).unwrap()).unwrap()
+    };
+    let merged_dir = tmp.path().join("merged");
+    let merge = std::process::Command::new(&loadgen)
+        .args(["merge".as_ref(), a.as_os_str(), b.as_os_str()])
+        .args(["--out".as_ref(), merged_dir.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "merge: {}", String::from_utf8_lossy(&merge.stderr));
+    let text = String::from_utf8_lossy(&merge.stdout);
+    assert!(text.contains("2 generators") && text.contains("final_first"), "{text}");
+    let (sa, sb, m) = (summary(&a), summary(&b), summary(&merged_dir));
+    let n = |doc: &serde_json::Value, name: &str| doc[name].as_f64().unwrap();
+    for name in ["sent", "final", "offered_tps"] {
+        assert_eq!(n(&m, name), n(&sa, name) + n(&sb, name), "{name} adds up");
+    }
+    assert!(n(&m, "sent") >= 60.0, "both generators sent");
+    for stage in ["accepted", "final_first"] {
+        let max = format!("{stage}.max");
+        assert_eq!(n(&m, &max), n(&sa, &max).max(n(&sb, &max)), "{max} of the summed histogram");
+        let p50 = format!("{stage}.p50");
+        let (lo, hi) = (n(&sa, &p50).min(n(&sb, &p50)), n(&sa, &p50).max(n(&sb, &p50)));
+        assert!((lo..=hi).contains(&n(&m, &p50)), "{p50} {} outside {lo}..{hi}", n(&m, &p50));
+    }
+    assert_eq!(m["merged_from"].as_array().unwrap().len(), 2);
+
+    let same_keys = std::process::Command::new(&loadgen)
+        .args(["merge".as_ref(), a.as_os_str(), a.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!same_keys.status.success());
+    assert!(String::from_utf8_lossy(&same_keys.stderr).contains("both used --keys 1/2"));
+    std::fs::remove_file(b.join("histograms.hlog")).unwrap();
+    let no_histograms = std::process::Command::new(&loadgen)
+        .args(["merge".as_ref(), a.as_os_str(), b.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!no_histograms.status.success());
+    assert!(String::from_utf8_lossy(&no_histograms.stderr).contains("histograms.hlog"));
+    ok(&dir, &["down"]);
+}

@@ -55,7 +55,8 @@ Examples:
   loadgen --tps 1000 --duration 30s --out /tmp/run1
   loadgen --tps 2000 --duration 60s --warmup 5s --slo 'final_first.p99<250ms,final_ratio>=0.999'
   loadgen --tps 500 --count 10000 --double-spend-pct 5 --seed 7
-  loadgen --keys 1/2 --tps 500 & loadgen --keys 2/2 --tps 500     (two generators, disjoint coins)
+  loadgen --keys 1/2 --tps 500 --out /tmp/g1 & loadgen --keys 2/2 --tps 500 --out /tmp/g2
+  loadgen merge /tmp/g1 /tmp/g2     (two generators, disjoint coins: one report, exact percentiles)
   loadgen --rpc http://127.0.0.1:24001 --datadir /tmp/dev --wallet --tps 50   (one timed --dev)
   loadgen compare /tmp/run1 /tmp/run2
   loadgen verify /tmp/run1     (after the run: nothing lost, same blocks, supply conserved)
@@ -92,6 +93,18 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Merge the --out directories of generators that ran side by side with disjoint keys (--keys i/n) into one report: latency percentiles from their summed histograms, counts and rates added, each generator's send lag apart.
+    Merge {
+        /// The generators' --out directories.
+        #[arg(required = true, num_args = 1.., value_name = "RUN_DIR")]
+        dirs: Vec<PathBuf>,
+        /// Also write the merged summary.json (which `loadgen compare` reads) and summary.txt here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the merged summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two runs' --out directories: every metric, absolute and relative difference, better or worse.
     Compare {
@@ -333,6 +346,23 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
     match cli.command {
         Some(Command::Completions { shell }) => {
             client::stdout::completions(shell, Cli::command());
+            EXIT_OK
+        }
+        Some(Command::Merge { dirs, out, json }) => {
+            let merged = match crate::merge::merge(&dirs) {
+                Ok(merged) => merged,
+                Err(e) => return fail(&e),
+            };
+            if let Some(out) = out
+                && let Err(e) = crate::merge::write(&merged, &out)
+            {
+                return fail(&e);
+            }
+            if json {
+                client::outln!("{:#}", crate::merge::summary_json(&merged));
+            } else {
+                client::out!("{}", crate::merge::text(&merged));
+            }
             EXIT_OK
         }
         Some(Command::Compare { a, b, json }) => {

@@ -57,6 +57,7 @@ pub mod diagnosis;
 pub mod error;
 pub mod faults;
 pub mod health;
+pub mod merge;
 pub mod metrics;
 pub mod nodes;
 pub mod pool;

@@ -1,15 +1,74 @@
-//! The HdrHistogram interval log (`interval.hlog`): one histogram per
-//! second of the run for each of `accepted` and `final_first` (tagged),
-//! values in microseconds, compressed V2 encoding as the Java tools read
-//! it (`HistogramLogProcessor`, HdrHistogram's plotters). Timestamps are
-//! seconds since the run's origin, which the `BaseTime` header gives.
+//! HdrHistogram logs, values in microseconds, compressed V2 encoding as
+//! the Java tools read it (`HistogramLogProcessor`, HdrHistogram's
+//! plotters), timestamps in seconds since the run's origin (the `BaseTime`
+//! header):
+//! - `interval.hlog`: one histogram per second of the run for each of
+//!   `accepted` and `final_first` (tagged);
+//! - `histograms.hlog`: the whole measured run's histogram of each latency
+//!   stage, tagged by stage: exactly what the summary's percentiles come
+//!   from, so runs side by side add up exactly (`loadgen merge`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use std::collections::BTreeMap;
 
+use base64::Engine;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+
+use crate::metrics::STAGES;
+use crate::recorder::Hist;
 use crate::run::RunOutcome;
+
+/// The stage histograms (`histograms.hlog`).
+pub fn stage_log(o: &RunOutcome) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let base = UNIX_EPOCH + Duration::from_millis(o.meta.started_unix_ms);
+    let length = Duration::from_millis(o.meta.ended_unix_ms.saturating_sub(o.meta.started_unix_ms));
+    {
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment("loadgen stage histograms: the whole measured run, values in microseconds from each transaction's intended send time")
+            .with_start_time(base)
+            .with_base_time(base)
+            .with_max_value_divisor(1_000.0)
+            .begin_log_with(&mut buf, &mut serializer)
+            .map_err(|e| e.to_string())?;
+        for stage in STAGES {
+            if let Some(h) = o.recorder.stage(stage) {
+                log.write_histogram(h, Duration::ZERO, length, Tag::new(stage))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(buf)
+}
+
+/// Reads a `histograms.hlog`: each tag's histograms, added up.
+pub fn read_stage_log(bytes: &[u8]) -> Result<BTreeMap<String, Hist>, String> {
+    let mut stages: BTreeMap<String, Hist> = BTreeMap::new();
+    let mut deserializer = Deserializer::new();
+    for entry in IntervalLogIterator::new(bytes) {
+        let entry = entry.map_err(|e| format!("not an HdrHistogram log: {e:?}"))?;
+        let LogEntry::Interval(interval) = entry else { continue };
+        let tag = interval.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+        let encoded = base64::engine::general_purpose::STANDARD
+            .decode(interval.encoded_histogram())
+            .map_err(|e| format!("histogram {tag:?} is not base64: {e}"))?;
+        let h: Hist = deserializer
+            .deserialize(&mut encoded.as_slice())
+            .map_err(|e| format!("histogram {tag:?} does not decode: {e:?}"))?;
+        match stages.get_mut(&tag) {
+            Some(sum) => sum.add(&h).map_err(|e| format!("histogram {tag:?}: {e:?}"))?,
+            None => {
+                stages.insert(tag, h);
+            }
+        }
+    }
+    Ok(stages)
+}
 
 /// The log.
 pub fn interval_log(o: &RunOutcome) -> Result<Vec<u8>, String> {

@@ -8,6 +8,7 @@
 //! | `per_second.csv`, `history.csv` | [`csv`] |
 //! | `accepted.hgrm`, `final_first.hgrm`, `final_all.hgrm` | [`hgrm`] |
 //! | `interval.hlog` (HdrHistogram interval log, one histogram per second) | [`hlog`] |
+//! | `histograms.hlog` (each stage's histogram of the whole run) | [`hlog`] |
 //! | `report.html` (self-contained: inline SVG, no network) | [`html`] |
 
 pub mod csv;
@@ -25,7 +26,7 @@ use crate::metrics::STAGES;
 use crate::run::RunOutcome;
 
 /// The files `--out` writes, in the order written.
-pub const FILES: [&str; 9] = [
+pub const FILES: [&str; 10] = [
     "summary.json",
     "per_second.csv",
     "history.csv",
@@ -33,6 +34,7 @@ pub const FILES: [&str; 9] = [
     "final_first.hgrm",
     "final_all.hgrm",
     "interval.hlog",
+    "histograms.hlog",
     "report.html",
     "summary.txt",
 ];
@@ -60,6 +62,9 @@ pub fn write_all(outcome: &RunOutcome, dir: &Path) -> Result<(), LoadgenError> {
     let hlog = dir.join("interval.hlog");
     let log = hlog::interval_log(outcome).map_err(|e| LoadgenError::output(&hlog, e))?;
     write(&hlog, &log)?;
+    let stages = dir.join("histograms.hlog");
+    let log = hlog::stage_log(outcome).map_err(|e| LoadgenError::output(&stages, e))?;
+    write(&stages, &log)?;
     write(&dir.join("report.html"), html::report(outcome).as_bytes())?;
     write(&dir.join("summary.txt"), summary::text(outcome).as_bytes())?;
     Ok(())

@@ -1,0 +1,271 @@
+//! `loadgen merge DIR...`: one report from generators that ran side by side
+//! against one cluster with disjoint keys (`--keys i/n`), e.g. the pods of
+//! a Kubernetes Job with parallelism n.
+//!
+//! Latency percentiles come from the sum of the generators' stage
+//! histograms (`histograms.hlog`: HDR histograms add exactly), never from
+//! averaging their percentiles. Counts and rates add up; what each
+//! generator observed of the cluster (view changes, stalls) takes the
+//! worst; send lag is the generator's own and is kept apart per generator
+//! (the merged figure is the worst).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::error::LoadgenError;
+use crate::metrics::{METRICS, Metrics, PERCENTILES, STAGES};
+use crate::recorder::{Hist, quantile_ms};
+use crate::report::hlog;
+use crate::report::json::metrics_of;
+use crate::report::summary::format_value;
+
+/// Metrics that add up over generators.
+const SUMMED: [&str; 13] = [
+    "offered_tps",
+    "achieved_tps",
+    "send_tps",
+    "sent",
+    "final",
+    "rejected",
+    "conflicted",
+    "lost",
+    "timed_out",
+    "warmup_excluded",
+    "double_spend_pairs",
+    "double_spend_both_final",
+    "cpu_percent",
+];
+
+/// One generator's run.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    /// Its `--out` directory.
+    pub dir: PathBuf,
+    /// Its `--keys` share.
+    pub keys: String,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// Its safety verdict, when it checked.
+    pub safety_ok: Option<bool>,
+}
+
+/// The merged report.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// The generators, in the order given.
+    pub generators: Vec<Generator>,
+    /// The merged metrics.
+    pub metrics: Metrics,
+    /// Each stage's summed histogram.
+    pub stages: BTreeMap<String, Hist>,
+    /// The chain they loaded (its genesis hash).
+    pub genesis_hash: String,
+}
+
+fn input(path: &Path, reason: impl Into<String>) -> LoadgenError {
+    LoadgenError::Input { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Reads and merges the runs in `dirs`.
+pub fn merge(dirs: &[PathBuf]) -> Result<Merged, LoadgenError> {
+    if dirs.len() < 2 {
+        return Err(LoadgenError::Usage(
+            "merge needs the --out directories of at least two generators".into(),
+        ));
+    }
+    let mut generators = Vec::new();
+    let mut stages: BTreeMap<String, Hist> = BTreeMap::new();
+    let mut chain: Option<(String, &Path)> = None;
+    for dir in dirs {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            input(&path, format!("{e} (pass directories written by loadgen --out)"))
+        })?;
+        let doc: Value =
+            serde_json::from_str(&text).map_err(|e| input(&path, format!("not JSON: {e}")))?;
+        let genesis = doc["run"]["cluster"]["genesis_hash"].as_str().unwrap_or_default();
+        match &chain {
+            None => chain = Some((genesis.to_string(), dir)),
+            Some((first, first_dir)) if first != genesis => {
+                return Err(LoadgenError::Mismatch(format!(
+                    "{} loaded chain {genesis:?} but {} loaded {first:?}: merge runs against one cluster",
+                    dir.display(),
+                    first_dir.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let keys = doc["run"]["options"]["keys"].as_str().unwrap_or_default().to_string();
+        if let Some(other) = generators.iter().find(|g: &&Generator| g.keys == keys) {
+            return Err(LoadgenError::Mismatch(format!(
+                "{} and {} both used --keys {keys}: their coins collide; give each generator its own share (--keys i/n)",
+                other.dir.display(),
+                dir.display()
+            )));
+        }
+        let hlog_path = dir.join("histograms.hlog");
+        let bytes = std::fs::read(&hlog_path).map_err(|e| {
+            input(&hlog_path, format!("{e} (written by loadgen --out since merge exists; rerun)"))
+        })?;
+        for (stage, h) in hlog::read_stage_log(&bytes).map_err(|e| input(&hlog_path, e))? {
+            match stages.get_mut(&stage) {
+                Some(sum) => sum.add(&h).map_err(|e| input(&hlog_path, format!("{e:?}")))?,
+                None => {
+                    stages.insert(stage, h);
+                }
+            }
+        }
+        generators.push(Generator {
+            dir: dir.clone(),
+            keys,
+            metrics: metrics_of(&doc),
+            safety_ok: doc["safety"]["ok"].as_bool(),
+        });
+    }
+    let metrics = merged_metrics(&generators, &stages);
+    Ok(Merged {
+        generators,
+        metrics,
+        stages,
+        genesis_hash: chain.map(|(hash, _)| hash).unwrap_or_default(),
+    })
+}
+
+fn merged_metrics(generators: &[Generator], stages: &BTreeMap<String, Hist>) -> Metrics {
+    let mut m = Metrics::default();
+    for def in METRICS {
+        let values = generators.iter().filter_map(|g| g.metrics.get(def.name));
+        let value =
+            if SUMMED.contains(&def.name) { Some(values.sum()) } else { values.reduce(f64::max) };
+        m.set(def.name, value);
+    }
+    for stage in STAGES {
+        for (suffix, pct) in PERCENTILES {
+            let value = stages.get(stage).and_then(|h| quantile_ms(h, pct / 100.0));
+            m.set(&format!("{stage}.{suffix}"), value);
+        }
+    }
+    let ratio = match (m.get("final"), m.get("sent")) {
+        (Some(f), Some(s)) if s > 0.0 => Some(f / s),
+        _ => None,
+    };
+    m.set("final_ratio", ratio);
+    m
+}
+
+/// The report for a terminal.
+pub fn text(m: &Merged) -> String {
+    let mut out = format!(
+        "loadgen merge: {} generators on chain {}\n\n",
+        m.generators.len(),
+        &m.genesis_hash[..m.genesis_hash.len().min(16)]
+    );
+    out.push_str(&format!(
+        "  {:<32} {:>6} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n",
+        "generator", "keys", "offered", "achieved", "sent", "final", "send_lag.p99", "safety"
+    ));
+    for g in &m.generators {
+        let v = |name: &str| format_value(name, g.metrics.get(name));
+        out.push_str(&format!(
+            "  {:<32} {:>6} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n",
+            g.dir.display(),
+            g.keys,
+            v("offered_tps"),
+            v("achieved_tps"),
+            v("sent"),
+            v("final"),
+            v("send_lag.p99"),
+            match g.safety_ok {
+                Some(true) => "ok",
+                Some(false) => "FAILED",
+                None => "n/a",
+            }
+        ));
+    }
+    out.push('\n');
+    let v = |name: &str| format_value(name, m.metrics.get(name));
+    out.push_str(&format!(
+        "  merged: offered {} tx/s, achieved {} tx/s, sent {}, final {} (ratio {})\n",
+        v("offered_tps"),
+        v("achieved_tps"),
+        v("sent"),
+        v("final"),
+        v("final_ratio")
+    ));
+    out.push_str(&format!(
+        "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9}   (ms, from the summed histograms)\n",
+        "", "p50", "p90", "p99", "p999", "max"
+    ));
+    for stage in STAGES {
+        let cell = |suffix: &str| v(&format!("{stage}.{suffix}"));
+        out.push_str(&format!(
+            "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            stage,
+            cell("p50"),
+            cell("p90"),
+            cell("p99"),
+            cell("p999"),
+            cell("max")
+        ));
+    }
+    let unsafe_runs = m.generators.iter().filter(|g| g.safety_ok == Some(false)).count();
+    out.push_str(&format!(
+        "  lost {}, rejected {}, timed out {}; safety: {}\n",
+        v("lost"),
+        v("rejected"),
+        v("timed_out"),
+        if unsafe_runs == 0 {
+            "no generator found a violation".to_string()
+        } else {
+            format!("{unsafe_runs} generator(s) found a violation")
+        }
+    ));
+    out
+}
+
+/// The merged `summary.json`: every metric under its own name (so `loadgen
+/// compare` reads it), and the generators.
+pub fn summary_json(m: &Merged) -> Value {
+    let mut doc = Map::new();
+    for (name, value) in &m.metrics.0 {
+        doc.insert(name.clone(), value.map_or(Value::Null, Value::from));
+    }
+    doc.insert(
+        "merged_from".into(),
+        Value::Array(
+            m.generators
+                .iter()
+                .map(|g| {
+                    json!({
+                        "dir": g.dir.display().to_string(),
+                        "keys": g.keys,
+                        "offered_tps": g.metrics.get("offered_tps"),
+                        "achieved_tps": g.metrics.get("achieved_tps"),
+                        "send_lag.p99": g.metrics.get("send_lag.p99"),
+                        "send_lag.max": g.metrics.get("send_lag.max"),
+                        "safety_ok": g.safety_ok,
+                    })
+                })
+                .collect(),
+        ),
+    );
+    doc.insert(
+        "safety".into(),
+        json!({ "ok": m.generators.iter().all(|g| g.safety_ok != Some(false)) }),
+    );
+    doc.insert("run".into(), json!({ "cluster": { "genesis_hash": m.genesis_hash } }));
+    Value::Object(doc)
+}
+
+/// Writes `summary.json` and `summary.txt` into `dir`.
+pub fn write(m: &Merged, dir: &Path) -> Result<(), LoadgenError> {
+    std::fs::create_dir_all(dir).map_err(|e| LoadgenError::output(dir, e))?;
+    let path = dir.join("summary.json");
+    let json =
+        serde_json::to_vec_pretty(&summary_json(m)).map_err(|e| LoadgenError::output(&path, e))?;
+    std::fs::write(&path, json).map_err(|e| LoadgenError::output(&path, e))?;
+    let path = dir.join("summary.txt");
+    std::fs::write(&path, text(m)).map_err(|e| LoadgenError::output(&path, e))
+}

@@ -473,5 +473,73 @@ fn loadgen_merge_adds_two_generators_exactly() {
         .unwrap();
     assert!(!no_histograms.status.success());
     assert!(String::from_utf8_lossy(&no_histograms.stderr).contains("histograms.hlog"));
+
+    // compare: a run against itself is no regression; against a copy whose
+    // p99 doubled it is (exit 5, naming the metric) unless the threshold
+    // is above +100 %.
+    let compare = |b: &Path, threshold: &str| {
+        std::process::Command::new(&loadgen)
+            .args(["compare".as_ref(), a.as_os_str(), b.as_os_str()])
+            .args(["--threshold", threshold])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(compare(&a, "0").status.code(), Some(0));
+    let slower = tmp.path().join("slower");
+    std::fs::create_dir_all(&slower).unwrap();
+    let mut doc = sa.clone();
+    doc["final_first.p99"] = serde_json::json!(2.0 * n(&sa, "final_first.p99"));
+    std::fs::write(slower.join("summary.json"), doc.to_string()).unwrap();
+    let regressed = compare(&slower, "5");
+    assert_eq!(regressed.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&regressed.stderr).contains("final_first.p99"));
+    assert_eq!(compare(&slower, "150").status.code(), Some(0));
     ok(&dir, &["down"]);
+}
+
+/// `status --watch` into a pipe refreshes without terminal escape codes.
+#[test]
+fn status_watch_into_a_pipe_writes_no_escape_codes() {
+    use std::io::BufRead;
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c1");
+    ok(&dir, &["up", "--nodes", "1"]);
+    let exe = binaries::find("timectl").expect("timectl binary");
+    let mut watch = std::process::Command::new(exe)
+        .arg("--dir")
+        .arg(&dir)
+        .args(["status", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.starts_with("NODE")).count() < 2 {
+        let line = lines.next().expect("status --watch ended").unwrap();
+        seen.push(line);
+    }
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(!text.contains('\x1b'), "escape codes in a pipe:\n{text:?}");
+    ok(&dir, &["down"]);
+}
+
+/// `timectl faults --help` shows the schedule format one step per line
+/// (clap used to reflow the example into a paragraph).
+#[test]
+fn faults_help_shows_the_schedule_format_line_by_line() {
+    for args in [&["faults", "--help"][..], &["faults", "run", "--help"][..]] {
+        let exe = binaries::find("timectl").expect("timectl binary");
+        let help =
+            std::process::Command::new(exe).args(args).env("COLUMNS", "100").output().unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        for step in ["at 15s start node3", "at 60s heal", "at 40s partition node1,node2 / node3"] {
+            assert!(
+                text.lines().any(|line| line.trim_start().starts_with(step)),
+                "{args:?}: no line starts with {step:?}:\n{text}"
+            );
+        }
+    }
 }

@@ -161,7 +161,8 @@ enum Command {
         /// A node, a pair A-B, or nothing for every link.
         target: Option<String>,
     },
-    /// Run a fault schedule (`at 30s kill node3`, …; `timectl faults run --help` has the format).
+    /// Run a fault schedule (`at 30s kill node3`, …; `timectl faults --help` has the format).
+    #[command(after_help = FAULTS_FORMAT)]
     Faults {
         #[command(subcommand)]
         command: FaultsCommand,
@@ -206,32 +207,34 @@ enum Command {
     },
 }
 
+/// The fault-schedule format, for `faults --help` and `faults run --help`.
+const FAULTS_FORMAT: &str = "\
+A schedule has one step per line, `at <time> <action> [arguments]`; `#` starts
+a comment. Times are offsets from the start: 500ms, 30s, 2m, 1.5s. The whole
+file is checked before the first step runs; an error names the line and column.
+
+  at 10s kill node3                  SIGKILL (stop: SIGTERM; restart; start)
+  at 15s start node3
+  at 20s pause node2                 SIGSTOP; `resume` sends SIGCONT
+  at 25s kill random                 a node picked with --seed
+  at 30s kill proposer               the current proposer, asked when the step runs
+  at 35s start proposer              the node the last `proposer` step hit
+  at 40s partition node1,node2 / node3,node4,node5
+  at 50s cut node5-node1             one link (or every link of a node)
+  at 60s heal                        clear every link fault
+  at 70s delay node2 200 50          ms of delay, then optional jitter ms
+  at 80s loss 5 node1                percent of frames dropped
+  at 90s bandwidth 100000 node4-node5  bytes per second
+
+Link targets: a node (every link to and from it), A-B (both directions between
+A and B), or nothing (every link). Each step is logged to faults.log, which
+loadgen's report marks on its time axis. The scenarios of `make chaos` are
+schedules in chaos/.";
+
 #[derive(Subcommand, Debug)]
 enum FaultsCommand {
     /// Run FILE's schedule, printing and logging each step.
-    ///
-    /// One step per line, `at <time> <action> [arguments]`; `#` starts a
-    /// comment. Times are offsets from the start: 500ms, 30s, 2m, 1.5s. The
-    /// whole file is checked before the first step runs; an error names the
-    /// line and column.
-    ///
-    ///   at 10s kill node3                  SIGKILL (stop: SIGTERM; restart; start)
-    ///   at 15s start node3
-    ///   at 20s pause node2                 SIGSTOP; `resume` sends SIGCONT
-    ///   at 25s kill random                 a node picked with --seed
-    ///   at 30s kill proposer               the current proposer, asked when the step runs
-    ///   at 35s start proposer              the node the last `proposer` step hit
-    ///   at 40s partition node1,node2 / node3,node4,node5
-    ///   at 50s cut node5-node1             one link (or every link of a node)
-    ///   at 60s heal                        clear every link fault
-    ///   at 70s delay node2 200 50          ms of delay, then optional jitter ms
-    ///   at 80s loss 5 node1                percent of frames dropped
-    ///   at 90s bandwidth 100000 node4-node5  bytes per second
-    ///
-    /// Link targets: a node (every link to and from it), A-B (both
-    /// directions between A and B), or nothing (every link). Each step is
-    /// logged to faults.log, which loadgen's report marks on its time axis.
-    /// The scenarios of `make chaos` are schedules in chaos/.
+    #[command(after_help = FAULTS_FORMAT)]
     Run {
         /// The schedule.
         file: PathBuf,
@@ -764,8 +767,12 @@ async fn status(layout: &Layout, watch: bool, json: bool) -> Outcome {
         if json {
             client::outln!("{}", serde_json::to_string(&status).map_err(|e| failure(1, e.into()))?);
         } else {
-            if watch {
+            // A terminal is redrawn in place; a pipe or file gets each
+            // refresh after a blank line, with no escape codes in it.
+            if watch && std::io::stdout().is_terminal() {
                 client::out!("\x1b[2J\x1b[H");
+            } else if watch {
+                client::outln!();
             }
             print_status(&status);
         }

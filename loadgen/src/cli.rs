@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use crate::compare;
 use crate::config::{KeyRange, RunConfig, Stop, Target};
 use crate::error::{
-    EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_SAFETY, EXIT_SLO_VIOLATED, EXIT_USAGE, LoadgenError,
+    EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_REGRESSION, EXIT_SAFETY, EXIT_SLO_VIOLATED, EXIT_USAGE,
+    LoadgenError,
 };
 use crate::report;
 use crate::run::run;
@@ -58,7 +59,7 @@ Examples:
   loadgen --keys 1/2 --tps 500 --out /tmp/g1 & loadgen --keys 2/2 --tps 500 --out /tmp/g2
   loadgen merge /tmp/g1 /tmp/g2     (two generators, disjoint coins: one report, exact percentiles)
   loadgen --rpc http://127.0.0.1:24001 --datadir /tmp/dev --wallet --tps 50   (one timed --dev)
-  loadgen compare /tmp/run1 /tmp/run2
+  loadgen compare /tmp/run1 /tmp/run2 --threshold 10     (exit 5 on a regression beyond 10 %)
   loadgen verify /tmp/run1     (after the run: nothing lost, same blocks, supply conserved)
   loadgen sweep --slo 'final_first.p99<500ms' --from 500 --step 500 --max 10000 --duration 20s --out /tmp/sweep
 
@@ -68,7 +69,8 @@ Exit codes:
   2  usage error (bad option, rate 0, unknown SLO metric)
   3  could not run: no cluster, a node unreachable, too few coins, files not writable
   4  safety violation: a conflicting pair both final, nodes disagreeing on final
-     transactions or block hashes, or accounting that does not close";
+     transactions or block hashes, or accounting that does not close
+  5  compare: B is worse than A beyond --threshold";
 
 /// loadgen's command line.
 #[derive(Debug, Parser)]
@@ -106,12 +108,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two runs' --out directories: every metric, absolute and relative difference, better or worse.
+    /// Compare two runs' --out directories: every metric, absolute and relative difference, better or worse; exit 5 when B is worse than A beyond --threshold.
     Compare {
         /// The first run's directory (or its summary.json).
         a: PathBuf,
         /// The second run's directory.
         b: PathBuf,
+        /// Changes smaller than this percent of A are noise ("same"); this machine's run-to-run noise decides it (back-to-back runs of one build tell).
+        #[arg(long, default_value_t = 5.0, value_name = "PCT", value_parser = parse_threshold)]
+        threshold: f64,
         /// Print the comparison as JSON.
         #[arg(long)]
         json: bool,
@@ -262,6 +267,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 2m)"))
 }
 
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(pct) if pct.is_finite() && pct >= 0.0 => Ok(pct),
+        _ => Err(format!("{text:?} is not a percentage (e.g. 5 or 12.5)")),
+    }
+}
+
 fn parse_slo(text: &str) -> Result<Slo, String> {
     text.parse()
 }
@@ -365,12 +377,12 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
             }
             EXIT_OK
         }
-        Some(Command::Compare { a, b, json }) => {
+        Some(Command::Compare { a, b, threshold, json }) => {
             let (ma, mb) = match (compare::read_metrics(&a), compare::read_metrics(&b)) {
                 (Ok(ma), Ok(mb)) => (ma, mb),
                 (Err(e), _) | (_, Err(e)) => return fail(&e),
             };
-            let rows = compare::compare(&ma, &mb);
+            let rows = compare::compare(&ma, &mb, threshold);
             if json {
                 match serde_json::to_string_pretty(&rows) {
                     Ok(text) => client::outln!("{text}"),
@@ -382,7 +394,16 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
                     compare::table(&rows, &a.display().to_string(), &b.display().to_string())
                 );
             }
-            EXIT_OK
+            let worse = compare::regressions(&rows);
+            if worse.is_empty() {
+                EXIT_OK
+            } else {
+                eprintln!(
+                    "loadgen: B is worse than A beyond {threshold}% in: {}",
+                    worse.join(", ")
+                );
+                EXIT_REGRESSION
+            }
         }
         Some(Command::Sweep(args)) => {
             let mut base = match args.common.config(command_line) {

@@ -43,8 +43,9 @@ pub fn read_metrics(dir: &Path) -> Result<Metrics, LoadgenError> {
     Ok(metrics_of(&doc))
 }
 
-/// Compares every metric.
-pub fn compare(a: &Metrics, b: &Metrics) -> Vec<Row> {
+/// Compares every metric: a change below `threshold_pct` percent (of A)
+/// is noise ("same"); from A = 0 any change counts.
+pub fn compare(a: &Metrics, b: &Metrics, threshold_pct: f64) -> Vec<Row> {
     METRICS
         .iter()
         .map(|def| {
@@ -52,7 +53,7 @@ pub fn compare(a: &Metrics, b: &Metrics) -> Vec<Row> {
             let diff = va.zip(vb).map(|(x, y)| y - x);
             let rel_pct = va.zip(diff).and_then(|(x, d)| (x != 0.0).then(|| d / x.abs() * 100.0));
             let changed = match (diff, rel_pct) {
-                (Some(d), Some(r)) => d != 0.0 && r.abs() >= 1.0,
+                (Some(d), Some(r)) => d != 0.0 && r.abs() >= threshold_pct,
                 (Some(d), None) => d != 0.0,
                 _ => false,
             };
@@ -77,6 +78,11 @@ pub fn compare(a: &Metrics, b: &Metrics) -> Vec<Row> {
             Row { name: def.name, a: va, b: vb, diff, rel_pct, verdict }
         })
         .collect()
+}
+
+/// The metrics B got worse in (beyond the threshold).
+pub fn regressions(rows: &[Row]) -> Vec<&'static str> {
+    rows.iter().filter(|r| r.verdict == "worse").map(|r| r.name).collect()
 }
 
 /// The comparison as a table.
@@ -119,12 +125,18 @@ mod tests {
         b.set("final_ratio", Some(0.999));
         a.set("sent", Some(5.0));
         b.set("sent", Some(6.0));
-        let rows = compare(&a, &b);
+        let rows = compare(&a, &b, 1.0);
         let row = |name: &str| rows.iter().find(|r| r.name == name).unwrap().clone();
         assert_eq!(row("achieved_tps").verdict, "better");
         assert_eq!(row("final_first.p99").verdict, "worse");
         assert_eq!(row("final_first.p99").rel_pct, Some(100.0));
         assert_eq!(row("final_ratio").verdict, "same", "0.1% is within noise");
+        assert_eq!(regressions(&rows), ["final_first.p99"]);
+        // A looser threshold: +20 % throughput is noise, +100 % latency is not.
+        let loose = compare(&a, &b, 25.0);
+        assert_eq!(loose.iter().find(|r| r.name == "achieved_tps").unwrap().verdict, "same");
+        assert_eq!(regressions(&loose), ["final_first.p99"]);
+        assert!(regressions(&compare(&a, &b, 150.0)).is_empty());
         assert_eq!(row("sent").verdict, "");
         assert_eq!(row("final_all.p50").diff, None);
         let text = table(&rows, "a", "b");

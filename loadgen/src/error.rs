@@ -17,6 +17,8 @@ pub const EXIT_COULD_NOT_RUN: i32 = 3;
 /// Exit code: a safety check failed (a conflicting pair both final, nodes
 /// disagreeing on final transactions or block hashes).
 pub const EXIT_SAFETY: i32 = 4;
+/// Exit code: `loadgen compare` found B worse than A beyond `--threshold`.
+pub const EXIT_REGRESSION: i32 = 5;
 
 /// Everything that stops loadgen before or while running.
 #[derive(Debug, Error)]

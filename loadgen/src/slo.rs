@@ -75,6 +75,8 @@ pub struct Slo {
 pub struct ClauseResult {
     /// The clause as written.
     pub clause: String,
+    /// Its metric.
+    pub metric: &'static str,
     /// The measured value (None: nothing measured, which fails the clause).
     pub value: Option<f64>,
     /// True when it holds.
@@ -173,6 +175,7 @@ impl Slo {
                 let value = metrics.get(c.metric);
                 ClauseResult {
                     clause: c.text.clone(),
+                    metric: c.metric,
                     value,
                     ok: value.is_some_and(|v| c.op.holds(v, c.bound)),
                 }

@@ -76,7 +76,7 @@ mod tests {
     use crate::accounting::Accounting;
     use crate::faults::Fault;
     use crate::health::{HealthReport, HealthSample, NodeSample};
-    use crate::metrics::{METRICS, Metrics};
+    use crate::metrics::{METRICS, Metrics, PERCENTILES};
     use crate::pool::PlanCheck;
     use crate::recorder::Recorder;
     use crate::run::RunOutcome;
@@ -146,6 +146,28 @@ mod tests {
             nodes: vec!["node1".into(), "node2".into()],
             out_dir: None,
         }
+    }
+
+    /// The terminal summary fits 100 columns, counts each fate once, shows
+    /// latencies as a table and a distribution, and gives SLO values units.
+    #[test]
+    fn the_summary_fits_100_columns_with_a_latency_table_and_histogram() {
+        let mut o = outcome();
+        o.plan.note = "a long note about coins ".repeat(12);
+        o.diagnosis.reasons = vec!["a long reason why the rate was not kept ".repeat(6)];
+        let slo: crate::slo::Slo = "final_first.p99<250ms,max_no_block_s<3s".parse().unwrap();
+        o.slo = Some(slo.evaluate(&o.metrics));
+        let text = summary::text(&o);
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= summary::WIDTH, "a line of {widest} columns:\n{text}");
+        assert!(!text.contains(" = final "), "fates printed twice:\n{text}");
+        assert!(text.contains("final_first distribution"), "{text}");
+        let table_row = text.lines().find(|l| l.trim_start().starts_with("final_first ")).unwrap();
+        assert_eq!(table_row.split_whitespace().count(), 1 + PERCENTILES.len(), "{table_row}");
+        assert!(
+            text.contains("(measured 1.000 ms)") && text.contains("(measured 1.000 s)"),
+            "{text}"
+        );
     }
 
     #[test]

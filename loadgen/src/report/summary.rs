@@ -1,5 +1,7 @@
-//! The human summary printed on stdout (and saved as `summary.txt`), every
-//! metric under its exact name from the metric table.
+//! The human summary printed on stdout (and saved as `summary.txt`), at
+//! most 100 columns wide, every metric under its exact name from the metric
+//! table (latencies as a table: stage by row, percentile by column, so
+//! `final_first.p99` is row `final_first`, column `p99`).
 
 use std::fmt::Write as _;
 
@@ -20,15 +22,73 @@ pub fn format_value(name: &str, value: Option<f64>) -> String {
     }
 }
 
+/// The summary's width.
+pub const WIDTH: usize = 100;
+
+/// `name value` cells, as many to a line as fit in [`WIDTH`].
 fn row(out: &mut String, o: &RunOutcome, names: &[&str]) {
-    out.push(' ');
+    let mut line = String::from(" ");
     for name in names {
-        let cell = format!("{name} {}", format_value(name, o.metrics.get(name)));
-        let _ = write!(out, " {cell:<26}");
+        let cell =
+            format!(" {:<26}", format!("{name} {}", format_value(name, o.metrics.get(name))));
+        if line.len() + cell.trim_end().len() > WIDTH && !line.trim().is_empty() {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = String::from(" ");
+        }
+        line.push_str(&cell);
     }
-    let trimmed = out.trim_end().len();
-    out.truncate(trimmed);
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+/// A paragraph wrapped to [`WIDTH`], indented by two spaces.
+fn para(out: &mut String, text: &str) {
+    let options = textwrap::Options::new(WIDTH).initial_indent("  ").subsequent_indent("    ");
+    for line in textwrap::wrap(text, options) {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// The latency table: one row per stage, one column per percentile.
+fn latency_table(out: &mut String, o: &RunOutcome) {
+    let _ = write!(out, "  {:<12}", "");
+    for (suffix, _) in PERCENTILES {
+        let _ = write!(out, " {suffix:>10}");
+    }
     out.push('\n');
+    for stage in STAGES {
+        let _ = write!(out, "  {stage:<12}");
+        for (suffix, _) in PERCENTILES {
+            let name = format!("{stage}.{suffix}");
+            let _ = write!(out, " {:>10}", format_value(&name, o.metrics.get(&name)));
+        }
+        out.push('\n');
+    }
+}
+
+/// The distribution of `final_first` as bars, one per latency band.
+fn histogram(out: &mut String, o: &RunOutcome) {
+    let Some(h) = o.recorder.stage("final_first").filter(|h| !h.is_empty()) else { return };
+    // Band upper bounds in ms; the last band takes everything above.
+    const BANDS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000];
+    let mut counts = Vec::new();
+    let mut below = 0;
+    for upper in BANDS_MS {
+        let upto = h.count_between(0, upper * 1_000);
+        counts.push((format!("<= {upper} ms"), upto - below));
+        below = upto;
+    }
+    counts.push(("more".to_string(), h.len() - below));
+    // Drop empty bands at both ends.
+    let first = counts.iter().position(|(_, n)| *n > 0).unwrap_or(0);
+    let last = counts.iter().rposition(|(_, n)| *n > 0).unwrap_or(0);
+    let most = counts.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    const BAR: u64 = 60;
+    out.push_str("\nfinal_first distribution (transactions per latency band)\n");
+    for (band, n) in &counts[first..=last] {
+        let bar = "#".repeat(usize::try_from(n * BAR / most).unwrap_or(0));
+        let pct = *n as f64 * 100.0 / h.len() as f64;
+        let _ = writeln!(out, "  {band:>11} {bar:<60} {pct:5.1}%");
+    }
 }
 
 /// The summary.
@@ -54,20 +114,24 @@ pub fn text(o: &RunOutcome) -> String {
         o.nodes.len(),
         o.meta.seed
     );
-    let _ = writeln!(
-        out,
+    let coins = format!(
         "coins: {} usable at start on {} keys; {}",
         o.plan.available, o.plan.keys_with_coins, o.plan.note
     );
+    for line in textwrap::wrap(&coins, textwrap::Options::new(WIDTH).subsequent_indent("  ")) {
+        let _ = writeln!(out, "{line}");
+    }
     out.push_str("\nthroughput\n");
     row(&mut out, o, &["offered_tps", "achieved_tps", "send_tps", "final_ratio"]);
     out.push_str("\nfates of the measured transactions\n");
-    let _ = writeln!(out, "  {}", o.accounting.regular.line());
     row(
         &mut out,
         o,
         &["sent", "final", "rejected", "conflicted", "lost", "timed_out", "warmup_excluded"],
     );
+    if !o.accounting.regular.closes() {
+        let _ = writeln!(out, "  DOES NOT CLOSE: {}", o.accounting.regular.line());
+    }
     if !o.accounting.rejected_by_reason.is_empty() {
         let reasons: Vec<String> = o
             .accounting
@@ -84,12 +148,9 @@ pub fn text(o: &RunOutcome) -> String {
             writeln!(out, "  after timing out: {} (coins released, not counted)", late.join("  "));
     }
     out.push_str("\nlatency, ms from the intended send time (no coordinated omission)\n");
-    for stage in STAGES {
-        let names: Vec<String> = PERCENTILES.iter().map(|(s, _)| format!("{stage}.{s}")).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        row(&mut out, o, &refs);
-    }
+    latency_table(&mut out, o);
     row(&mut out, o, &["send_lag.p99", "send_lag.max"]);
+    histogram(&mut out, o);
     out.push_str("\nconsensus\n");
     row(
         &mut out,
@@ -117,12 +178,14 @@ pub fn text(o: &RunOutcome) -> String {
     }
     out.push_str("\nsafety\n");
     if o.safety.ok {
-        let _ = writeln!(
-            out,
-            "  ok: no conflicting pair final twice; {} final transactions agree on every node that answered; {} block heights agree on {} nodes",
-            o.safety.final_checked,
-            o.safety.blocks_compared,
-            o.nodes.len()
+        para(
+            &mut out,
+            &format!(
+                "ok: no conflicting pair final twice; {} final transactions agree on every node that answered; {} block heights agree on {} nodes",
+                o.safety.final_checked,
+                o.safety.blocks_compared,
+                o.nodes.len()
+            ),
         );
     } else {
         for v in &o.safety.violations {
@@ -138,17 +201,19 @@ pub fn text(o: &RunOutcome) -> String {
     out.push_str("\ngenerator\n");
     row(&mut out, o, &["cpu_percent"]);
     if o.sender.failovers > 0 {
-        let _ = writeln!(
-            out,
-            "  {} sends went to the next node because theirs was down or had not yet seen a parent final elsewhere",
-            o.sender.failovers
+        para(
+            &mut out,
+            &format!(
+                "{} sends went to the next node because theirs was down or had not yet seen a parent final elsewhere",
+                o.sender.failovers
+            ),
         );
     }
     if o.diagnosis.reasons.is_empty() {
         out.push_str("  kept the offered rate\n");
     } else {
         for reason in &o.diagnosis.reasons {
-            let _ = writeln!(out, "  {reason}");
+            para(&mut out, reason);
         }
     }
     if !o.events.is_empty() || !o.faults.is_empty() {
@@ -172,7 +237,12 @@ pub fn text(o: &RunOutcome) -> String {
     if let Some(slo) = &o.slo {
         let _ = writeln!(out, "\nSLO {}", if slo.ok { "met" } else { "VIOLATED" });
         for c in &slo.clauses {
-            let value = c.value.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+            let unit = match metrics::find(c.metric).map(|m| m.kind) {
+                Some(Kind::Latency) => " ms",
+                Some(Kind::Seconds) => " s",
+                _ => "",
+            };
+            let value = c.value.map_or("n/a".to_string(), |v| format!("{v:.3}{unit}"));
             let _ = writeln!(
                 out,
                 "  {:<4} {}  (measured {value})",
@@ -184,7 +254,7 @@ pub fn text(o: &RunOutcome) -> String {
     if let Some(dir) = &o.out_dir {
         let _ = writeln!(
             out,
-            "\nfiles: {} (report.html, summary.json, per_second.csv, history.csv, *.hgrm, interval.hlog)",
+            "\nfiles: {} (report.html, summary.json, per_second.csv, history.csv, *.hgrm, *.hlog)",
             dir.display()
         );
     }

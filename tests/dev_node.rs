@@ -620,6 +620,46 @@ async fn dev_node_rpc_surface() {
     }
     let count = rpc.getblockcount().await.expect("getblockcount");
     f.check(count >= info.blocks, || format!("getblockcount {count} < blocks {}", info.blocks));
+    // bitcoind's names, and its JSON-RPC 1.0 as its documentation's curl
+    // examples send it.
+    f.eq("getblockchaininfo bestblockhash", info.bestblockhash, info.best_block_hash);
+    f.check(info.headers >= info.blocks, || format!("headers {} < blocks", info.headers));
+    f.eq("getblockchaininfo initialblockdownload", info.initialblockdownload, info.syncing);
+    f.check(info.verificationprogress > 0.0 && info.verificationprogress <= 1.0, || {
+        format!("verificationprogress {}", info.verificationprogress)
+    });
+    f.eq("getblockchaininfo time", info.time, info.best_block_time_ms / 1000);
+    let best: Value = rpc.call("getbestblockhash", json!([])).await.expect("getbestblockhash");
+    f.check(best.as_str().is_some_and(|h| h.len() == 64), || format!("getbestblockhash {best}"));
+    let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
+    let legacy = |body: &'static str| {
+        let request = http.post(rpc.url()).header("content-type", "text/plain").body(body);
+        let request = match node.info.rpc_cookie_file.as_ref() {
+            Some(cookie) => {
+                let text = std::fs::read_to_string(scratch.path("data").join(cookie)).unwrap();
+                let (user, password) = text.trim().split_once(':').unwrap();
+                request.basic_auth(user, Some(password))
+            }
+            None => request,
+        };
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let answer =
+        legacy(r#"{"jsonrpc":"1.0","id":"curltest","method":"getblockcount","params":[]}"#).await;
+    f.check(
+        answer["id"] == "curltest"
+            && answer["result"].as_u64().is_some()
+            && answer["error"].is_null()
+            && answer
+                .as_object()
+                .is_some_and(|o| o.contains_key("error") && !o.contains_key("jsonrpc")),
+        || format!("JSON-RPC 1.0 getblockcount: {answer}"),
+    );
+    let answer = legacy(r#"{"jsonrpc":"1.0","method":"getfoo","params":[]}"#).await;
+    f.check(
+        answer["result"].is_null() && answer["error"]["code"] == codes::METHOD_NOT_FOUND,
+        || format!("JSON-RPC 1.0 without an id is still answered: {answer}"),
+    );
 
     // --- the dev wallet's coins, before any payment: all 100 confirmed ---
     let mut payer = Payer::new(&node).await;
@@ -1325,7 +1365,7 @@ async fn dev_node_malformed_requests_get_the_right_error() {
     );
     case(
         "wrong jsonrpc version",
-        br#"{"jsonrpc":"1.0","id":2,"method":"uptime"}"#.to_vec(),
+        br#"{"jsonrpc":"3.0","id":2,"method":"uptime"}"#.to_vec(),
         err(json!(2), codes::INVALID_REQUEST, &["jsonrpc"]),
     );
     case(
@@ -2585,6 +2625,13 @@ async fn time_cli_rpcwait_waits_for_the_node_to_start() {
         command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         command.output()
     };
+    // A malformed URL is a bad argument (exit 2), as in loadgen and timectl.
+    let bad_url = Command::new(&time_cli)
+        .args(["--rpc-url", "not a url", "getblockcount"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad_url.status.code(), Some(2), "{}", text(&bad_url.stderr));
     let at_once = run(&["getblockcount"]).await.unwrap();
     assert_eq!(at_once.status.code(), Some(4), "{}", text(&at_once.stderr));
     let gave_up = run(&["--rpcwait", "--rpcwaittimeout", "0.5", "getblockcount"]).await.unwrap();

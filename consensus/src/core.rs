@@ -118,6 +118,9 @@ pub struct ConsensusInfo {
     pub votes_seen: Vec<(NodeId, u64)>,
     /// True while catching up.
     pub syncing: bool,
+    /// The highest height a peer proved (a commit certificate or an
+    /// applied block); 0 before any.
+    pub best_peer_height: u64,
     /// Equivocations seen.
     pub equivocations: u64,
     /// Transactions that became final here since the core started.
@@ -725,6 +728,7 @@ impl Core {
                 })
                 .collect(),
             syncing: self.syncing,
+            best_peer_height: self.peer_heights.values().copied().max().unwrap_or(0),
             equivocations: self.equivocations,
             final_count: self.final_count,
             last_final_at: self.last_final_at,

@@ -83,8 +83,11 @@ impl std::fmt::Display for TxState {
     }
 }
 
-/// `getblockchaininfo`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `getblockchaininfo`. Besides its own names it carries bitcoind's where
+/// they mean something here (`bestblockhash`, `headers`,
+/// `initialblockdownload`, `verificationprogress`, `time`), so a bitcoind
+/// client library reads it unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockchainInfo {
     /// Network name.
     pub chain: Network,
@@ -104,6 +107,17 @@ pub struct BlockchainInfo {
     pub syncing: bool,
     /// Final transactions not yet in a block.
     pub final_not_in_block: usize,
+    /// bitcoind's name for `best_block_hash`.
+    pub bestblockhash: BlockHash,
+    /// bitcoind's `headers`: the highest height this node knows exists
+    /// (its own, or one a peer proved).
+    pub headers: u64,
+    /// bitcoind's `initialblockdownload`: `syncing`.
+    pub initialblockdownload: bool,
+    /// bitcoind's `verificationprogress`: `blocks / headers` (1 when caught up).
+    pub verificationprogress: f64,
+    /// bitcoind's `time`: the best block's timestamp, in seconds.
+    pub time: i64,
 }
 
 /// `sendrawtransaction`.

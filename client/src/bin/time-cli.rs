@@ -19,6 +19,7 @@ use protocol::rpc::codes;
 use protocol::{Address, Amount, Network, TxId};
 
 const EXIT_ERROR: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 const EXIT_TIMEOUT: u8 = 3;
 const EXIT_UNREACHABLE: u8 = 4;
 
@@ -49,7 +50,7 @@ Exit codes:
   0  success (waittransactionfinality: the transaction is final)
   1  RPC or usage error: the node refused the request, a transaction was \
 rejected or did not become final, a file could not be used
-  2  bad arguments
+  2  bad arguments (a malformed --rpc-url or credential too)
   3  timed out (the node did not answer in time, or waittransactionfinality ran \
 out of --timeout)
   4  could not reach the node (not running, wrong URL or data dir)";
@@ -110,6 +111,8 @@ enum Command {
     Getblockchaininfo,
     /// The committed height.
     Getblockcount,
+    /// The hash of the last committed block.
+    Getbestblockhash,
     /// The hash of the block at HEIGHT.
     Getblockhash {
         /// Block height.
@@ -268,6 +271,9 @@ fn main() -> ExitCode {
                 eprintln!("hint: {hint}");
             }
             ExitCode::from(match client_error {
+                // A malformed URL or credential is a bad argument, as in
+                // loadgen and timectl.
+                Some(ClientError::Config(_)) => EXIT_USAGE,
                 Some(e) if e.is_timeout() => EXIT_TIMEOUT,
                 Some(e) if e.is_unreachable() => EXIT_UNREACHABLE,
                 _ => EXIT_ERROR,
@@ -429,6 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Getblockchaininfo => ("getblockchaininfo", json!([])),
         Command::Getblockcount => ("getblockcount", json!([])),
+        Command::Getbestblockhash => ("getbestblockhash", json!([])),
         Command::Getblockhash { height } => ("getblockhash", json!([height])),
         Command::Getblock { block, verbosity } => {
             let block = match block {

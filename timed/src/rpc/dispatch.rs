@@ -202,17 +202,23 @@ async fn handle_one(shared: &Shared, request: Value) -> Option<Value> {
             "error": {"code": codes::INVALID_REQUEST, "message": "a request must be a JSON object"}}));
     };
     let id = object.remove("id");
-    let notification = id.is_none();
+    // JSON-RPC 1.0 / 1.1 as bitcoind takes them (`"jsonrpc": "1.0"`, as in
+    // its documentation's curl examples): always answered, with `result`
+    // and `error` both present and no `jsonrpc` member.
+    let legacy = match object.get("jsonrpc") {
+        None => false,
+        Some(version) if version == "2.0" => false,
+        Some(version) if version == "1.0" || version == "1.1" => true,
+        Some(_) => {
+            return Some(json!({"jsonrpc": "2.0", "id": id.unwrap_or(Value::Null),
+                "error": {"code": codes::INVALID_REQUEST, "message": "jsonrpc must be \"2.0\" (or \"1.0\" as bitcoind takes)"}}));
+        }
+    };
+    let notification = id.is_none() && !legacy;
     let id = id.unwrap_or(Value::Null);
     if !matches!(id, Value::Null | Value::Number(_) | Value::String(_)) {
         return Some(json!({"jsonrpc": "2.0", "id": null,
             "error": {"code": codes::INVALID_REQUEST, "message": "id must be a number, a string or null"}}));
-    }
-    if let Some(version) = object.get("jsonrpc")
-        && version != "2.0"
-    {
-        return Some(json!({"jsonrpc": "2.0", "id": id,
-            "error": {"code": codes::INVALID_REQUEST, "message": "jsonrpc must be \"2.0\""}}));
     }
     let method = match object.remove("method") {
         Some(Value::String(method)) => method,
@@ -236,8 +242,10 @@ async fn handle_one(shared: &Shared, request: Value) -> Option<Value> {
     if notification {
         return None;
     }
-    Some(match outcome {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(fault) => json!({"jsonrpc": "2.0", "id": id, "error": fault.to_json()}),
+    Some(match (outcome, legacy) {
+        (Ok(result), false) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        (Err(fault), false) => json!({"jsonrpc": "2.0", "id": id, "error": fault.to_json()}),
+        (Ok(result), true) => json!({"result": result, "error": null, "id": id}),
+        (Err(fault), true) => json!({"result": null, "error": fault.to_json(), "id": id}),
     })
 }

@@ -24,6 +24,7 @@ use crate::node::{NodeHandle, Query, Stopped};
 pub(crate) const METHODS: &[&str] = &[
     "getblockchaininfo",
     "getblockcount",
+    "getbestblockhash",
     "getblockhash",
     "getblock",
     "getrawtransaction",
@@ -87,6 +88,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
             let info = node.query(Query::Info).await.map_err(stopped)?;
             let mempool = node.query(Query::Mempool).await.map_err(stopped)?;
             let header = tip_header(node)?;
+            let headers = info.height.max(info.best_peer_height);
             to_value(&BlockchainInfo {
                 chain: node.genesis().network,
                 chain_id: node.genesis().chain_id.0,
@@ -97,11 +99,25 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
                 utxo_commitment: header.1,
                 syncing: info.syncing,
                 final_not_in_block: mempool.final_not_in_block,
+                bestblockhash: info.tip,
+                headers,
+                initialblockdownload: info.syncing,
+                verificationprogress: if headers == 0 {
+                    1.0
+                } else {
+                    info.height as f64 / headers as f64
+                },
+                time: header.0.div_euclid(1000),
             })
         }
         "getblockcount" => {
             params.at_most(0, &[])?;
             Ok(json!(node.store().height()))
+        }
+        "getbestblockhash" => {
+            params.at_most(0, &[])?;
+            let info = node.query(Query::Info).await.map_err(stopped)?;
+            to_value(&info.tip)
         }
         "getblockhash" => {
             params.at_most(1, &["height"])?;

@@ -543,3 +543,38 @@ fn faults_help_shows_the_schedule_format_line_by_line() {
         }
     }
 }
+
+/// `timectl doctor` names a paused node and active link faults with their
+/// fixes (resume, heal), reports nothing twice, and takes a cluster stopped
+/// by `down` for what it is: one note saying how to start it, no alarm.
+#[test]
+fn doctor_names_paused_nodes_and_link_faults_and_knows_a_cluster_that_is_down() {
+    let _lock = exclusive().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c2");
+    let doctor = || {
+        let out = timectl(&dir, &["--json", "doctor"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    ok(&dir, &["up", "--nodes", "2"]);
+    ok(&dir, &["pause", "node2"]);
+    ok(&dir, &["cut", "node1-node2"]);
+    let (code, report) = doctor();
+    assert_eq!(code, Some(5), "{report}");
+    let problems = report["problems"].as_array().unwrap();
+    let fixes: Vec<&str> = problems.iter().map(|p| p["fix"].as_str().unwrap()).collect();
+    assert!(fixes.iter().any(|f| f.ends_with("resume node2")), "{report}");
+    assert!(fixes.iter().any(|f| f.ends_with("heal")), "{report}");
+    let texts: Vec<&str> = problems.iter().map(|p| p["problem"].as_str().unwrap()).collect();
+    assert_eq!(texts.iter().filter(|t| t.contains("paused")).count(), 1, "{report}");
+
+    ok(&dir, &["resume", "node2"]);
+    ok(&dir, &["heal"]);
+    ok(&dir, &["down"]);
+    let (code, report) = doctor();
+    assert_eq!(code, Some(0), "a cluster stopped by down is no problem: {report}");
+    let notes: Vec<&str> =
+        report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.contains("is down") && n.contains("up")), "{report}");
+}

@@ -1147,6 +1147,13 @@ async fn down(layout: &Layout, wipe: bool, json: bool) -> Outcome {
     Ok(0)
 }
 
+/// The last event of the cluster's faults.log (`down` after a clean stop).
+fn last_fault_event(layout: &Layout) -> Option<String> {
+    let text = std::fs::read_to_string(layout.dir().join(control::FAULTS_FILE)).ok()?;
+    let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    last["event"].as_str().map(str::to_string)
+}
+
 async fn doctor(layout: &Layout, json: bool) -> Outcome {
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -1193,21 +1200,61 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
         }
     } else if let Ok(view) = ClusterView::load(layout) {
         let agent = agent_alive(layout).await;
+        let running = view.names().into_iter().any(|name| {
+            cluster::process::read_pid(layout, &name)
+                .is_some_and(|pid| cluster::process::is_our_timed(pid, &layout.config(&name)))
+        });
         if agent.is_none() {
-            let stale_pid = std::fs::read_to_string(layout.dir().join(control::PID_FILE)).is_ok();
-            problems.push((
-                format!(
-                    "the agent is not running{}",
-                    if stale_pid { " (a stale agent.pid is left)" } else { "" }
-                ),
-                format!("timectl --dir {dir} up"),
-            ));
+            if !running && last_fault_event(layout).as_deref() == Some("down") {
+                notes.push(format!(
+                    "the cluster is down (stopped by `timectl down`); `timectl --dir {dir} up` starts it"
+                ));
+            } else if !running {
+                problems.push((
+                    "the agent and every node are gone without a `timectl down` (killed, or the machine restarted)".into(),
+                    format!("timectl --dir {dir} up"),
+                ));
+            } else {
+                let stale_pid =
+                    std::fs::read_to_string(layout.dir().join(control::PID_FILE)).is_ok();
+                problems.push((
+                    format!(
+                        "the agent is not running{}, but nodes are: their exits are not recorded and links cannot be changed",
+                        if stale_pid { " (a stale agent.pid is left)" } else { "" }
+                    ),
+                    format!("timectl --dir {dir} up"),
+                ));
+            }
             // Ports its proxies need: is someone else holding them?
             for link in &view.file.links {
                 if std::net::TcpListener::bind(&link.proxy).is_err() {
                     problems.push((
                         format!("port {} ({}→{} proxy) is in use by another process", link.proxy, link.from, link.to),
                         "stop that process, or `timectl down --wipe` and `timectl up` for new ports".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(agent) = &agent {
+            for node in agent.nodes.iter().filter(|n| n.state == "paused") {
+                problems.push((
+                    format!("{} is paused (SIGSTOP)", node.name),
+                    format!("timectl --dir {dir} resume {}", node.name),
+                ));
+            }
+            if let Ok(links) =
+                control::request(layout, &Request::Links, Duration::from_secs(3)).await
+            {
+                let faulty: Vec<String> = links
+                    .links
+                    .iter()
+                    .filter(|l| !l.faults.is_clear())
+                    .map(|l| format!("{}→{} {}", l.from, l.to, l.faults))
+                    .collect();
+                if !faulty.is_empty() {
+                    problems.push((
+                        format!("link faults are on: {}", faulty.join("; ")),
+                        format!("timectl --dir {dir} heal"),
                     ));
                 }
             }
@@ -1227,16 +1274,21 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
         }
         let status =
             cluster::status::collect(&view, agent.as_ref().map(|a| a.nodes.as_slice()), &[]).await;
-        if status.verdict == Verdict::Stalled {
+        // A stopped cluster is not stalled; and a reason already reported
+        // above (the agent, a paused node) is not reported twice.
+        if status.verdict == Verdict::Stalled && (agent.is_some() || running) {
             for reason in &status.reasons {
-                problems.push((
-                    format!("no quorum / no progress: {reason}"),
-                    format!("timectl --dir {dir} status; timectl --dir {dir} logs"),
-                ));
+                let said = reason.starts_with("the agent is not running")
+                    || reason.ends_with("is down: paused");
+                if !said {
+                    problems.push((
+                        format!("no quorum / no progress: {reason}"),
+                        format!("timectl --dir {dir} status; timectl --dir {dir} logs"),
+                    ));
+                }
             }
         }
         // Clock: the newest block should not be far from local time.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         for n in &status.nodes {
             if let Some(since) = n.since_block_s
                 && since < -2.0
@@ -1247,7 +1299,6 @@ async fn doctor(layout: &Layout, json: bool) -> Outcome {
                 ));
             }
         }
-        let _ = now;
     }
     match nix::sys::statvfs::statvfs(if layout.dir().exists() {
         layout.dir()

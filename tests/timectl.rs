@@ -578,3 +578,22 @@ fn doctor_names_paused_nodes_and_link_faults_and_knows_a_cluster_that_is_down() 
         report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(notes.iter().any(|n| n.contains("is down") && n.contains("up")), "{report}");
 }
+
+/// Every program prints its man page (roff, clap_mangen): a `.TH` header
+/// with its name and its options or subcommands in the body.
+#[test]
+fn every_program_prints_its_man_page() {
+    for (tool, args, mentions) in [
+        ("timed", &["--man"][..], "generate\\-config"),
+        ("timectl", &["man"][..], "partition"),
+        ("loadgen", &["man"][..], "sweep"),
+        ("time-cli", &["man"][..], "getblockchaininfo"),
+    ] {
+        let exe = binaries::find(tool).expect("binary");
+        let out = std::process::Command::new(&exe).args(args).output().unwrap();
+        assert!(out.status.success(), "{tool} {args:?}: {}", out.status);
+        let page = String::from_utf8(out.stdout).unwrap();
+        assert!(page.lines().any(|l| l.starts_with(&format!(".TH {tool} 1"))), "{tool}: {page}");
+        assert!(page.contains(mentions), "{tool}'s page does not mention {mentions}");
+    }
+}

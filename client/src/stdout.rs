@@ -51,3 +51,14 @@ pub fn completions(shell: clap_complete::Shell, mut command: clap::Command) {
     clap_complete::generate(shell, &mut command, name, &mut script);
     write(format_args!("{}", String::from_utf8_lossy(&script)));
 }
+
+/// Writes the man page of `command` (roff, for `man -l -` or a `man1`
+/// directory), as [`write`] does.
+pub fn man_page(command: clap::Command) {
+    let mut page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(command).render(&mut page) {
+        eprintln!("cannot render the man page: {e}");
+        std::process::exit(1);
+    }
+    write(format_args!("{}", String::from_utf8_lossy(&page)));
+}

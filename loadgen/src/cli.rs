@@ -96,6 +96,8 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print this program's man page (roff): `loadgen man | man -l -`, or save it as loadgen.1 in a man1 directory.
+    Man,
     /// Merge the --out directories of generators that ran side by side with disjoint keys (--keys i/n) into one report: latency percentiles from their summed histograms, counts and rates added, each generator's send lag apart.
     Merge {
         /// The generators' --out directories.
@@ -358,6 +360,10 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
     match cli.command {
         Some(Command::Completions { shell }) => {
             client::stdout::completions(shell, Cli::command());
+            EXIT_OK
+        }
+        Some(Command::Man) => {
+            client::stdout::man_page(Cli::command());
             EXIT_OK
         }
         Some(Command::Merge { dirs, out, json }) => {

@@ -190,6 +190,9 @@ enum Command {
     /// Print the completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell); e.g. `source <(timectl completions bash)`.
     Completions { shell: clap_complete::Shell },
+    /// Print this program's man page (roff): `timectl man | man -l -`, or
+    /// save it as timectl.1 in a man1 directory.
+    Man,
     #[command(hide = true)]
     Agent {
         #[arg(long)]
@@ -382,6 +385,10 @@ async fn run(args: Args) -> Outcome {
         Command::Doctor => doctor(&layout, json).await,
         Command::Completions { shell } => {
             client::stdout::completions(shell, Args::command());
+            Ok(0)
+        }
+        Command::Man => {
+            client::stdout::man_page(Args::command());
             Ok(0)
         }
         Command::Agent { create, nodes, block_time, pool_coins, tiers, byzantine } => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -77,6 +77,10 @@ struct Args {
     /// Print a complete commented default config and exit.
     #[arg(long)]
     generate_config: bool,
+    /// Print this program's man page (roff) and exit: `timed --man | man -l -`,
+    /// or save it as timed.1 in a man1 directory.
+    #[arg(long)]
+    man: bool,
     /// Check a config file (and the genesis and key files it names), print
     /// every problem, and exit 0 (none) or 3. A named file that does not
     /// exist yet is a warning, not a problem.
@@ -138,12 +142,23 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Failure> {
-    if args.generate_config {
+    let text = if args.generate_config {
+        Some(Config::default_toml().into_bytes())
+    } else if args.man {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command())
+            .render(&mut page)
+            .map_err(|e| Failure { code: 1, error: anyhow!("cannot render the man page: {e}") })?;
+        Some(page)
+    } else {
+        None
+    };
+    if let Some(text) = text {
         // A reader that stops early (`| head`) is not an error.
         use std::io::Write as _;
-        return match std::io::stdout().write_all(Config::default_toml().as_bytes()) {
+        return match std::io::stdout().write_all(&text) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(Failure { code: 1, error: anyhow!("cannot write the config to stdout: {e}") })
+                Err(Failure { code: 1, error: anyhow!("cannot write to stdout: {e}") })
             }
             _ => Ok(()),
         };

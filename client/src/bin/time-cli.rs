@@ -218,6 +218,9 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Prints this program's man page (roff): `time-cli man | man -l -`,
+    /// or save it as time-cli.1 in a man1 directory.
+    Man,
     /// Calls any RPC method; each PARAM is JSON if it parses as JSON, else a string.
     Call {
         /// The method.
@@ -402,6 +405,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         client::stdout::completions(*shell, Cli::command());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Man = &cli.command {
+        client::stdout::man_page(Cli::command());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Keygen { out, network } = &cli.command {
         let file = wallet::generate_key_file(out, (*network).into())?;
         if cli.json {
@@ -415,7 +422,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let node = if cli.rpcwait { wait_for_node(&cli).await? } else { connect(&cli)? };
     let (method, params): (&str, Value) = match &cli.command {
         // Handled above.
-        Command::Keygen { .. } | Command::Completions { .. } => return Ok(ExitCode::SUCCESS),
+        Command::Keygen { .. } | Command::Completions { .. } | Command::Man => {
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Sendtoaddress { address, amount, wallets } => {
             return send_to_address(&node, *address, *amount, wallets, cli.json).await;
         }

@@ -404,6 +404,21 @@ fn a_restarted_node_keeps_its_ports_unless_they_were_taken() {
     drop(squatter);
     let health = status(&dir);
     assert_eq!(node_field(&health, "node1", "state"), "running", "{health}");
+
+    // A port the config names is the config's to choose, not the last run's.
+    let chosen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = Layout::new(&dir).config("node1");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replacen(
+        "[rpc]\nlisten_address = \"127.0.0.1:0\"",
+        &format!("[rpc]\nlisten_address = \"{chosen}\""),
+        1,
+    );
+    assert_ne!(edited, text, "the cluster's config has an [rpc] listen_address of port 0");
+    std::fs::write(&config, edited).unwrap();
+    ok(&dir, &["restart", "node1"]);
+    assert_eq!(addresses().0, format!("http://{chosen}"), "the config's port");
+    assert_eq!(addresses().1, moved.1, "the P2P port, still the last run's");
     ok(&dir, &["down"]);
 }
 

@@ -12,23 +12,40 @@ use tokio::process::{Child, Command};
 use crate::error::ClusterError;
 use crate::layout::Layout;
 
-/// The addresses a node listened on, from its last `node.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a node is to listen again: the ports of its previous run, for
+/// each listener its config leaves to the system (port 0, as the cluster's
+/// configs do), so its RPC URL and P2P address survive a restart. A port
+/// the config names itself is left to the config.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Listen {
     /// P2P.
-    pub p2p: SocketAddr,
+    pub p2p: Option<SocketAddr>,
     /// JSON-RPC.
-    pub rpc: SocketAddr,
+    pub rpc: Option<SocketAddr>,
 }
 
 impl Listen {
-    /// What the node's `node.json` says it listened on, if it says.
+    /// From the node's last `node.json` and its config; `None` when there
+    /// is nothing to keep.
     pub fn previous(layout: &Layout, name: &str) -> Option<Listen> {
         let info = crate::cluster::read_node_info(layout, name)?;
-        Some(Listen {
-            p2p: info.p2p_address.parse().ok()?,
-            rpc: info.rpc_url.strip_prefix("http://")?.parse().ok()?,
-        })
+        let config: toml::Table =
+            std::fs::read_to_string(layout.config(name)).ok()?.parse().ok()?;
+        let ephemeral = |section: &str| {
+            config
+                .get(section)
+                .and_then(|s| s.get("listen_address"))
+                .and_then(toml::Value::as_str)
+                .and_then(|text| text.parse::<SocketAddr>().ok())
+                .is_some_and(|address| address.port() == 0)
+        };
+        let listen = Listen {
+            p2p: ephemeral("network").then(|| info.p2p_address.parse().ok()).flatten(),
+            rpc: ephemeral("rpc")
+                .then(|| info.rpc_url.strip_prefix("http://")?.parse().ok())
+                .flatten(),
+        };
+        (listen != Listen::default()).then_some(listen)
     }
 }
 
@@ -59,9 +76,12 @@ pub fn spawn_timed(
     if let Ok(mode) = std::fs::read_to_string(layout.byzantine_file(name)) {
         command.arg("--byzantine").arg(mode.trim());
     }
-    if let Some(listen) = listen {
-        command.arg("--p2p-listen").arg(listen.p2p.to_string());
-        command.arg("--rpc-listen").arg(listen.rpc.to_string());
+    let listen = listen.unwrap_or_default();
+    if let Some(p2p) = listen.p2p {
+        command.arg("--p2p-listen").arg(p2p.to_string());
+    }
+    if let Some(rpc) = listen.rpc {
+        command.arg("--rpc-listen").arg(rpc.to_string());
     }
     command
         .current_dir(layout.node_dir(name))

@@ -97,7 +97,9 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, LoadgenError> {
             }
             Some(_) => {}
         }
-        let keys = doc["run"]["options"]["keys"].as_str().unwrap_or_default().to_string();
+        let Some(keys) = doc["run"]["options"]["keys"].as_str().map(str::to_string) else {
+            return Err(input(&path, "no run.options.keys: not the summary of a loadgen run"));
+        };
         if let Some(other) = generators.iter().find(|g: &&Generator| g.keys == keys) {
             return Err(LoadgenError::Mismatch(format!(
                 "{} and {} both used --keys {keys}: their coins collide; give each generator its own share (--keys i/n)",
@@ -160,7 +162,7 @@ pub fn text(m: &Merged) -> String {
     let mut out = format!(
         "loadgen merge: {} generators on chain {}\n\n",
         m.generators.len(),
-        &m.genesis_hash[..m.genesis_hash.len().min(16)]
+        m.genesis_hash.chars().take(16).collect::<String>()
     );
     out.push_str(&format!(
         "  {:<32} {:>6} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n",

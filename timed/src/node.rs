@@ -225,6 +225,7 @@ pub struct NodeHandle {
     stats: Arc<NodeStats>,
     shutdown: CancellationToken,
     genesis: Arc<Genesis>,
+    committee: Arc<protocol::Committee>,
     node_id: NodeId,
     masternode: bool,
     started: Instant,
@@ -300,6 +301,11 @@ impl NodeHandle {
     /// The genesis.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// The committee the genesis names (built once).
+    pub fn committee(&self) -> &protocol::Committee {
+        &self.committee
     }
 
     /// This node's id.
@@ -436,6 +442,7 @@ pub async fn start(
         net: net_handle.clone(),
         stats: stats.clone(),
         shutdown: shutdown.clone(),
+        committee: Arc::new(protocol::Committee::from_genesis(&genesis)),
         genesis: Arc::new(genesis),
         node_id,
         masternode: masternode && is_member,

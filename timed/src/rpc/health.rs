@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use protocol::Committee;
 use serde::Serialize;
 
 use super::Shared;
@@ -66,7 +65,7 @@ pub(super) async fn health(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 pub(super) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
-    let committee = Committee::from_genesis(shared.node.genesis());
+    let committee = shared.node.committee();
     let peers = shared.node.net().peers();
     let own = committee.index_of(&shared.node.node_id());
     let connected = peers.iter().filter_map(|p| committee.index_of(&p.id));

@@ -12,9 +12,7 @@ use protocol::rpc::{
     MasternodeEntry, MasternodeStatus, MempoolInfo, NetworkInfo, PeerInfo, TxFinality, TxInJson,
     TxJson, TxOutJson, TxOutSetInfo, TxState, TxSubmission, Unspent, VotesSeen, codes,
 };
-use protocol::{
-    Address, AddressPayload, Amount, Block, BlockHash, Committee, Network, Transaction, TxId,
-};
+use protocol::{Address, AddressPayload, Amount, Block, BlockHash, Network, Transaction, TxId};
 
 use super::Shared;
 use super::dispatch::{Fault, Params};
@@ -324,7 +322,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
         }
         "getpeerinfo" => {
             params.at_most(0, &[])?;
-            let committee = Committee::from_genesis(node.genesis());
+            let committee = node.committee();
             let peers: Vec<PeerInfo> = node
                 .net()
                 .peers()
@@ -352,7 +350,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
         }
         "getnetworkinfo" => {
             params.at_most(0, &[])?;
-            let committee = Committee::from_genesis(node.genesis());
+            let committee = node.committee();
             let peers = node.net().peers();
             to_value(&NetworkInfo {
                 version: version_string(),
@@ -367,7 +365,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
         "masternodelist" => {
             params.at_most(0, &[])?;
             let info = node.query(Query::Info).await.map_err(stopped)?;
-            let committee = Committee::from_genesis(node.genesis());
+            let committee = node.committee();
             let connected: Vec<_> = node.net().peers().into_iter().map(|p| p.id).collect();
             let list: Vec<MasternodeEntry> = committee
                 .members()
@@ -392,7 +390,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
         "masternodestatus" => {
             params.at_most(0, &[])?;
             let info = node.query(Query::Info).await.map_err(stopped)?;
-            let committee = Committee::from_genesis(node.genesis());
+            let committee = node.committee();
             let me = committee.index_of(&node.node_id()).and_then(|i| committee.member(i));
             let connected = node.net().peers().iter().filter(|p| committee.contains(&p.id)).count();
             to_value(&MasternodeStatus {
@@ -414,7 +412,7 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
         "getconsensusinfo" => {
             params.at_most(0, &[])?;
             let info = node.query(Query::Info).await.map_err(stopped)?;
-            let committee = Committee::from_genesis(node.genesis());
+            let committee = node.committee();
             to_value(&ConsensusInfo {
                 height: info.height,
                 tip: info.tip,
@@ -545,7 +543,7 @@ async fn find_tx(node: &NodeHandle, txid: TxId) -> Result<(Transaction, Option<u
 /// The finality view of a transaction, or `None` if unknown.
 pub(crate) async fn finality(shared: &Shared, txid: TxId) -> Result<Option<TxFinality>, Fault> {
     let node = &shared.node;
-    let committee = Committee::from_genesis(node.genesis());
+    let committee = node.committee();
     let status = node.query(|r| Query::TxStatus(txid, r)).await.map_err(stopped)?;
     let committed = node.store().tx_location(&txid).map_err(internal)?.map(|(h, _)| h);
     let (quorum, total) = (committee.quorum(), committee.total_weight());
@@ -663,7 +661,7 @@ fn block_json(
 ) -> BlockJson {
     let genesis = node.genesis();
     let chain = genesis.chain_id;
-    let committee = Committee::from_genesis(genesis);
+    let committee = node.committee();
     let header = &block.header;
     BlockJson {
         hash: block.hash(chain),

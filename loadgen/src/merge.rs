@@ -111,14 +111,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, LoadgenError> {
         let bytes = std::fs::read(&hlog_path).map_err(|e| {
             input(&hlog_path, format!("{e} (written by loadgen --out since merge exists; rerun)"))
         })?;
-        for (stage, h) in hlog::read_stage_log(&bytes).map_err(|e| input(&hlog_path, e))? {
-            match stages.get_mut(&stage) {
-                Some(sum) => sum.add(&h).map_err(|e| input(&hlog_path, format!("{e:?}")))?,
-                None => {
-                    stages.insert(stage, h);
-                }
-            }
-        }
+        hlog::add_stage_log(&bytes, &mut stages).map_err(|e| input(&hlog_path, e))?;
         generators.push(Generator {
             dir: dir.clone(),
             keys,

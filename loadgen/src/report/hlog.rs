@@ -22,33 +22,51 @@ use crate::metrics::STAGES;
 use crate::recorder::Hist;
 use crate::run::RunOutcome;
 
-/// The stage histograms (`histograms.hlog`).
-pub fn stage_log(o: &RunOutcome) -> Result<Vec<u8>, String> {
+/// One histogram of a log: what, from when (since the run's origin), for
+/// how long, under which tag.
+type Entry<'a> = (&'a Hist, Duration, Duration, &'a str);
+
+/// A log of `entries` with `comments` in its header.
+fn write_log(o: &RunOutcome, comments: &[&str], entries: &[Entry<'_>]) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     let base = UNIX_EPOCH + Duration::from_millis(o.meta.started_unix_ms);
-    let length = Duration::from_millis(o.meta.ended_unix_ms.saturating_sub(o.meta.started_unix_ms));
     {
-        let mut log = IntervalLogWriterBuilder::new()
-            .add_comment("loadgen stage histograms: the whole measured run, values in microseconds from each transaction's intended send time")
+        let mut builder = IntervalLogWriterBuilder::new();
+        for comment in comments {
+            builder.add_comment(comment);
+        }
+        let mut log = builder
             .with_start_time(base)
             .with_base_time(base)
             .with_max_value_divisor(1_000.0)
             .begin_log_with(&mut buf, &mut serializer)
             .map_err(|e| e.to_string())?;
-        for stage in STAGES {
-            if let Some(h) = o.recorder.stage(stage) {
-                log.write_histogram(h, Duration::ZERO, length, Tag::new(stage))
-                    .map_err(|e| e.to_string())?;
-            }
+        for (h, start, length, tag) in entries {
+            log.write_histogram(h, *start, *length, Tag::new(tag)).map_err(|e| e.to_string())?;
         }
     }
     Ok(buf)
 }
 
-/// Reads a `histograms.hlog`: each tag's histograms, added up.
-pub fn read_stage_log(bytes: &[u8]) -> Result<BTreeMap<String, Hist>, String> {
-    let mut stages: BTreeMap<String, Hist> = BTreeMap::new();
+/// The stage histograms (`histograms.hlog`).
+pub fn stage_log(o: &RunOutcome) -> Result<Vec<u8>, String> {
+    let length = Duration::from_millis(o.meta.ended_unix_ms.saturating_sub(o.meta.started_unix_ms));
+    let entries: Vec<Entry<'_>> = STAGES
+        .iter()
+        .filter_map(|stage| Some((o.recorder.stage(stage)?, Duration::ZERO, length, *stage)))
+        .collect();
+    write_log(
+        o,
+        &[
+            "loadgen stage histograms: the whole measured run, values in microseconds from each transaction's intended send time",
+        ],
+        &entries,
+    )
+}
+
+/// Adds each histogram of a `histograms.hlog` to its tag's sum in `into`.
+pub fn add_stage_log(bytes: &[u8], into: &mut BTreeMap<String, Hist>) -> Result<(), String> {
     let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(bytes) {
         let entry = entry.map_err(|e| format!("not an HdrHistogram log: {e:?}"))?;
@@ -60,42 +78,34 @@ pub fn read_stage_log(bytes: &[u8]) -> Result<BTreeMap<String, Hist>, String> {
         let h: Hist = deserializer
             .deserialize(&mut encoded.as_slice())
             .map_err(|e| format!("histogram {tag:?} does not decode: {e:?}"))?;
-        match stages.get_mut(&tag) {
+        match into.get_mut(&tag) {
             Some(sum) => sum.add(&h).map_err(|e| format!("histogram {tag:?}: {e:?}"))?,
             None => {
-                stages.insert(tag, h);
+                into.insert(tag, h);
             }
         }
     }
-    Ok(stages)
+    Ok(())
 }
 
 /// The log.
 pub fn interval_log(o: &RunOutcome) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
-    let mut serializer = V2DeflateSerializer::new();
-    let base = UNIX_EPOCH + Duration::from_millis(o.meta.started_unix_ms);
-    {
-        let mut log = IntervalLogWriterBuilder::new()
-            .add_comment("loadgen interval log: values in microseconds from each transaction's intended send time")
-            .add_comment("tags: accepted (the RPC answered), final_first (final on the first node); by intended second")
-            .with_start_time(base)
-            .with_base_time(base)
-            .with_max_value_divisor(1_000.0)
-            .begin_log_with(&mut buf, &mut serializer)
-            .map_err(|e| e.to_string())?;
-        for (i, second) in o.recorder.seconds().iter().enumerate() {
-            let start = Duration::from_secs(i as u64);
-            for (tag, h) in
-                [("accepted", &second.accepted_hist), ("final_first", &second.final_first)]
-            {
-                if h.is_empty() {
-                    continue;
-                }
-                log.write_histogram(h, start, Duration::from_secs(1), Tag::new(tag))
-                    .map_err(|e| e.to_string())?;
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    for (i, second) in o.recorder.seconds().iter().enumerate() {
+        let start = Duration::from_secs(i as u64);
+        for (tag, h) in [("accepted", &second.accepted_hist), ("final_first", &second.final_first)]
+        {
+            if !h.is_empty() {
+                entries.push((h, start, Duration::from_secs(1), tag));
             }
         }
     }
-    Ok(buf)
+    write_log(
+        o,
+        &[
+            "loadgen interval log: values in microseconds from each transaction's intended send time",
+            "tags: accepted (the RPC answered), final_first (final on the first node); by intended second",
+        ],
+        &entries,
+    )
 }

@@ -1,7 +1,6 @@
 //! Making a cluster directory: keys, genesis, and one config per node.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
@@ -16,6 +15,10 @@ use crate::error::ClusterError;
 use crate::layout::{
     CLUSTER_FILE_VERSION, ClusterFile, Layout, LinkEntry, NodeEntry, PoolEntry, WalletEntry,
     node_name,
+};
+use crate::node_config::{
+    LoggingSection, MasternodeSection, NetworkSection, NodeConfig, NodeSection, Peer, RpcSection,
+    StorageSection,
 };
 
 /// What a new cluster looks like.
@@ -100,24 +103,31 @@ pub fn local_params(block_interval_ms: u64) -> ConsensusParams {
     }
 }
 
-/// Creates the cluster files in `layout`'s directory (which must be empty
-/// or absent). `proxy_ports[i][j]` is the port of the proxy node i dials
-/// node j at (ignored for i == j).
-pub(crate) fn create_files(
+/// The keys and genesis of a new chain, as written by [`new_chain`].
+pub(crate) struct NewChain {
+    /// The masternodes, `node1` first.
+    pub nodes: Vec<NodeEntry>,
+    /// The dev wallet.
+    pub dev_wallet: WalletEntry,
+    /// The load-generation pool.
+    pub pool: PoolEntry,
+    /// The genesis (also written to `genesis.json`).
+    pub genesis: Genesis,
+}
+
+/// Writes the keys of a new chain and its `genesis.json` into `layout`'s
+/// directory: each masternode's key at `node_key(name)` (a path relative to
+/// the directory), the dev wallet and pool keys under `keys/`. Masternode
+/// `i` is listed in genesis at `p2p_addresses[i]` (informational: nodes
+/// dial the addresses in their configs).
+pub(crate) fn new_chain(
     layout: &Layout,
     spec: &ClusterSpec,
-    proxy_ports: &[Vec<u16>],
+    p2p_addresses: &[String],
+    node_key: impl Fn(&str) -> String,
     now_ms: u64,
-) -> Result<(ClusterFile, Genesis), ClusterError> {
+) -> Result<NewChain, ClusterError> {
     let n = spec.nodes;
-    if let Some(name) = spec.byzantine.keys().find(|name| !(0..n).any(|i| node_name(i) == **name)) {
-        return Err(ClusterError::Invalid {
-            path: layout.dir().to_path_buf(),
-            reason: format!(
-                "byzantine node {name} is not a node of this cluster (node1 … node{n})"
-            ),
-        });
-    }
     let keys_dir = layout.keys();
     fs::create_dir_all(&keys_dir).map_err(io(&keys_dir))?;
     let mut rng = rand::rng();
@@ -129,8 +139,12 @@ pub(crate) fn create_files(
     let mut nodes = Vec::with_capacity(n);
     for (i, key) in node_keys.iter().enumerate() {
         let name = node_name(i);
-        let rel = format!("keys/{name}.key");
-        write_key(&layout.resolve(&rel), key)?;
+        let rel = node_key(&name);
+        let path = layout.resolve(&rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_key(&path, key)?;
         nodes.push(NodeEntry {
             name,
             id: NodeId::from(key.public()),
@@ -150,9 +164,10 @@ pub(crate) fn create_files(
 
     let mut committee: Vec<GenesisMasternode> = nodes
         .iter()
-        .map(|node| GenesisMasternode {
+        .zip(p2p_addresses)
+        .map(|(node, p2p_address)| GenesisMasternode {
             id: node.id,
-            p2p_address: "127.0.0.1:0".into(),
+            p2p_address: p2p_address.clone(),
             tier: node.tier,
             reward_address: Address::from_public_key(&node.id.public_key(), Network::Dev),
         })
@@ -185,55 +200,91 @@ pub(crate) fn create_files(
         path: layout.genesis(),
         reason: format!("generated genesis is invalid: {e}"),
     })?;
-    let genesis_json = serde_json::to_vec_pretty(&genesis)
-        .map_err(|e| ClusterError::Invalid { path: layout.genesis(), reason: e.to_string() })?;
-    fs::write(layout.genesis(), genesis_json).map_err(io(&layout.genesis()))?;
+    write_json(&layout.genesis(), &genesis)?;
+    Ok(NewChain {
+        nodes,
+        dev_wallet: WalletEntry { key_file: dev_rel, address: dev_address },
+        pool: PoolEntry {
+            key_files: pool_files,
+            coins_per_key: spec.pool_coins_per_key,
+            coin_value_sat: spec.pool_coin_value_sat,
+        },
+        genesis,
+    })
+}
+
+/// Writes `value` as pretty JSON.
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), ClusterError> {
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| ClusterError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+    fs::write(path, json).map_err(io(path))
+}
+
+/// Creates the cluster files in `layout`'s directory (which must be empty
+/// or absent). `proxy_ports[i][j]` is the port of the proxy node i dials
+/// node j at (ignored for i == j).
+pub(crate) fn create_files(
+    layout: &Layout,
+    spec: &ClusterSpec,
+    proxy_ports: &[Vec<u16>],
+    now_ms: u64,
+) -> Result<(ClusterFile, Genesis), ClusterError> {
+    let n = spec.nodes;
+    if let Some(name) = spec.byzantine.keys().find(|name| !(0..n).any(|i| node_name(i) == **name)) {
+        return Err(ClusterError::Invalid {
+            path: layout.dir().to_path_buf(),
+            reason: format!(
+                "byzantine node {name} is not a node of this cluster (node1 … node{n})"
+            ),
+        });
+    }
+    let loopback = vec!["127.0.0.1:0".to_string(); n];
+    let chain = new_chain(layout, spec, &loopback, |name| format!("keys/{name}.key"), now_ms)?;
+    let nodes = chain.nodes;
 
     let mut links = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let dir = layout.node_dir(&node.name);
         fs::create_dir_all(layout.data_dir(&node.name)).map_err(io(&dir))?;
-        let mut config = String::new();
-        let _ = writeln!(
-            config,
-            "# {} of a local cluster (written by the cluster library).",
-            node.name
-        );
-        let _ = writeln!(
-            config,
-            "[node]\ngenesis_file = \"../genesis.json\"\nstatus_interval_ms = 500\n"
-        );
-        let _ = writeln!(
-            config,
-            "[network]\nlisten_address = \"127.0.0.1:0\"\nenable_peer_discovery = false\nmax_connections = {}\nmax_connections_per_ip = {}\n",
-            4 * n + 16,
-            4 * n + 16
-        );
+        let mut peers = Vec::new();
         for (j, peer) in nodes.iter().enumerate() {
             if i == j {
                 continue;
             }
             let proxy = format!("127.0.0.1:{}", proxy_ports[i][j]);
-            let _ = writeln!(
-                config,
-                "[[network.peers]]\nid = \"{}\"\naddress = \"{proxy}\"\n",
-                peer.id
-            );
+            peers.push(Peer { id: peer.id, address: proxy.clone() });
             links.push(LinkEntry { from: node.name.clone(), to: peer.name.clone(), proxy });
         }
-        let _ = writeln!(config, "[rpc]\nlisten_address = \"127.0.0.1:0\"\n");
-        let _ = writeln!(config, "[storage]\ndata_dir = \"data\"\n");
-        let _ =
-            writeln!(config, "[logging]\nlevel = \"{}\"\nformat = \"pretty\"\n", spec.log_level);
-        let _ = writeln!(config, "[masternode]\nkey_file = \"../{}\"", node.key_file);
-        let path = layout.config(&node.name);
-        fs::write(&path, config).map_err(io(&path))?;
+        let config = NodeConfig {
+            node: NodeSection {
+                genesis_file: "../genesis.json".into(),
+                genesis_hash: None,
+                status_interval_ms: 500,
+            },
+            network: NetworkSection {
+                listen_address: "127.0.0.1:0".into(),
+                enable_peer_discovery: false,
+                max_connections: NodeConfig::connection_limit(n),
+                max_connections_per_ip: NodeConfig::connection_limit(n),
+                peers,
+            },
+            rpc: RpcSection { listen_address: "127.0.0.1:0".into() },
+            storage: StorageSection { data_dir: "data".into() },
+            logging: LoggingSection { level: spec.log_level.clone(), format: "pretty".into() },
+            masternode: MasternodeSection { key_file: format!("../{}", node.key_file) },
+            metrics: None,
+        };
+        config.write(
+            &layout.config(&node.name),
+            &format!("{} of a local cluster (written by the cluster library).", node.name),
+        )?;
         if let Some(mode) = spec.byzantine.get(&node.name) {
             let path = layout.byzantine_file(&node.name);
             fs::write(&path, format!("{mode}\n")).map_err(io(&path))?;
         }
     }
 
+    let genesis = chain.genesis;
     let file = ClusterFile {
         version: CLUSTER_FILE_VERSION,
         created_ms: now_ms,
@@ -242,19 +293,10 @@ pub(crate) fn create_files(
         block_interval_ms: spec.block_interval_ms,
         nodes,
         links,
-        dev_wallet: WalletEntry { key_file: dev_rel, address: dev_address },
-        pool: PoolEntry {
-            key_files: pool_files,
-            coins_per_key: spec.pool_coins_per_key,
-            coin_value_sat: spec.pool_coin_value_sat,
-        },
+        dev_wallet: chain.dev_wallet,
+        pool: chain.pool,
     };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| ClusterError::Invalid {
-        path: layout.cluster_file(),
-        reason: e.to_string(),
-    })?;
     // Written last: its presence means the cluster is complete.
-    let path = layout.cluster_file();
-    fs::write(&path, json).map_err(io(&path))?;
+    write_json(&layout.cluster_file(), &file)?;
     Ok((file, genesis))
 }

@@ -5,7 +5,8 @@
 //! | concern | module |
 //! |---|---|
 //! | files and `cluster.json` | [`layout`] |
-//! | making a cluster (keys, genesis, configs) | [`create`] |
+//! | making a cluster (keys, genesis, configs) | [`create`], [`node_config`] |
+//! | a chain for many hosts (`timectl testnet`) | [`testnet`] |
 //! | a running cluster: processes and proxies | [`cluster`](crate::Cluster) |
 //! | starting and signalling `timed` | [`process`] |
 //! | link proxies and faults | [`proxy`] |
@@ -25,10 +26,12 @@ mod error;
 pub mod faults;
 pub mod health;
 pub mod layout;
+pub mod node_config;
 pub mod process;
 pub mod proxy;
 pub mod status;
 pub mod testing;
+pub mod testnet;
 
 pub use cluster::{Cluster, START_TIMEOUT, STOP_TIMEOUT, load_files, log_tail, read_node_info};
 pub use create::ClusterSpec;

@@ -186,6 +186,41 @@ enum Command {
     },
     /// Check for what commonly breaks local clusters, each with the fix.
     Doctor,
+    /// Keys, a genesis and a config per masternode for a chain on many hosts:
+    /// `timectl testnet --out net 10.0.0.1 10.0.0.2 db3.example.org:24200`.
+    ///
+    /// Writes OUT/node1 … (copy each to its host and run `timed --config
+    /// timed.toml` there; RPC, P2P and metrics on the standard ports), the
+    /// genesis, the funded dev wallet and pool keys under OUT/keys, and
+    /// OUT/testnet.json listing every node. Nothing is started. Each config
+    /// names the genesis hash, so a node given another genesis refuses to
+    /// start; `timed --check-config OUT/node1/timed.toml` checks one.
+    Testnet {
+        /// One masternode per host: NAME, IP, NAME:PORT, IP:PORT or
+        /// [IPV6]:PORT, where PORT is its P2P port.
+        #[arg(required = true, num_args = 1.., value_name = "HOST")]
+        hosts: Vec<String>,
+        /// Where to write (a new or empty directory).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// P2P port of hosts given without one.
+        #[arg(long, default_value_t = cluster::testnet::P2P_PORT, value_name = "PORT")]
+        p2p_port: u16,
+        /// RPC port on every host (listening on the host's address when it
+        /// is given as an IP, on 127.0.0.1 otherwise).
+        #[arg(long, default_value_t = cluster::testnet::RPC_PORT, value_name = "PORT")]
+        rpc_port: u16,
+        /// Metrics and health port on every host (no credentials).
+        #[arg(long, default_value_t = cluster::testnet::METRICS_PORT, value_name = "PORT")]
+        metrics_port: u16,
+        /// Listen on every interface even for hosts given by IP (hosts behind
+        /// NAT, whose given address is not their own).
+        #[arg(long)]
+        bind_all: bool,
+        /// Milliseconds between blocks.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        block_time: u64,
+    },
     /// The per-cluster agent (started by `up`; not for direct use).
     /// Print the completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell); e.g. `source <(timectl completions bash)`.
@@ -383,6 +418,17 @@ async fn run(args: Args) -> Outcome {
         Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
         Command::Down { wipe } => down(&layout, wipe, json).await,
         Command::Doctor => doctor(&layout, json).await,
+        Command::Testnet { hosts, out, p2p_port, rpc_port, metrics_port, bind_all, block_time } => {
+            let spec = cluster::testnet::TestnetSpec {
+                hosts,
+                p2p_port,
+                rpc_port,
+                metrics_port,
+                bind_all,
+                chain: ClusterSpec { block_interval_ms: block_time, ..ClusterSpec::default() },
+            };
+            testnet(&out, &spec, json)
+        }
         Command::Completions { shell } => {
             client::stdout::completions(shell, Args::command());
             Ok(0)
@@ -1028,6 +1074,36 @@ async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Ou
         }
         Err(e) => Err(failure(1, anyhow!("{node}: {e}"))),
     }
+}
+
+fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outcome {
+    cluster::testnet::check(spec).map_err(|e| failure(2, anyhow!("{e}")))?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let file = cluster::testnet::create(out, spec, now).map_err(anyhow::Error::from)?;
+    if json {
+        client::outln!("{}", serde_json::to_string(&file).map_err(anyhow::Error::from)?);
+        return Ok(0);
+    }
+    let mut table =
+        String::from("NODE     P2P (DIALLED)                RPC                    ID\n");
+    for node in &file.nodes {
+        let id = node.id.to_string();
+        table.push_str(&format!(
+            "{:<8} {:<28} {:<22} {}…\n",
+            node.name,
+            node.p2p_address,
+            node.rpc_address,
+            &id[..16]
+        ));
+    }
+    client::outln!("{table}");
+    client::outln!(
+        "genesis {} written to {}\nnext: copy {}/node1 to the first host and run `timed --config timed.toml` in it, and so on for each node",
+        file.genesis_hash,
+        out.display(),
+        out.display()
+    );
+    Ok(0)
 }
 
 async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outcome {

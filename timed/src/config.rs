@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use consensus::CoreConfig;
 use net::{NetLimits, PeerAddress};
-use protocol::NodeId;
+use protocol::{Hash256, NodeId};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -36,6 +36,7 @@ use toml::de::{DeTable, DeValue};
 /// (`[[network.peers]]`).
 pub const ACCEPTED_KEYS: &[&str] = &[
     "node.genesis_file",
+    "node.genesis_hash",
     "node.status_interval_ms",
     "node.verify_threads",
     "network.listen_address",
@@ -115,6 +116,10 @@ pub struct NodeSection {
     /// `genesis_file`: the chain's genesis.json, which fixes the network,
     /// the committee and every consensus rule.
     pub genesis_file: PathBuf,
+    /// `genesis_hash`: the hash `genesis_file` must have, when set, so a
+    /// node given another network's genesis refuses to start instead of
+    /// forming a chain of its own (written by `timectl testnet`).
+    pub genesis_hash: Option<Hash256>,
     /// `status_interval_ms`: the housekeeping tick (status exchange for
     /// anti-entropy, re-requests, expiry); [`CoreConfig::tick_interval_ms`].
     pub status_interval: Duration,
@@ -127,6 +132,7 @@ impl Default for NodeSection {
     fn default() -> Self {
         NodeSection {
             genesis_file: PathBuf::from("genesis.json"),
+            genesis_hash: None,
             status_interval: Duration::from_millis(1000),
             verify_threads: 0,
         }
@@ -513,6 +519,9 @@ impl Config {
 [node]
 # The chain's genesis file: network, committee and every consensus rule.
 genesis_file = {genesis_file}
+# The hash that file must have (timed --check-config prints it): a node given
+# another network's genesis then refuses to start.
+# genesis_hash = "<64 hex digits>"
 # Housekeeping tick (status exchange with peers, re-requests, expiry), in milliseconds.
 status_interval_ms = {status_interval_ms}
 # Threads that verify input signatures ahead of the consensus core (0: one per core).
@@ -652,7 +661,7 @@ orphan_ttl_seconds = {orphan_ttl}
     }
 
     fn cross_key_problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.peer_problems();
         if self.rpc.auth == RpcAuth::None && !self.rpc.listen_address.ip().is_loopback() {
             problems.push(Problem::about(
                 "rpc.auth",
@@ -681,6 +690,64 @@ orphan_ttl_seconds = {orphan_ttl}
             && let Err(err) = self.net_limits().validate()
         {
             problems.push(Problem::general(format!("[network.limits]: {err}")));
+        }
+        problems
+    }
+}
+
+impl Config {
+    /// Peers listed twice (same address or same id, in `network.peers` or
+    /// `network.bootstrap_peers`), or at this node's own listen address: a
+    /// config for many hosts with a copy-paste slip, named by its entry.
+    fn peer_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let own = self.network.listen_address;
+        let mut addresses: BTreeMap<String, String> = BTreeMap::new();
+        let mut ids: BTreeMap<NodeId, String> = BTreeMap::new();
+        let entries = self
+            .network
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    format!("network.peers[{i}]"),
+                    format!("network.peers[{i}].address"),
+                    &p.address,
+                    p.id,
+                )
+            })
+            .chain(self.network.bootstrap_peers.iter().enumerate().map(|(i, a)| {
+                let key = format!("network.bootstrap_peers[{i}]");
+                (key.clone(), key, a, None)
+            }));
+        for (entry, key, address, id) in entries {
+            if address.parse::<SocketAddr>().is_ok_and(|a| a == own) {
+                problems.push(Problem::about(
+                    &key,
+                    format!("{key}: {address} is this node's own network.listen_address"),
+                ));
+            }
+            match addresses.get(address.as_str()) {
+                Some(first) => problems.push(Problem::about(
+                    &key,
+                    format!("{key}: {address} is also the address of {first} (each peer once)"),
+                )),
+                None => {
+                    addresses.insert(address.clone(), entry.clone());
+                }
+            }
+            if let Some(id) = id {
+                match ids.get(&id) {
+                    Some(first) => problems.push(Problem::about(
+                        &format!("{entry}.id"),
+                        format!("{entry}.id: {id} is also the id of {first} (each peer once)"),
+                    )),
+                    None => {
+                        ids.insert(id, entry);
+                    }
+                }
+            }
         }
         problems
     }
@@ -793,7 +860,12 @@ fn parse(text: &str, base_dir: &Path) -> Result<Config, Vec<Problem>> {
     let mut config = doc.read();
     config.resolve_paths(base_dir);
     for mut problem in config.cross_key_problems() {
-        problem.line = problem.key.as_ref().and_then(|key| doc.lines.get(key)).copied();
+        // An array element (`network.bootstrap_peers[1]`) is placed at its array.
+        problem.line = problem
+            .key
+            .as_ref()
+            .and_then(|key| doc.lines.get(key).or_else(|| doc.lines.get(key.rsplit_once('[')?.0)))
+            .copied();
         doc.problems.push(problem);
     }
     if doc.problems.is_empty() {
@@ -1015,6 +1087,7 @@ impl<'a> Doc<'a> {
     fn read(&mut self) -> Config {
         let mut c = Config::default();
         set(&mut c.node.genesis_file, self.path("node.genesis_file", "genesis.json"));
+        c.node.genesis_hash = self.genesis_hash();
         set(&mut c.node.status_interval, self.millis("node.status_interval_ms"));
         set(
             &mut c.node.verify_threads,
@@ -1206,6 +1279,16 @@ impl<'a> Doc<'a> {
             return None;
         }
         Some(PathBuf::from(s))
+    }
+
+    fn genesis_hash(&mut self) -> Option<Hash256> {
+        const FORM: &str = "a genesis hash of 64 hex digits";
+        let (found, s) = self.string("node.genesis_hash", FORM)?;
+        let hash = Hash256::from_hex(s).ok();
+        if hash.is_none() {
+            self.expected(&found, FORM);
+        }
+        hash
     }
 
     fn socket_addr(&mut self, key: &'static str, example: &str) -> Option<SocketAddr> {

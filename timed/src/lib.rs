@@ -17,5 +17,6 @@ pub mod config;
 pub mod devchain;
 pub mod metrics;
 pub mod node;
+pub mod preflight;
 pub mod rpc;
 pub mod store;

@@ -14,11 +14,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use protocol::rpc::{DevWallet, NodeInfoFile};
-use protocol::{Genesis, SecretKey};
+use protocol::{Genesis, NodeId, SecretKey};
 use timed::config::{Config, LogFormat};
 use timed::devchain::{self, read_key_file, write_atomic};
 use timed::metrics::Metrics;
 use timed::node::{self, NodeSettings, now_millis};
+use timed::preflight;
 use timed::rpc::{self, RpcSettings};
 use timed::store::StoreConfig;
 
@@ -179,6 +180,10 @@ fn run(args: Args) -> Result<(), Failure> {
     result
 }
 
+/// How long a starting node waits for peer host names that do not resolve
+/// yet (peers started at the same moment may reach DNS a little later).
+const PEER_NAME_WAIT: Duration = Duration::from_secs(15);
+
 /// How long a stopping node waits for its tasks (the driver's final flush
 /// among them) before it exits without them; the store is crash-safe.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -199,19 +204,32 @@ fn check_config(path: &Path) -> Result<(), Failure> {
             "node.genesis_file: {} does not exist yet; timed will not start until it does",
             genesis.display()
         ));
-    } else if let Err(e) = load_genesis(genesis) {
-        problems.push(format!("{e:#}"));
     }
+    let mut key = None;
     if let Some(key_file) = &config.masternode.key_file {
         if !key_file.exists() {
             warnings.push(format!(
                 "masternode.key_file: {} does not exist yet; timed will not start until it does",
                 key_file.display()
             ));
-        } else if let Err(e) = read_key_file(key_file) {
-            problems.push(format!("masternode.key_file: {e}"));
+        } else {
+            match read_key_file(key_file) {
+                Ok((_, secret)) => key = Some(NodeId::from(secret.public())),
+                Err(e) => problems.push(format!("masternode.key_file: {e}")),
+            }
         }
     }
+    let mut genesis_hash = None;
+    if genesis.exists() {
+        match load_genesis(genesis) {
+            Ok(genesis) => {
+                problems.extend(preflight::genesis_problems(&config, &genesis, key));
+                genesis_hash = Some(genesis.hash());
+            }
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    problems.extend(preflight::unresolved_peers(&config, Duration::ZERO));
     if !problems.is_empty() {
         return Err(Failure {
             code: 3,
@@ -221,9 +239,10 @@ fn check_config(path: &Path) -> Result<(), Failure> {
     for warning in &warnings {
         eprintln!("timed: warning: {}: {warning}", path.display());
     }
+    let genesis = genesis_hash.map(|h| format!("; genesis hash {h}")).unwrap_or_default();
     match warnings.len() {
-        0 => println!("{}: ok", path.display()),
-        n => println!("{}: ok (the file is valid; {n} warning(s) above)", path.display()),
+        0 => println!("{}: ok{genesis}", path.display()),
+        n => println!("{}: ok (the file is valid; {n} warning(s) above){genesis}", path.display()),
     }
     Ok(())
 }
@@ -314,6 +333,20 @@ async fn serve(args: Args) -> Result<(), Failure> {
             ),
             None => None,
         };
+        let member = key.as_ref().map(|k| NodeId::from(k.public()));
+        let mut problems = preflight::genesis_problems(&config, &genesis, member);
+        let names = config.clone();
+        problems.extend(
+            tokio::task::spawn_blocking(move || {
+                preflight::unresolved_peers(&names, PEER_NAME_WAIT)
+            })
+            .await
+            .map_err(|e| anyhow!("cannot resolve the peer names: {e}"))
+            .map_err(fail(1))?,
+        );
+        if !problems.is_empty() {
+            return Err(Failure { code: 3, error: anyhow!("{}", problems.join("\n")) });
+        }
         (genesis, key, None)
     };
 

@@ -10,6 +10,7 @@ use timed::config::{ACCEPTED_KEYS, Config, ConfigErrors, LogFormat, Problem, Rpc
 
 const BASE: &str = "/cfg";
 const PEER_ID: &str = "8f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b";
+const GENESIS_HASH: &str = "1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2c";
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::from_toml_str(text, Path::new(BASE))
@@ -58,6 +59,7 @@ fn generated_default_sets_every_accepted_key_with_a_comment() {
         // are shown commented out.
         let optional = key.starts_with("network.peers[]")
             || *key == "rpc.token"
+            || *key == "node.genesis_hash"
             || *key == "masternode.key_file"
             || *key == "metrics.listen_address";
         let mut value = Some(&toml::Value::Table(table.clone()));
@@ -93,6 +95,9 @@ fn cases() -> Vec<Case> {
     vec![
         ("node.genesis_file", key("node.genesis_file", "\"chain/genesis.json\""), |c| {
             c.node.genesis_file = PathBuf::from("/cfg/chain/genesis.json")
+        }),
+        ("node.genesis_hash", key("node.genesis_hash", &format!("\"{GENESIS_HASH}\"")), |c| {
+            c.node.genesis_hash = Some(GENESIS_HASH.parse().expect("a hash"))
         }),
         ("node.status_interval_ms", key("node.status_interval_ms", "250"), |c| {
             c.node.status_interval = Duration::from_millis(250)
@@ -555,6 +560,29 @@ fn bad_values_name_the_expected_form() {
         (
             "[[network.peers]]\nid = \"abcd\"\naddress = \"127.0.0.1:1\"",
             "network.peers[0].id: expected a node id of 64 hex digits, got \"abcd\"",
+        ),
+        (
+            "[node]\ngenesis_hash = \"abc\"",
+            "node.genesis_hash: expected a genesis hash of 64 hex digits, got \"abc\"",
+        ),
+        (
+            "[network]\nbootstrap_peers = [\"seed.example.org:24100\"]\n\
+             [[network.peers]]\nid = \"1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b\"\n\
+             address = \"seed.example.org:24100\"",
+            "network.bootstrap_peers[0]: seed.example.org:24100 is also the address of network.peers[0] (each peer once)",
+        ),
+        (
+            "[network]\nlisten_address = \"127.0.0.2:24100\"\n[[network.peers]]\n\
+             id = \"1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b\"\n\
+             address = \"127.0.0.2:24100\"",
+            "network.peers[0].address: 127.0.0.2:24100 is this node's own network.listen_address",
+        ),
+        (
+            "[[network.peers]]\nid = \"1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b\"\n\
+             address = \"a.example:1\"\n[[network.peers]]\n\
+             id = \"1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b\"\n\
+             address = \"b.example:1\"",
+            "network.peers[1].id: 1f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b is also the id of network.peers[0] (each peer once)",
         ),
         (
             "[network.limits]\nping_interval_ms = 30000",

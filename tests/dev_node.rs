@@ -631,6 +631,38 @@ async fn dev_node_rpc_surface() {
     f.eq("getblockchaininfo time", info.time, info.best_block_time_ms / 1000);
     let best: Value = rpc.call("getbestblockhash", json!([])).await.expect("getbestblockhash");
     f.check(best.as_str().is_some_and(|h| h.len() == 64), || format!("getbestblockhash {best}"));
+    // getblockheader under bitcoind's names, by hash and by height.
+    if let Some(header) = f.ok("getblockheader(1)", rpc.getblockheader(1u64).await)
+        && let Some(Some(block)) =
+            f.ok("getblock(1)", rpc.getblock(1u64, Verbosity::Txids).await).map(decoded)
+    {
+        f.eq("getblockheader hash", header.hash, block.hash);
+        f.eq(
+            "getblockheader previousblockhash",
+            header.previousblockhash,
+            Some(block.previous_block_hash),
+        );
+        f.eq("getblockheader merkleroot", header.merkleroot, block.merkle_root);
+        f.eq("getblockheader nTx", header.n_tx, block.n_tx);
+        f.eq("getblockheader time", header.time, block.time_ms / 1000);
+        f.check(
+            header.confirmations >= 1 && header.nextblockhash.is_some() == (info.blocks > 1),
+            || {
+                format!(
+                    "getblockheader(1) confirmations {} next {:?}",
+                    header.confirmations, header.nextblockhash
+                )
+            },
+        );
+        if let Some(by_hash) = f.ok("getblockheader(hash)", rpc.getblockheader(block.hash).await) {
+            f.eq("getblockheader by hash", by_hash.height, 1);
+        }
+    }
+    if let Some(genesis_header) = f.ok("getblockheader(0)", rpc.getblockheader(0u64).await) {
+        f.eq("getblockheader(0) previousblockhash", genesis_header.previousblockhash, None);
+    }
+    let raw: Value = rpc.call("getblockheader", json!([0, false])).await.expect("raw header");
+    f.check(raw.as_str().is_some_and(|h| h.len() == 2 * 152), || format!("raw header {raw}"));
     let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
     let legacy = |body: &'static str| {
         let request = http.post(rpc.url()).header("content-type", "text/plain").body(body);

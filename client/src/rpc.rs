@@ -23,9 +23,9 @@ use serde_json::Value;
 use thiserror::Error;
 
 use protocol::rpc::{
-    AddressValidation, Balance, BlockJson, BlockchainInfo, ConsensusInfo, MasternodeEntry,
-    MasternodeStatus, MempoolInfo, NetworkInfo, NodeInfoFile, PeerInfo, TxFinality, TxJson,
-    TxOutSetInfo, TxState, TxSubmission, Unspent, codes,
+    AddressValidation, Balance, BlockHeaderJson, BlockJson, BlockchainInfo, ConsensusInfo,
+    MasternodeEntry, MasternodeStatus, MempoolInfo, NetworkInfo, NodeInfoFile, PeerInfo,
+    TxFinality, TxJson, TxOutSetInfo, TxState, TxSubmission, Unspent, codes,
 };
 use protocol::validate::TxRejection;
 use protocol::{Address, BlockHash, Genesis, Transaction, TxId};
@@ -684,6 +684,14 @@ impl RpcClient {
                 .await
                 .map(|block: BlockJson| BlockResult::Decoded(Box::new(block))),
         }
+    }
+
+    /// `getblockheader` verbose: the header's fields.
+    pub async fn getblockheader(
+        &self,
+        block: impl Into<BlockRef>,
+    ) -> Result<BlockHeaderJson, ClientError> {
+        self.request("getblockheader", (block.into(), true)).await
     }
 
     /// `getrawtransaction`: the transaction, decoded from its hex.

@@ -489,6 +489,44 @@ pub struct BlockJson {
     pub tx: BlockTxs,
 }
 
+/// A block header (`getblockheader` verbose), under bitcoind's field names
+/// where the field means the same, so a bitcoind client library reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeaderJson {
+    /// Its hash.
+    pub hash: BlockHash,
+    /// Blocks on top of it, itself included (1 for the tip).
+    pub confirmations: u64,
+    /// Its height.
+    pub height: u64,
+    /// Header version.
+    pub version: u32,
+    /// The version as 8 hex digits.
+    #[serde(rename = "versionHex")]
+    pub version_hex: String,
+    /// Merkle root of its txids.
+    pub merkleroot: Hash256,
+    /// Timestamp, in seconds (bitcoind's unit).
+    pub time: i64,
+    /// Timestamp, in milliseconds (this chain's unit).
+    pub time_ms: i64,
+    /// Transactions, coinbase included.
+    #[serde(rename = "nTx")]
+    pub n_tx: usize,
+    /// The parent's hash; absent for block 0, as in bitcoind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previousblockhash: Option<BlockHash>,
+    /// The next block's hash; absent for the tip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nextblockhash: Option<BlockHash>,
+    /// UTXO commitment after it.
+    pub utxocommitment: Hash256,
+    /// Proposer.
+    pub proposer: NodeId,
+    /// Round it was proposed in.
+    pub round: u32,
+}
+
 /// One event of the stream (`GET /events`, Server-Sent Events). The SSE `id`
 /// is `id`; `event` is `tx`, `block`, `equivocation`, `syncing` or `lagged`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

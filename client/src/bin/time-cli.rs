@@ -126,6 +126,15 @@ enum Command {
         #[arg(default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
         verbosity: u8,
     },
+    /// A block's header by hash or height (bitcoind's field names); --hex
+    /// for its canonical encoding.
+    Getblockheader {
+        /// Block hash (64 hex digits) or height.
+        block: BlockRef,
+        /// The header's hex instead of its fields.
+        #[arg(long)]
+        hex: bool,
+    },
     /// A transaction's hex, or decoded with its state (--verbose).
     Getrawtransaction {
         /// Transaction id.
@@ -446,13 +455,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Getblockcount => ("getblockcount", json!([])),
         Command::Getbestblockhash => ("getbestblockhash", json!([])),
         Command::Getblockhash { height } => ("getblockhash", json!([height])),
-        Command::Getblock { block, verbosity } => {
-            let block = match block {
-                BlockRef::Height(height) => json!(height),
-                BlockRef::Hash(hash) => json!(hash),
-            };
-            ("getblock", json!([block, verbosity]))
-        }
+        Command::Getblock { block, verbosity } => ("getblock", json!([block, verbosity])),
+        Command::Getblockheader { block, hex } => ("getblockheader", json!([block, !hex])),
         Command::Getrawtransaction { txid, verbose } => {
             ("getrawtransaction", json!([txid, verbose]))
         }

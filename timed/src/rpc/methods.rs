@@ -25,6 +25,7 @@ pub(crate) const METHODS: &[&str] = &[
     "getbestblockhash",
     "getblockhash",
     "getblock",
+    "getblockheader",
     "getrawtransaction",
     "sendrawtransaction",
     "gettransactionfinality",
@@ -155,6 +156,43 @@ pub(crate) async fn call(shared: &Shared, method: &str, params: &Params) -> Resu
                 return Ok(json!(hex::encode(bytes)));
             }
             to_value(&block_json(node, &block, certificate.as_ref(), verbosity == 2))
+        }
+        "getblockheader" => {
+            params.at_most(2, &["blockhash", "verbose"])?;
+            let height = block_param(shared, params)?;
+            let verbose: bool = params.opt(1, "verbose", "a boolean")?.unwrap_or(true);
+            let store = node.store();
+            let Some((block, _)) = store.block(height).map_err(internal)? else {
+                return Err(Fault::new(
+                    codes::OUT_OF_RANGE,
+                    format!("block height {height} out of range (the tip is {})", store.height()),
+                ));
+            };
+            let header = &block.header;
+            if !verbose {
+                return Ok(json!(hex::encode(protocol::codec::Canonical::encode(header))));
+            }
+            let tip = store.height();
+            let nextblockhash = match height < tip {
+                true => store.block_hash(height + 1).map_err(internal)?,
+                false => None,
+            };
+            to_value(&protocol::rpc::BlockHeaderJson {
+                hash: block.hash(node.genesis().chain_id),
+                confirmations: tip.saturating_sub(height) + 1,
+                height,
+                version: header.version,
+                version_hex: format!("{:08x}", header.version),
+                merkleroot: header.merkle_root,
+                time: header.timestamp.div_euclid(1000),
+                time_ms: header.timestamp,
+                n_tx: block.txs.len(),
+                previousblockhash: (height > 0).then_some(header.prev_hash),
+                nextblockhash,
+                utxocommitment: header.utxo_commitment,
+                proposer: header.proposer,
+                round: header.round,
+            })
         }
         "getrawtransaction" => {
             params.at_most(2, &["txid", "verbose"])?;

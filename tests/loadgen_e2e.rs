@@ -4,6 +4,9 @@
 //! a second run on the same cluster, which must find its coins again from
 //! `listunspent` (change of the first run included); then a two-step sweep,
 //! each step starting on a settled cluster.
+//!
+//! Then the `loadgen` binary against a `timed --dev` whose RPC wants a token
+//! (`rpc.auth = "token"`), as a node off loopback does: `--rpc-token-file`.
 
 use std::time::Duration;
 
@@ -109,4 +112,193 @@ async fn n4_loadgen_runs_twice_on_one_cluster_with_closing_accounting_and_safety
     assert!(table.contains("settled_s"), "{table}");
     assert!(out.path().join("sweep").join("sweep.json").is_file());
     t.cluster.shutdown().await.expect("shutdown");
+}
+
+// ---------------------------------------------------------------------------
+// A node whose RPC wants a token (rpc.auth = "token"), through the binary.
+// ---------------------------------------------------------------------------
+
+/// The secret of the node below (rpc.token wants at least 16 characters).
+const TOKEN: &str = "e2e-rpc-token-0123456789abcdef";
+/// The longest one condition (the node's start, one loadgen run) is waited for.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The last lines of a log file.
+fn tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("({e})"));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// `loadgen ARGS` with `env`, bounded by [`WAIT`]; TIMECOIN_RPC_TOKEN_FILE
+/// comes only from `env`.
+async fn loadgen(
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    let exe = cluster::binaries::find("loadgen").unwrap_or_else(|e| panic!("{e}"));
+    let run = tokio::process::Command::new(exe)
+        .args(args)
+        .env_remove("TIMECOIN_RPC_TOKEN_FILE")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(WAIT, run).await {
+        Ok(output) => output.expect("run loadgen"),
+        Err(_) => panic!("loadgen {args:?} still running after {WAIT:?}"),
+    }
+}
+
+/// loadgen against a `timed --dev` configured with `rpc.auth = "token"`,
+/// as a node off loopback (a Kubernetes pod) is: with `--rpc-token-file`
+/// (the file a mounted Secret would be, with a trailing newline) a run
+/// sends, follows the event stream and finalizes every transaction, and
+/// `loadgen verify` with `TIMECOIN_RPC_TOKEN_FILE` checks it; without the
+/// token, or with a wrong one, loadgen stops before sending anything, exit
+/// 3, saying the node refused its credentials; with a cluster directory the
+/// token file is a usage error (exit 2). The secret is never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_reaches_a_node_with_rpc_auth_token_through_rpc_token_file() {
+    let _lock = cluster::testing::exclusive().expect("cluster test lock");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = tmp.path().join("timed.toml");
+    std::fs::write(&config, format!("[rpc]\nauth = \"token\"\ntoken = \"{TOKEN}\"\n"))
+        .expect("write timed.toml");
+    let token_file = tmp.path().join("rpc-token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token file");
+    let wrong_file = tmp.path().join("wrong-token");
+    std::fs::write(&wrong_file, "not-the-token-0123456789\n").expect("write the wrong token");
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("timed.log");
+    let out = std::fs::File::create(&log).expect("create the node log");
+    let mut node =
+        tokio::process::Command::new(cluster::binaries::timed().unwrap_or_else(|e| panic!("{e}")))
+            .arg("--config")
+            .arg(&config)
+            .arg("--dev")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--rpc-listen", "127.0.0.1:0", "--p2p-listen", "127.0.0.1:0"])
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("clone the log handle"))
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn timed");
+    let pid = node.id().expect("a running child has a pid");
+
+    // Up when its node.json is written and it answers the token.
+    let bearer_client = |url: &str| {
+        client::RpcClient::new(url, client::RpcAuth::Bearer(TOKEN.into())).expect("client")
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let url = loop {
+        if let Ok(info) = client::rpc::read_node_info(&data)
+            && info.pid == pid
+            && bearer_client(&info.rpc_url).getblockcount().await.is_ok()
+        {
+            break info.rpc_url;
+        }
+        if let Some(status) = node.try_wait().expect("poll timed") {
+            panic!("timed exited ({status}) before answering\n{}", tail(&log));
+        }
+        assert!(std::time::Instant::now() < deadline, "timed not up in {WAIT:?}\n{}", tail(&log));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The node does want the token (else nothing below would be shown).
+    let open = client::RpcClient::new(&url, client::RpcAuth::None).expect("client");
+    let refused = open.getblockcount().await.expect_err("a request without the token");
+    assert!(refused.is_unauthorized(), "{refused}");
+
+    let run_dir = tmp.path().join("run");
+    let base: Vec<&std::ffi::OsStr> = vec![
+        "--rpc".as_ref(),
+        url.as_ref(),
+        "--datadir".as_ref(),
+        data.as_os_str(),
+        "--wallet".as_ref(),
+        "--tps".as_ref(),
+        "20".as_ref(),
+        "--count".as_ref(),
+        "20".as_ref(),
+        "--quiet".as_ref(),
+    ];
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    // With the token file: every transaction final, as the node's event
+    // stream (which needs the token too) told.
+    let mut with = base.clone();
+    with.extend([
+        "--rpc-token-file".as_ref(),
+        token_file.as_os_str(),
+        "--json".as_ref(),
+        "--out".as_ref(),
+        run_dir.as_os_str(),
+    ]);
+    let run = loadgen(&with, &[]).await;
+    let stdout = text(&run.stdout);
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "with the token: {stderr}\n{stdout}\n{}", tail(&log));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("--json summary");
+    assert_eq!(summary["sent"], 20.0, "{stdout}");
+    assert_eq!(summary["final"], 20.0, "{stdout}\n{}", tail(&log));
+    assert_eq!(summary["safety"]["ok"], true, "{stdout}");
+
+    // The post-run checker, with the token file from the environment.
+    let verify = loadgen(
+        &["verify".as_ref(), run_dir.as_os_str(), "--rpc".as_ref(), url.as_ref()],
+        &[("TIMECOIN_RPC_TOKEN_FILE", &token_file)],
+    )
+    .await;
+    let report = text(&verify.stdout);
+    assert!(verify.status.success(), "verify: {}\n{report}", text(&verify.stderr));
+    assert!(report.contains("verify: ok"), "{report}");
+
+    // Without the token: refused before anything is sent.
+    let without = loadgen(&base, &[]).await;
+    let stderr = text(&without.stderr);
+    assert_eq!(without.status.code(), Some(3), "without the token: {stderr}");
+    assert!(without.stdout.is_empty(), "no run without the token: {}", text(&without.stdout));
+    assert!(stderr.contains("refused loadgen's credentials (authentication failed"), "{stderr}");
+    assert!(stderr.contains("--rpc-token-file"), "the error says what to pass: {stderr}");
+
+    // A wrong token: the same, naming the file.
+    let mut wrong = base.clone();
+    wrong.extend(["--rpc-token-file".as_ref(), wrong_file.as_os_str()]);
+    let wrong_run = loadgen(&wrong, &[]).await;
+    let stderr = text(&wrong_run.stderr);
+    assert_eq!(wrong_run.status.code(), Some(3), "a wrong token: {stderr}");
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+    assert!(stderr.contains(&wrong_file.display().to_string()), "names the file: {stderr}");
+
+    // A cluster directory is reached with its nodes' cookies: the token
+    // file (here from the environment) is refused, saying why.
+    let cluster_dir = tmp.path().join("no-cluster");
+    let cluster_run = loadgen(
+        &["--dir".as_ref(), cluster_dir.as_os_str(), "--count".as_ref(), "1".as_ref()],
+        &[("TIMECOIN_RPC_TOKEN_FILE", &token_file)],
+    )
+    .await;
+    let stderr = text(&cluster_run.stderr);
+    assert_eq!(cluster_run.status.code(), Some(2), "a cluster dir with a token file: {stderr}");
+    assert!(stderr.contains("not for a cluster directory"), "{stderr}");
+
+    // The secret was never printed, nor written to the run's files.
+    for output in [&without, &wrong_run, &run, &verify, &cluster_run] {
+        assert!(!text(&output.stdout).contains(TOKEN) && !text(&output.stderr).contains(TOKEN));
+    }
+    for entry in std::fs::read_dir(&run_dir).expect("the run's files") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "{} has the token",
+            path.display()
+        );
+    }
+    node.start_kill().expect("stop timed");
+    let _ = node.wait().await;
 }

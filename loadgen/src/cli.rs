@@ -2,7 +2,7 @@
 //! `loadgen sweep --slo ...`. Parsing, turning options into a
 //! [`RunConfig`], printing and exit codes; the work is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -35,6 +35,12 @@ pays from the cluster's pre-split coin pool, rebuilt from listunspent at start
 Before sending anything it checks that every node answers, is on one chain,
 and that the pool can carry the plan.
 
+Nodes whose RPC listens off loopback (in a Kubernetes pod, say) want
+credentials. For nodes configured with rpc.auth = \"token\", put their
+rpc.token in a file (a mounted Secret) and pass --rpc-token-file FILE with
+--rpc, or set TIMECOIN_RPC_TOKEN_FILE=FILE: every request loadgen makes to
+them, event streams included, sends it as `Authorization: Bearer`.
+
 It prints a live progress line on stderr and a summary on stdout: offered vs
 achieved rate, fates (sent = final + rejected + conflicted + lost + timed
 out), latency percentiles of three stages (accepted by the RPC, final on the
@@ -59,6 +65,9 @@ Examples:
   loadgen --keys 1/2 --tps 500 --out /tmp/g1 & loadgen --keys 2/2 --tps 500 --out /tmp/g2
   loadgen merge /tmp/g1 /tmp/g2     (two generators, disjoint coins: one report, exact percentiles)
   loadgen --rpc http://127.0.0.1:24001 --datadir /tmp/dev --wallet --tps 50   (one timed --dev)
+  loadgen --rpc http://timed-0.timed:24001 http://timed-1.timed:24001 \\
+      --rpc-token-file /etc/timecoin/rpc-token --keys /keys/pool.key --tps 200
+      (nodes with rpc.auth = \"token\", e.g. in Kubernetes: a mounted Secret holds their rpc.token)
   loadgen compare /tmp/run1 /tmp/run2 --threshold 10     (exit 5 on a regression beyond 10 %)
   loadgen verify /tmp/run1     (after the run: nothing lost, same blocks, supply conserved)
   loadgen sweep --slo 'final_first.p99<500ms' --from 500 --step 500 --max 10000 --duration 20s --out /tmp/sweep
@@ -67,7 +76,8 @@ Exit codes:
   0  the run completed (and the --slo, if any, was met)
   1  the --slo was violated
   2  usage error (bad option, rate 0, unknown SLO metric)
-  3  could not run: no cluster, a node unreachable, too few coins, files not writable
+  3  could not run: no cluster, a node unreachable or refusing the credentials, too
+     few coins, a --keys or --rpc-token-file file not readable, files not writable
   4  safety violation: a conflicting pair both final, nodes disagreeing on final
      transactions or block hashes, or accounting that does not close
   5  compare: B is worse than A beyond --threshold";
@@ -151,6 +161,12 @@ pub struct VerifyArgs {
     /// RPC URLs of the nodes, instead of a cluster directory.
     #[arg(long, num_args = 1.., value_name = "URL")]
     pub rpc: Vec<String>,
+    /// A file holding the token of the --rpc nodes, for nodes configured with
+    /// rpc.auth = "token" (the file holds their rpc.token; whitespace around
+    /// it is ignored): sent as `Authorization: Bearer` on every request.
+    /// Only with --rpc.
+    #[arg(long, value_name = "FILE", env = "TIMECOIN_RPC_TOKEN_FILE")]
+    pub rpc_token_file: Option<PathBuf>,
     /// How long to wait for nodes that have not finalized every transaction yet (e.g. a node restarted during the run).
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub wait: Duration,
@@ -171,6 +187,12 @@ pub struct CommonArgs {
     /// RPC URLs of the nodes, instead of a cluster directory.
     #[arg(long, num_args = 1.., value_name = "URL")]
     pub rpc: Vec<String>,
+    /// A file holding the token of the --rpc nodes, for nodes configured with
+    /// rpc.auth = "token" (the file holds their rpc.token; whitespace around
+    /// it is ignored): sent as `Authorization: Bearer` on every request.
+    /// Only with --rpc.
+    #[arg(long, value_name = "FILE", env = "TIMECOIN_RPC_TOKEN_FILE")]
+    pub rpc_token_file: Option<PathBuf>,
     /// Only these nodes of the cluster take load and are watched,
     /// comma-separated (default: all), e.g. to leave out a node under test.
     #[arg(long, value_delimiter = ',', value_name = "NODES")]
@@ -265,6 +287,30 @@ pub struct SweepArgs {
     pub common: CommonArgs,
 }
 
+/// Refuses a token file no `--rpc` node would get: a cluster directory's
+/// nodes are reached with the cookie of each node's data dir, and
+/// `--datadir` alone with that node's cookie.
+fn check_token_file(
+    token_file: Option<&Path>,
+    rpc: &[String],
+    dir: &Path,
+    datadir: Option<&Path>,
+) -> Result<(), LoadgenError> {
+    if token_file.is_none() || !rpc.is_empty() {
+        return Ok(());
+    }
+    Err(LoadgenError::Usage(match datadir {
+        Some(_) => crate::config::TOKEN_FILE_NEEDS_RPC.into(),
+        None => format!(
+            "--rpc-token-file (or TIMECOIN_RPC_TOKEN_FILE) is for nodes given by --rpc URL..., \
+             not for a cluster directory: with {} loadgen reaches every node with the cookie of \
+             its data dir. Pass the nodes' URLs with --rpc, or drop the option (unset \
+             TIMECOIN_RPC_TOKEN_FILE)",
+            dir.display()
+        ),
+    }))
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 2m)"))
 }
@@ -297,6 +343,12 @@ impl CommonArgs {
         if ranges.len() > 1 {
             return Err(LoadgenError::Usage("give one key range i/n at most".into()));
         }
+        check_token_file(
+            self.rpc_token_file.as_deref(),
+            &self.rpc,
+            &self.dir,
+            self.datadir.as_deref(),
+        )?;
         let target = if self.rpc.is_empty() && self.datadir.is_none() {
             if !files.is_empty() {
                 return Err(LoadgenError::Usage(
@@ -314,6 +366,7 @@ impl CommonArgs {
                 key_files: files,
                 datadir: self.datadir.clone(),
                 dev_wallet: self.wallet,
+                token_file: self.rpc_token_file.clone(),
             }
         };
         let mut config = RunConfig::new(target);
@@ -446,6 +499,11 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
             }
         }
         Some(Command::Verify(args)) => {
+            if let Err(e) =
+                check_token_file(args.rpc_token_file.as_deref(), &args.rpc, &args.dir, None)
+            {
+                return fail(&e);
+            }
             let target = if args.rpc.is_empty() {
                 Target::ClusterDir { dir: args.dir.clone(), dev_wallet: false, only: Vec::new() }
             } else {
@@ -454,6 +512,7 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
                     key_files: Vec::new(),
                     datadir: None,
                     dev_wallet: false,
+                    token_file: args.rpc_token_file.clone(),
                 }
             };
             let config = verify::VerifyConfig {
@@ -562,6 +621,58 @@ mod tests {
     }
 
     #[test]
+    fn a_token_file_goes_with_rpc_urls_only() {
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "--rpc",
+            "http://127.0.0.1:1",
+            "--rpc-token-file",
+            "/run/secrets/rpc-token",
+            "--keys",
+            "a.key",
+        ])
+        .unwrap();
+        let config = cli.run.config(vec![]).unwrap();
+        assert!(matches!(
+            &config.target,
+            Target::Rpc { token_file: Some(f), .. } if f == Path::new("/run/secrets/rpc-token")
+        ));
+        // A cluster directory's nodes are reached with their cookies: the
+        // token is refused, saying why (runs, sweeps and verify alike).
+        for args in [
+            &["loadgen", "--rpc-token-file", "t"][..],
+            &["loadgen", "sweep", "--slo", "final_ratio>=0.9", "--rpc-token-file", "t"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let err = match &cli.command {
+                Some(Command::Sweep(sweep)) => sweep.common.config(vec![]).unwrap_err(),
+                _ => cli.run.config(vec![]).unwrap_err(),
+            };
+            assert_eq!(err.exit_code(), EXIT_USAGE, "{args:?}: {err}");
+            assert!(err.to_string().contains("not for a cluster directory"), "{err}");
+        }
+        let cli =
+            Cli::try_parse_from(["loadgen", "verify", "run", "--rpc-token-file", "t"]).unwrap();
+        let Some(Command::Verify(verify)) = &cli.command else { panic!("verify") };
+        let err =
+            check_token_file(verify.rpc_token_file.as_deref(), &verify.rpc, &verify.dir, None)
+                .unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_USAGE, "{err}");
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "--datadir",
+            "/tmp/dev",
+            "--wallet",
+            "--rpc-token-file",
+            "t",
+        ])
+        .unwrap();
+        let err = cli.run.config(vec![]).unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_USAGE, "{err}");
+        assert!(err.to_string().contains("needs --rpc URL"), "{err}");
+    }
+
+    #[test]
     fn help_documents_the_exit_codes_and_an_example() {
         let help = Cli::command().render_long_help().to_string();
         for (code, _) in EXIT_CODES {
@@ -569,5 +680,8 @@ mod tests {
         }
         assert!(help.contains("timectl up --nodes 5"));
         assert!(help.contains("loadgen --tps 1000 --duration 30s --out /tmp/run1"));
+        for token_help in ["--rpc-token-file", "TIMECOIN_RPC_TOKEN_FILE", "rpc.auth = \"token\""] {
+            assert!(help.contains(token_help), "{token_help} in --help");
+        }
     }
 }

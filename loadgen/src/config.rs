@@ -35,8 +35,18 @@ pub enum Target {
         datadir: Option<PathBuf>,
         /// Use the dev wallet of `datadir`'s `node.json`.
         dev_wallet: bool,
+        /// A file holding the token of nodes with `rpc.auth = "token"`
+        /// (their `rpc.token`): every client of `urls` sends it as
+        /// `Authorization: Bearer`. Read when the target is resolved
+        /// ([`crate::target::read_token_file`]); only the path is kept here.
+        token_file: Option<PathBuf>,
     },
 }
+
+/// Why a token file without `--rpc` URLs is refused.
+pub(crate) const TOKEN_FILE_NEEDS_RPC: &str = "--rpc-token-file (or TIMECOIN_RPC_TOKEN_FILE) needs \
+     --rpc URL...: the token is sent to the nodes named by --rpc (with --datadir alone loadgen \
+     uses the node's cookie); pass the node's RPC URL with --rpc as well";
 
 /// When the measured part of a run ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,11 +206,14 @@ impl RunConfig {
         if self.workers == 0 {
             return usage("--workers must be at least 1".into());
         }
-        if let Target::Rpc { urls, key_files, datadir, dev_wallet } = &self.target {
+        if let Target::Rpc { urls, key_files, datadir, dev_wallet, token_file } = &self.target {
             if urls.is_empty() && datadir.is_none() {
                 return usage(
                     "--rpc needs at least one URL (or pass --datadir of a timed --dev node)".into(),
                 );
+            }
+            if urls.is_empty() && token_file.is_some() {
+                return usage(TOKEN_FILE_NEEDS_RPC.into());
             }
             if key_files.is_empty() && !(*dev_wallet && datadir.is_some()) {
                 return usage(

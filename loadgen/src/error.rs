@@ -49,6 +49,20 @@ pub enum LoadgenError {
         /// The cause.
         reason: String,
     },
+    /// A node refused loadgen's credentials (HTTP 401 or 403).
+    #[error(
+        "{node} at {url} refused loadgen's credentials (authentication failed: {reason}): {hint}"
+    )]
+    Unauthorized {
+        /// The node's name.
+        node: String,
+        /// Its RPC URL.
+        url: String,
+        /// What the node answered.
+        reason: String,
+        /// What to pass instead.
+        hint: String,
+    },
     /// The nodes are not of one chain.
     #[error("{0}")]
     Mismatch(String),
@@ -66,7 +80,8 @@ pub enum LoadgenError {
         /// Why.
         reason: String,
     },
-    /// Reading a previous run's files failed (`compare`).
+    /// Reading an input file failed: a previous run's (`compare`), or the
+    /// `--rpc-token-file`.
     #[error("cannot read {}: {reason}", path.display())]
     Input {
         /// The file.

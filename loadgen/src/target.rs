@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use client::rpc::read_node_info;
-use client::{ClientOptions, RpcAuth, RpcClient};
+use client::{ClientError, ClientOptions, RpcAuth, RpcClient};
 use cluster::Layout;
 use protocol::{ConsensusParams, Genesis, Hash256, Network};
 
-use crate::config::{KeyRange, Target};
+use crate::config::{KeyRange, TOKEN_FILE_NEEDS_RPC, Target};
 use crate::error::LoadgenError;
 
 /// One node loadgen sends to.
@@ -87,12 +87,22 @@ pub async fn resolve(
     keys: KeyRange,
     request_timeout: Duration,
 ) -> Result<Resolved, LoadgenError> {
+    let hint = auth_hint(target);
     let mut resolved = match target {
         Target::ClusterDir { dir, dev_wallet, only } => {
             from_cluster(dir, *dev_wallet, only, request_timeout)?
         }
-        Target::Rpc { urls, key_files, datadir, dev_wallet } => {
-            from_rpc(urls, key_files, datadir.as_deref(), *dev_wallet, request_timeout).await?
+        Target::Rpc { urls, key_files, datadir, dev_wallet, token_file } => {
+            from_rpc(
+                urls,
+                key_files,
+                datadir.as_deref(),
+                *dev_wallet,
+                token_file.as_deref(),
+                &hint,
+                request_timeout,
+            )
+            .await?
         }
     };
     if resolved.nodes.len() > 64 {
@@ -101,10 +111,11 @@ pub async fn resolve(
             resolved.nodes.len()
         )));
     }
-    check_reachable(&resolved).await?;
+    check_reachable(&resolved, &hint).await?;
     let all = std::mem::take(&mut resolved.key_files);
     resolved.all_keys = all.len();
-    if keys.parts > all.len() {
+    // All of no keys is no keys: `loadgen verify --rpc URL` names none.
+    if keys.parts > all.len() && keys != KeyRange::ALL {
         return Err(LoadgenError::Usage(format!(
             "--keys {keys}: the pool has only {} keys, it cannot be split in {} parts",
             all.len(),
@@ -188,13 +199,68 @@ fn from_cluster(
     })
 }
 
+/// Reads `--rpc-token-file`: the token of nodes with `rpc.auth = "token"`
+/// (their `rpc.token`), surrounding whitespace (a trailing newline)
+/// trimmed, as the credential every client of the `--rpc` nodes sends
+/// (`Authorization: Bearer`). The one place loadgen reads it. The secret
+/// goes straight into an [`RpcAuth::Bearer`], whose `Debug` hides it, and
+/// no error quotes it: they name the file.
+pub fn read_token_file(path: &Path) -> Result<RpcAuth, LoadgenError> {
+    let bad = |reason: String| LoadgenError::Input { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(format!("{e} (--rpc-token-file: the file holding the nodes' rpc.token)"))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(bad(
+            "the token file is empty: it must hold the nodes' rpc.token (--rpc-token-file)".into(),
+        ));
+    }
+    if token.chars().any(char::is_control) {
+        return Err(bad(
+            "the token file holds more than one line (or control characters): it must hold \
+             the nodes' rpc.token alone (--rpc-token-file)"
+                .into(),
+        ));
+    }
+    Ok(RpcAuth::Bearer(token.to_string()))
+}
+
+/// What to do about credentials a node refused, for the target given.
+fn auth_hint(target: &Target) -> String {
+    match target {
+        Target::ClusterDir { .. } => "loadgen sends each node the cookie its data dir holds \
+            (node.json names it); to reach nodes with rpc.auth = \"token\" pass --rpc URL... \
+            with --rpc-token-file FILE"
+            .into(),
+        Target::Rpc { token_file: Some(file), .. } => format!(
+            "the token in {} is not the node's rpc.token (--rpc-token-file)",
+            file.display()
+        ),
+        Target::Rpc { token_file: None, .. } => "the node requires credentials: for a node \
+            with rpc.auth = \"token\" pass --rpc-token-file FILE (or set \
+            TIMECOIN_RPC_TOKEN_FILE) naming a file that holds its rpc.token; for a node on this \
+            machine with a cookie, pass its data dir with --datadir DIR"
+            .into(),
+    }
+}
+
 async fn from_rpc(
     urls: &[String],
     key_files: &[PathBuf],
     datadir: Option<&Path>,
     dev_wallet: bool,
+    token_file: Option<&Path>,
+    hint: &str,
     timeout: Duration,
 ) -> Result<Resolved, LoadgenError> {
+    if urls.is_empty() && token_file.is_some() {
+        return Err(LoadgenError::Usage(TOKEN_FILE_NEEDS_RPC.into()));
+    }
+    // Read once, before any node is asked: every client of the --rpc nodes
+    // (and so their event streams, the tracker's and verify's queries)
+    // carries it.
+    let token = token_file.map(read_token_file).transpose()?;
     let mut nodes = Vec::new();
     let mut keys: Vec<PathBuf> = key_files.to_vec();
     if let Some(dir) = datadir {
@@ -232,8 +298,10 @@ async fn from_rpc(
     }
     for url in urls {
         let cookie = datadir.and_then(|d| read_node_info(d).ok().map(|info| (d, info)));
-        let auth = match cookie {
-            Some((dir, info))
+        let auth = match (&token, cookie) {
+            // The token given is the credential of every --rpc node.
+            (Some(token), _) => token.clone(),
+            (None, Some((dir, info)))
                 if info.rpc_url.trim_end_matches('/') == url.trim_end_matches('/') =>
             {
                 match &info.rpc_cookie_file {
@@ -257,7 +325,7 @@ async fn from_rpc(
     let genesis = tokio::time::timeout(PROBE_TIMEOUT, first.client.getgenesis())
         .await
         .map_err(|_| unreachable(first, "no answer within 5 s".into()))?
-        .map_err(|e| unreachable(first, e.to_string()))?;
+        .map_err(|e| node_error(first, &e, hint))?;
     Ok(Resolved {
         nodes,
         genesis_hash: genesis.hash(),
@@ -273,15 +341,37 @@ fn unreachable(node: &Node, reason: String) -> LoadgenError {
     LoadgenError::Unreachable { node: node.name.clone(), url: node.url.clone(), reason }
 }
 
+/// A failed request to `node`: refused credentials (HTTP 401 or 403, with
+/// `hint` on what to pass), else unreachable.
+fn node_error(node: &Node, e: &ClientError, hint: &str) -> LoadgenError {
+    match e {
+        ClientError::Http { status: status @ (401 | 403), body, .. } => {
+            // The node's JSON-RPC error message, when its body has one
+            // ("authorization required: send Authorization: Bearer ...").
+            let message = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                .map_or_else(String::new, |m| format!(", {m:?}"));
+            LoadgenError::Unauthorized {
+                node: node.name.clone(),
+                url: node.url.clone(),
+                reason: format!("HTTP {status}{message}"),
+                hint: hint.to_string(),
+            }
+        }
+        _ => unreachable(node, e.to_string()),
+    }
+}
+
 fn host_of(url: &str) -> String {
     url.split("://").nth(1).unwrap_or(url).trim_end_matches('/').to_string()
 }
 
-async fn check_reachable(resolved: &Resolved) -> Result<(), LoadgenError> {
+async fn check_reachable(resolved: &Resolved, hint: &str) -> Result<(), LoadgenError> {
     let answers = futures::future::join_all(resolved.nodes.iter().map(|node| async move {
         match tokio::time::timeout(PROBE_TIMEOUT, node.client.getblockchaininfo()).await {
             Err(_) => Err(unreachable(node, "no answer within 5 s (is it paused?)".into())),
-            Ok(Err(e)) => Err(unreachable(node, e.to_string())),
+            Ok(Err(e)) => Err(node_error(node, &e, hint)),
             Ok(Ok(info)) => Ok(info),
         }
     }))
@@ -296,4 +386,108 @@ async fn check_reachable(resolved: &Resolved) -> Result<(), LoadgenError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "s3cret-t0ken-of-the-tests";
+
+    #[test]
+    fn the_token_file_is_read_trimmed_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rpc-token");
+        std::fs::write(&file, format!("\n  {SECRET}\r\n\n")).unwrap();
+        let auth = read_token_file(&file).unwrap();
+        assert!(matches!(&auth, RpcAuth::Bearer(t) if t == SECRET));
+        assert!(!format!("{auth:?}").contains(SECRET), "{auth:?}");
+        let client = RpcClient::new("http://127.0.0.1:1", auth).unwrap();
+        assert!(!format!("{client:?}").contains(SECRET), "{client:?}");
+        let target = Target::Rpc {
+            urls: vec!["http://127.0.0.1:1".into()],
+            key_files: Vec::new(),
+            datadir: None,
+            dev_wallet: false,
+            token_file: Some(file),
+        };
+        assert!(!format!("{target:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn an_empty_missing_or_multi_line_token_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty-token");
+        std::fs::write(&empty, " \n\n").unwrap();
+        let two = dir.path().join("two-lines");
+        std::fs::write(&two, format!("{SECRET}\n{SECRET}\n")).unwrap();
+        let missing = dir.path().join("no-such-token");
+        for (file, why) in [(&empty, "empty"), (&two, "more than one line"), (&missing, "No such")]
+        {
+            let err = read_token_file(file).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(&file.display().to_string()), "names the file: {text}");
+            assert!(text.contains(why), "{text}");
+            assert!(!text.contains(SECRET) && !format!("{err:?}").contains(SECRET), "{text}");
+            assert_eq!(err.exit_code(), crate::error::EXIT_COULD_NOT_RUN);
+        }
+    }
+
+    /// Every request to an --rpc node carries the token as a Bearer
+    /// credential; a node refusing it is an authentication error (exit 3)
+    /// that names the token file, not "unreachable".
+    #[tokio::test]
+    async fn the_token_is_sent_as_bearer_and_a_refusal_names_authentication() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = stream.read(&mut buf).await.unwrap();
+            let body = r#"{"error":{"code":-32600,"message":"authorization required"},"id":null,"jsonrpc":"2.0"}"#;
+            let response = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_lowercase()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rpc-token");
+        std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+        let target = Target::Rpc {
+            urls: vec![url],
+            key_files: vec![dir.path().join("k.key")],
+            datadir: None,
+            dev_wallet: false,
+            token_file: Some(file.clone()),
+        };
+        let err = resolve(&target, KeyRange::ALL, Duration::from_secs(5)).await.unwrap_err();
+        let request = server.await.unwrap();
+        assert!(
+            request.contains(&format!("authorization: bearer {}", SECRET.to_lowercase())),
+            "{request}"
+        );
+        assert!(matches!(err, LoadgenError::Unauthorized { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("authentication failed: HTTP 401"), "{text}");
+        assert!(text.contains(&file.display().to_string()), "{text}");
+        assert!(!text.contains(SECRET), "{text}");
+        assert_eq!(err.exit_code(), crate::error::EXIT_COULD_NOT_RUN);
+    }
+
+    #[tokio::test]
+    async fn a_token_file_without_an_rpc_url_is_a_usage_error() {
+        let target = Target::Rpc {
+            urls: Vec::new(),
+            key_files: Vec::new(),
+            datadir: Some("/nonexistent".into()),
+            dev_wallet: true,
+            token_file: Some("/nonexistent/token".into()),
+        };
+        let err = resolve(&target, KeyRange::ALL, Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+        assert!(err.to_string().contains("needs --rpc"), "{err}");
+    }
 }

@@ -13,7 +13,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 # rebuilt without them in between.
 TEST_FEATURES := --features timed/byzantine
 
-.PHONY: help build test lint fmt fuzz sim bench soak chaos bench-fns demo doc clean
+.PHONY: help build pytools test lint fmt fuzz sim bench soak chaos bench-fns demo doc clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,11 +21,29 @@ help: ## list the targets
 build: ## build every crate and binary (dev profile, optimised dependencies)
 	$(CARGO) build --workspace --all-targets $(TEST_FEATURES)
 
-test: build ## run the whole test suite (what CI runs)
+# Python tools some end-to-end tests run (packaging/test-requirements.txt,
+# exact versions): a venv in the target dir, made again only when it is
+# missing or the requirements file changed. The tests get its interpreter as
+# TIMECOIN_PYTHON; TIMECOIN_REQUIRE_TOOLS=1 makes a missing tool a failure
+# instead of a skip (a plain `cargo test` skips those checks).
+PYTHON ?= python3
+PYENV := $(CARGO_TARGET_DIR)/pyenv
+PYENV_STAMP := $(PYENV)/.requirements-installed
+TEST_TOOLS := TIMECOIN_PYTHON=$(abspath $(PYENV))/bin/python TIMECOIN_REQUIRE_TOOLS=1
+
+$(PYENV_STAMP): packaging/test-requirements.txt
+	rm -rf $(PYENV)
+	$(PYTHON) -m venv $(PYENV)
+	$(PYENV)/bin/pip install --disable-pip-version-check --quiet -r packaging/test-requirements.txt
+	touch $@
+
+pytools: $(PYENV_STAMP) ## install the tests' Python tools in target/pyenv (make test does it)
+
+test: build $(PYENV_STAMP) ## run the whole test suite (what CI runs)
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --no-fail-fast $(TEST_FEATURES)
+	$(TEST_TOOLS) $(CARGO) nextest run --workspace --no-fail-fast $(TEST_FEATURES)
 else
-	$(CARGO) test --workspace --no-fail-fast $(TEST_FEATURES)
+	$(TEST_TOOLS) $(CARGO) test --workspace --no-fail-fast $(TEST_FEATURES)
 endif
 	$(CARGO) test --workspace --doc $(TEST_FEATURES)
 

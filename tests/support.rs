@@ -173,3 +173,70 @@ pub async fn start_with(spec: ClusterSpec) -> TestCluster {
     };
     TestCluster { cluster, ready, _dir: dir, _lock: lock }
 }
+
+// ---------------------------------------------------------------------------
+// Outside tools some tests run (Python packages, systemd-analyze, podman).
+// ---------------------------------------------------------------------------
+
+/// Whether a missing outside tool fails the test instead of skipping it:
+/// `TIMECOIN_REQUIRE_TOOLS` set (to anything but empty or `0`), as `make
+/// test` sets it after installing the tools.
+pub fn require_tools() -> bool {
+    std::env::var_os("TIMECOIN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The Python interpreter that has the test tools of
+/// `packaging/test-requirements.txt` (prometheus-client,
+/// kubernetes-validate): `TIMECOIN_PYTHON`, which `make test` points at
+/// the venv it installs in `target/pyenv`. Unset, the test is skipped
+/// (`None`, with a line saying so), unless `TIMECOIN_REQUIRE_TOOLS` is set:
+/// then it fails, so the tool checks cannot silently not run under `make
+/// test`.
+pub fn python_tools() -> Option<std::path::PathBuf> {
+    match std::env::var_os("TIMECOIN_PYTHON").filter(|v| !v.is_empty()) {
+        Some(python) => {
+            let python = std::path::PathBuf::from(python);
+            assert!(
+                python.components().count() == 1 || python.exists(),
+                "TIMECOIN_PYTHON={} does not exist: run `make test` (or `make pytools`), which \
+                 installs the Python tools there",
+                python.display()
+            );
+            Some(python)
+        }
+        None if require_tools() => panic!(
+            "TIMECOIN_REQUIRE_TOOLS is set but TIMECOIN_PYTHON is not: run `make test`, which \
+             installs the Python tools (packaging/test-requirements.txt) in target/pyenv and \
+             sets both"
+        ),
+        None => {
+            eprintln!("skipped: TIMECOIN_PYTHON not set (make test installs the tools)");
+            None
+        }
+    }
+}
+
+/// `name` as found on `PATH`, or `None`.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// A tool the test needs from `PATH`: `None` (with a line saying the test
+/// is skipped, and why) when it is not installed, unless
+/// `TIMECOIN_REQUIRE_TOOLS` is set: then a missing tool fails the test.
+pub fn required_tool(name: &str, install_hint: &str) -> Option<std::path::PathBuf> {
+    let found = on_path(name);
+    if found.is_none() {
+        assert!(
+            !require_tools(),
+            "{name} is not on PATH and TIMECOIN_REQUIRE_TOOLS is set ({install_hint})"
+        );
+        eprintln!("skipped: {name} not installed ({install_hint})");
+    }
+    found
+}

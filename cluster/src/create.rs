@@ -268,7 +268,7 @@ pub(crate) fn create_files(
                 max_connections_per_ip: NodeConfig::connection_limit(n),
                 peers,
             },
-            rpc: RpcSection { listen_address: "127.0.0.1:0".into() },
+            rpc: RpcSection { listen_address: "127.0.0.1:0".into(), auth: None, token: None },
             storage: StorageSection { data_dir: "data".into() },
             logging: LoggingSection { level: spec.log_level.clone(), format: "pretty".into() },
             masternode: MasternodeSection { key_file: format!("../{}", node.key_file) },

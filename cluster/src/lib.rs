@@ -7,6 +7,7 @@
 //! | files and `cluster.json` | [`layout`] |
 //! | making a cluster (keys, genesis, configs) | [`create`], [`node_config`] |
 //! | a chain for many hosts (`timectl testnet`) | [`testnet`] |
+//! | Kubernetes and compose renderings (`timectl export`) | [`export`] |
 //! | a running cluster: processes and proxies | [`cluster`](crate::Cluster) |
 //! | starting and signalling `timed` | [`process`] |
 //! | link proxies and faults | [`proxy`] |
@@ -23,6 +24,7 @@ mod cluster;
 pub mod control;
 pub mod create;
 mod error;
+pub mod export;
 pub mod faults;
 pub mod health;
 pub mod layout;

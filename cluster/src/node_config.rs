@@ -73,6 +73,12 @@ pub struct Peer {
 pub struct RpcSection {
     /// RPC listen address.
     pub listen_address: String,
+    /// `auto` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// The secret of `auth = "token"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// `[storage]`

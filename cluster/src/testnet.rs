@@ -279,7 +279,7 @@ pub fn create(out: &Path, spec: &TestnetSpec, now_ms: u64) -> Result<TestnetFile
                 max_connections_per_ip: NodeConfig::connection_limit(n),
                 peers,
             },
-            rpc: RpcSection { listen_address: entry.rpc_address.clone() },
+            rpc: RpcSection { listen_address: entry.rpc_address.clone(), auth: None, token: None },
             storage: StorageSection { data_dir: "data".into() },
             logging: LoggingSection {
                 level: spec.chain.log_level.clone(),

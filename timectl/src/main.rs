@@ -186,6 +186,16 @@ enum Command {
     },
     /// Check for what commonly breaks local clusters, each with the fix.
     Doctor,
+    /// Render this cluster's chain (genesis and keys) for a container
+    /// engine: `export k8s --out DIR` (then `kubectl apply -f DIR`) or
+    /// `export compose --out DIR` (then `docker compose -f DIR/compose.yaml up -d`).
+    ///
+    /// The cluster's files are read, not its processes: it may be up or down.
+    /// Both run the image of packaging/container/Containerfile (--image).
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// Keys, a genesis and a config per masternode for a chain on many hosts:
     /// `timectl testnet --out net 10.0.0.1 10.0.0.2 db3.example.org:24200`.
     ///
@@ -268,6 +278,53 @@ Link targets: a node (every link to and from it), A-B (both directions between
 A and B), or nothing (every link). Each step is logged to faults.log, which
 loadgen's report marks on its time axis. The scenarios of `make chaos` are
 schedules in chaos/.";
+
+/// Options shared by every export.
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// Where to write (a new or empty directory).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The container image with timed, time-cli and loadgen
+    /// (`podman build -f packaging/container/Containerfile -t timed .`).
+    #[arg(long, default_value = "localhost/timed:latest")]
+    image: String,
+    /// loadgen's offered rate (per generator), in transactions per second.
+    #[arg(long, default_value_t = 200)]
+    tps: u32,
+    /// loadgen's measured duration (e.g. 60s, 5m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportTarget {
+    /// Plain Kubernetes objects: a StatefulSet of masternodes (stable names
+    /// timed-0.timed …, a volume each, readiness on /ready, liveness on
+    /// /health), keys and configs as Secrets, the genesis as a ConfigMap, a
+    /// headless Service for P2P, a Service for RPC and metrics (with
+    /// Prometheus scrape annotations), and loadgen as an Indexed Job whose
+    /// reports land in a volume (several generators: `loadgen merge` them).
+    K8s {
+        #[command(flatten)]
+        common: ExportArgs,
+        /// Each masternode's volume size.
+        #[arg(long, default_value = "1Gi", value_name = "QUANTITY")]
+        storage: String,
+        /// loadgen generators side by side, with disjoint keys (--keys i/n);
+        /// more than 1 needs a ReadWriteMany storage class for the reports.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        generators: u32,
+    },
+    /// A compose file for one host: a service per masternode (the image's
+    /// entrypoint, its files mounted from DIR/nodeN, a named data volume,
+    /// RPC and metrics on 127.0.0.1 ports 24201/24202, 24301/24302, …) and a
+    /// loadgen service under the `load` profile (report in DIR/reports).
+    Compose {
+        #[command(flatten)]
+        common: ExportArgs,
+    },
+}
 
 #[derive(Subcommand, Debug)]
 enum FaultsCommand {
@@ -418,6 +475,7 @@ async fn run(args: Args) -> Outcome {
         Command::Fund { address, amount } => fund(&layout, &address, &amount, json).await,
         Command::Down { wipe } => down(&layout, wipe, json).await,
         Command::Doctor => doctor(&layout, json).await,
+        Command::Export { target } => export(&layout, target, json),
         Command::Testnet { hosts, out, p2p_port, rpc_port, metrics_port, bind_all, block_time } => {
             let spec = cluster::testnet::TestnetSpec {
                 hosts,
@@ -1074,6 +1132,54 @@ async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Ou
         }
         Err(e) => Err(failure(1, anyhow!("{node}: {e}"))),
     }
+}
+
+fn export(layout: &Layout, target: ExportTarget, json: bool) -> Outcome {
+    use cluster::export::{self, ExportSpec};
+    let (kind, args, spec) = match target {
+        ExportTarget::K8s { common, storage, generators } => {
+            let spec = ExportSpec {
+                image: common.image.clone(),
+                storage,
+                tps: common.tps,
+                duration: humantime::format_duration(common.duration).to_string(),
+                generators,
+            };
+            ("k8s", common, spec)
+        }
+        ExportTarget::Compose { common } => {
+            let spec = ExportSpec {
+                image: common.image.clone(),
+                tps: common.tps,
+                duration: humantime::format_duration(common.duration).to_string(),
+                ..ExportSpec::default()
+            };
+            ("compose", common, spec)
+        }
+    };
+    let files = match kind {
+        "k8s" => export::k8s(layout, &args.out, &spec),
+        _ => export::compose(layout, &args.out, &spec),
+    }
+    .map_err(anyhow::Error::from)?;
+    if json {
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        client::outln!("{}", serde_json::json!({"files": files}));
+        return Ok(0);
+    }
+    let out = args.out.display();
+    client::outln!("wrote {} files to {out}", files.len());
+    let next = match kind {
+        "k8s" => format!(
+            "next: kubectl apply -f {out}   (the image {} must be pullable by the cluster; the loadgen Job starts at once and retries until the masternodes answer)",
+            spec.image
+        ),
+        _ => format!(
+            "next: docker compose -f {out}/compose.yaml up -d   (then --profile load up loadgen for a run; report in {out}/reports)"
+        ),
+    };
+    client::outln!("{next}");
+    Ok(0)
 }
 
 fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outcome {

@@ -8,15 +8,19 @@
 //! resolves the transactions it cares about with `gettransactionfinality`.
 //!
 //! [`SseParser`] is the pure SSE framing (the WHATWG rules), fed arbitrary
-//! chunks.
+//! chunks. It is hand-written, not a crate's: the maintained SSE decoders
+//! (sse-stream 0.3, eventsource-stream 0.2, evaluated for issue [4/5])
+//! buffer an event of any size, and bounding one means finding its line
+//! ends oneself, which is most of this parser. A node, or whatever answers
+//! at its address, could otherwise make a client buffer without end.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use rand::RngExt;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
 use protocol::rpc::StreamEvent;
@@ -35,9 +39,16 @@ pub struct SseMessage {
     pub data: String,
 }
 
+/// The largest event a client takes (its lines, field names included):
+/// far above the node's largest (a block's, about 3.4 MB at the default
+/// 50,000 transactions). A larger one is skipped as it arrives, never held.
+pub const MAX_EVENT_BYTES: usize = 64 << 20;
+
 /// Incremental SSE parser: feed it bytes as they arrive, in chunks split
 /// anywhere (inside a line, between CR and LF, inside a UTF-8 character).
-#[derive(Debug, Default)]
+/// An event over [`MAX_EVENT_BYTES`] is dropped (counted in
+/// [`SseParser::dropped`]) and parsing goes on at the next one.
+#[derive(Debug)]
 pub struct SseParser {
     /// The unterminated tail of the input.
     line: Vec<u8>,
@@ -50,12 +61,49 @@ pub struct SseParser {
     data: String,
     last_id: Option<String>,
     retry_ms: Option<u64>,
+    /// Bytes of the current event's complete lines (the tail is `line`).
+    event_bytes: usize,
+    /// Skipping the rest of an event that went over the limit ...
+    discarding: bool,
+    /// ... and in the middle of one of its lines.
+    discard_mid_line: bool,
+    max_event_bytes: usize,
+    dropped: u64,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser::with_limit(MAX_EVENT_BYTES)
+    }
 }
 
 impl SseParser {
     /// A parser at the start of a stream.
     pub fn new() -> Self {
         SseParser::default()
+    }
+
+    /// A parser that drops events over `max_event_bytes`.
+    pub fn with_limit(max_event_bytes: usize) -> Self {
+        SseParser {
+            line: Vec::new(),
+            skip_lf: false,
+            seen_first_line: false,
+            event: String::new(),
+            data: String::new(),
+            last_id: None,
+            retry_ms: None,
+            event_bytes: 0,
+            discarding: false,
+            discard_mid_line: false,
+            max_event_bytes,
+            dropped: 0,
+        }
+    }
+
+    /// Events dropped for being over the limit, since the parser was made.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Parses `chunk`, appending every event it completes to `out`.
@@ -69,7 +117,15 @@ impl SseParser {
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
             let (part, after) = rest.split_at(end);
-            if self.line.is_empty() {
+            if self.discarding {
+                // Only line ends matter in a dropped event: a blank line ends it.
+                if part.is_empty() && !self.discard_mid_line {
+                    self.discarding = false;
+                }
+                self.discard_mid_line = false;
+            } else if !self.fits(part.len()) {
+                // Dropped at this line end: what follows is a new line.
+            } else if self.line.is_empty() {
                 self.process_line(part, out);
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -88,7 +144,30 @@ impl SseParser {
                 }
             }
         }
-        self.line.extend_from_slice(rest);
+        if rest.is_empty() {
+            return;
+        }
+        if self.discarding || !self.fits(rest.len()) {
+            self.discard_mid_line = true;
+        } else {
+            self.line.extend_from_slice(rest);
+        }
+    }
+
+    /// Whether `more` bytes of the current line keep the event within the
+    /// limit. If not, the event is dropped: what was held of it is let go,
+    /// and the rest of it is skipped as it arrives.
+    fn fits(&mut self, more: usize) -> bool {
+        if self.event_bytes + self.line.len() + more <= self.max_event_bytes {
+            return true;
+        }
+        self.discarding = true;
+        self.dropped += 1;
+        self.event_bytes = 0;
+        self.line = Vec::new();
+        self.event = String::new();
+        self.data = String::new();
+        false
     }
 
     /// The last `id:` seen.
@@ -109,6 +188,9 @@ impl SseParser {
         self.seen_first_line = false;
         self.event.clear();
         self.data.clear();
+        self.event_bytes = 0;
+        self.discarding = false;
+        self.discard_mid_line = false;
     }
 
     fn process_line(&mut self, raw: &[u8], out: &mut Vec<SseMessage>) {
@@ -118,12 +200,14 @@ impl SseParser {
             raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
         }
         if raw.is_empty() {
+            self.event_bytes = 0;
             self.dispatch(out);
             return;
         }
         if raw[0] == b':' {
             return; // a comment (the node's keep-alive)
         }
+        self.event_bytes += raw.len() + 1;
         let line = String::from_utf8_lossy(raw);
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
@@ -220,6 +304,8 @@ pub struct EventStream {
     /// it delivered anything counts as one, so a node that keeps closing
     /// at once is not hammered).
     failures: u32,
+    /// The waits of the current run of failures (`None` before its first).
+    delays: Option<Box<dyn Iterator<Item = Duration> + Send>>,
     /// The current connection has delivered bytes.
     delivered: bool,
     finished: bool,
@@ -287,6 +373,7 @@ impl EventStream {
             expected: last_event_id.and_then(|id| id.checked_add(1)),
             connected_before: false,
             failures: 0,
+            delays: None,
             delivered: false,
             finished: false,
         }
@@ -315,8 +402,19 @@ impl EventStream {
                 Ok(Some(Ok(chunk))) => {
                     self.delivered = true;
                     self.failures = 0;
+                    self.delays = None;
+                    let dropped = self.parser.dropped();
                     let mut messages = std::mem::take(&mut self.messages);
                     self.parser.feed(&chunk, &mut messages);
+                    if self.parser.dropped() > dropped {
+                        // The ids that follow show the gap as `lagged`.
+                        self.ready.push_back(Err(ClientError::Decode {
+                            method: "events".into(),
+                            reason: format!(
+                                "an event longer than {MAX_EVENT_BYTES} bytes was dropped"
+                            ),
+                        }));
+                    }
                     for message in messages.drain(..) {
                         self.accept(message);
                     }
@@ -356,7 +454,7 @@ impl EventStream {
     /// outcome lands in `ready` or `body`.
     async fn reconnect(&mut self) {
         if self.failures > 0 {
-            tokio::time::sleep(self.backoff()).await;
+            tokio::time::sleep(self.next_backoff()).await;
         }
         match self.open().await {
             Ok(body) => {
@@ -383,16 +481,13 @@ impl EventStream {
         }
     }
 
-    /// The wait before the next attempt: doubling from `initial_backoff`,
-    /// capped, with jitter so many clients do not reconnect in step.
-    fn backoff(&self) -> Duration {
-        let doublings = self.failures.saturating_sub(1).min(16);
-        let full = self
-            .options
-            .initial_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.options.max_backoff);
-        full.mul_f64(rand::rng().random_range(0.5..=1.0))
+    /// The wait before the next attempt of a run of failures: doubling
+    /// from `initial_backoff`, capped, with jitter so many clients do not
+    /// reconnect in step.
+    fn next_backoff(&mut self) -> Duration {
+        let options = self.options;
+        let delays = self.delays.get_or_insert_with(|| Box::new(reconnect_delays(options)));
+        delays.next().unwrap_or(options.max_backoff) // never runs out
     }
 
     async fn open(&mut self) -> Result<Body, ClientError> {
@@ -477,6 +572,24 @@ impl EventStream {
         self.last_id = Some(id);
         self.ready.push_back(Ok(event));
     }
+}
+
+/// Reconnect waits: the step starts at `initial_backoff` and doubles up to
+/// `max_backoff`; each wait is drawn between half the step and the full
+/// step. backon's jitter adds a random part of the step on top of it (a
+/// wait in `[step, 2 * step)`), hence the half-size steps it is given.
+fn reconnect_delays(options: EventStreamOptions) -> impl Iterator<Item = Duration> + Send {
+    let max = options.max_backoff;
+    let first = options.initial_backoff.min(max);
+    ExponentialBuilder::new()
+        .with_min_delay(first / 2)
+        .with_max_delay(max / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        // backon sums in f32, which may round a hair past the cap.
+        .map(move |delay| delay.min(max))
 }
 
 /// A `lagged` event made by this client.
@@ -640,12 +753,60 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         let mut stream = stream_for_tests();
         let options = stream.options;
-        for failures in 1..40 {
-            stream.failures = failures;
-            let wait = stream.backoff();
+        // backon sums in f32: allow a millisecond either way of the bounds.
+        let tolerance = Duration::from_millis(1);
+        let mut at_cap = Vec::new();
+        for failures in 1..40u32 {
+            let wait = stream.next_backoff();
+            let full = options
+                .initial_backoff
+                .saturating_mul(1u32 << (failures - 1).min(16))
+                .min(options.max_backoff);
             assert!(wait <= options.max_backoff, "{failures}: {wait:?}");
-            let full = options.initial_backoff.saturating_mul(1u32 << (failures - 1).min(16));
-            assert!(wait >= full.min(options.max_backoff) / 2, "{failures}: {wait:?}");
+            assert!(
+                wait + tolerance >= full / 2 && wait <= full + tolerance,
+                "{failures}: {wait:?}"
+            );
+            if full == options.max_backoff {
+                at_cap.push(wait);
+            }
         }
+        // Jittered: the waits at the cap are not all one value.
+        let spread = at_cap.iter().max().unwrap().saturating_sub(*at_cap.iter().min().unwrap());
+        assert!(spread > options.max_backoff / 20, "{at_cap:?}");
+        // A new run of failures starts from the start again.
+        stream.delays = None;
+        assert!(stream.next_backoff() <= options.initial_backoff + tolerance);
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_dropped_and_parsing_goes_on() {
+        let stream = b"id: 1\ndata: small\n\nid: 2\ndata: 0123456789abcdef\ndata: more\n\nid: 3\ndata: next\n\n";
+        // Whole, and split at every position (the tail of a long line is
+        // never held).
+        for split in 0..=stream.len() {
+            let mut parser = SseParser::with_limit(24);
+            let mut out = Vec::new();
+            parser.feed(&stream[..split], &mut out);
+            parser.feed(&stream[split..], &mut out);
+            let ids: Vec<_> = out.iter().map(|m| m.id.clone().unwrap_or_default()).collect();
+            assert_eq!(ids, ["1", "3"], "split at {split}");
+            assert_eq!(out[1].data, "next");
+            assert_eq!(parser.dropped(), 1, "split at {split}");
+            assert!(
+                parser.line.capacity() <= 48 && parser.data.capacity() <= 48,
+                "split at {split}"
+            );
+        }
+        // One endless line is not buffered.
+        let mut parser = SseParser::with_limit(1024);
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            parser.feed(&[b'x'; 4096], &mut out);
+        }
+        assert!(parser.line.capacity() <= 1024 * 2, "{}", parser.line.capacity());
+        parser.feed(b"\n\ndata: after\n\n", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "after");
     }
 }

@@ -25,6 +25,7 @@ pub mod finality;
 pub mod logging;
 pub mod rpc;
 pub mod stdout;
+pub mod table;
 pub mod wallet;
 
 pub use events::{EventStream, EventStreamOptions};

@@ -84,18 +84,6 @@ pub struct ScheduleError {
 /// The target resolved when the step runs: the current proposer.
 pub const PROPOSER: &str = "proposer";
 
-/// Parses a duration such as `500ms`, `30s`, `2m`, `1.5s`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let (number, unit) = match text {
-        t if t.ends_with("ms") => (&t[..t.len() - 2], 0.001),
-        t if t.ends_with('s') => (&t[..t.len() - 1], 1.0),
-        t if t.ends_with('m') => (&t[..t.len() - 1], 60.0),
-        _ => return None,
-    };
-    let value: f64 = number.parse().ok()?;
-    (value >= 0.0 && value.is_finite()).then(|| Duration::from_secs_f64(value * unit))
-}
-
 /// Every directed link a target names, for a cluster of `nodes`.
 pub fn links_for(target: Option<&str>, nodes: &[String]) -> Result<Vec<(String, String)>, String> {
     let known = |name: &str| -> Result<(), String> {
@@ -193,8 +181,9 @@ pub fn parse_schedule(text: &str, nodes: &[String], seed: u64) -> Result<Vec<Ste
             return Err(err(format!("expected `at <time> <action> …`, got {content:?}")));
         }
         focus.set(1);
-        let at = parse_duration(words[1])
-            .ok_or_else(|| err(format!("bad time {:?} (use 500ms, 30s or 2m)", words[1])))?;
+        let at = humantime::parse_duration(words[1]).map_err(|e| {
+            err(format!("bad time {:?}: {e} (use 500ms, 30s, 1.5s or 2m)", words[1]))
+        })?;
         let mut resolve = |name: &str| -> Result<String, ScheduleError> {
             focus.set(words.iter().position(|w| *w == name).unwrap_or(3));
             if name == "random" {

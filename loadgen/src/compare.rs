@@ -89,23 +89,19 @@ pub fn regressions(rows: &[Row]) -> Vec<&'static str> {
 pub fn table(rows: &[Row], a: &str, b: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "A = {a}\nB = {b}\n");
-    let _ = writeln!(
-        out,
-        "{:<26} {:>12} {:>12} {:>12} {:>9}  verdict",
-        "metric", "A", "B", "B-A", "B/A-1"
-    );
+    let mut table =
+        client::table::table(&["metric", "A", "B", "B-A", "B/A-1", "verdict"], &[1, 2, 3, 4]);
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<26} {:>12} {:>12} {:>12} {:>9}  {}",
-            r.name,
+        table.add_row([
+            r.name.to_string(),
             format_value(r.name, r.a),
             format_value(r.name, r.b),
             r.diff.map_or("n/a".into(), |d| format!("{d:+.3}")),
             r.rel_pct.map_or("n/a".into(), |p| format!("{p:+.1}%")),
-            r.verdict
-        );
+            r.verdict.to_string(),
+        ]);
     }
+    out.push_str(&client::table::render(&table, ""));
     out
 }
 

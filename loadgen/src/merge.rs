@@ -157,16 +157,15 @@ pub fn text(m: &Merged) -> String {
         m.generators.len(),
         m.genesis_hash.chars().take(16).collect::<String>()
     );
-    out.push_str(&format!(
-        "  {:<32} {:>6} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n",
-        "generator", "keys", "offered", "achieved", "sent", "final", "send_lag.p99", "safety"
-    ));
+    let mut generators = client::table::table(
+        &["generator", "keys", "offered", "achieved", "sent", "final", "send_lag.p99", "safety"],
+        &[1, 2, 3, 4, 5, 6, 7],
+    );
     for g in &m.generators {
         let v = |name: &str| format_value(name, g.metrics.get(name));
-        out.push_str(&format!(
-            "  {:<32} {:>6} {:>9} {:>9} {:>9} {:>9} {:>12} {:>7}\n",
-            g.dir.display(),
-            g.keys,
+        generators.add_row([
+            g.dir.display().to_string(),
+            g.keys.clone(),
             v("offered_tps"),
             v("achieved_tps"),
             v("sent"),
@@ -177,8 +176,10 @@ pub fn text(m: &Merged) -> String {
                 Some(false) => "FAILED",
                 None => "n/a",
             }
-        ));
+            .to_string(),
+        ]);
     }
+    out.push_str(&client::table::render(&generators, "  "));
     out.push('\n');
     let v = |name: &str| format_value(name, m.metrics.get(name));
     out.push_str(&format!(
@@ -189,22 +190,19 @@ pub fn text(m: &Merged) -> String {
         v("final"),
         v("final_ratio")
     ));
-    out.push_str(&format!(
-        "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9}   (ms, from the summed histograms)\n",
-        "", "p50", "p90", "p99", "p999", "max"
-    ));
+    // The unit note ends the header line: a last header cell over a column
+    // that no row fills.
+    let mut header = vec![""];
+    header.extend(PERCENTILES.iter().map(|(suffix, _)| *suffix));
+    header.push("(ms, from the summed histograms)");
+    let numbers: Vec<usize> = (1..=PERCENTILES.len()).collect();
+    let mut latency = client::table::table(&header, &numbers);
     for stage in STAGES {
-        let cell = |suffix: &str| v(&format!("{stage}.{suffix}"));
-        out.push_str(&format!(
-            "  {:<12} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            stage,
-            cell("p50"),
-            cell("p90"),
-            cell("p99"),
-            cell("p999"),
-            cell("max")
-        ));
+        let mut row = vec![stage.to_string()];
+        row.extend(PERCENTILES.iter().map(|(suffix, _)| v(&format!("{stage}.{suffix}"))));
+        latency.add_row(row);
     }
+    out.push_str(&client::table::render(&latency, "  "));
     let unsafe_runs = m.generators.iter().filter(|g| g.safety_ok == Some(false)).count();
     out.push_str(&format!(
         "  lost {}, rejected {}, timed out {}; safety: {}\n",

@@ -203,17 +203,16 @@ pub async fn sweep(
 /// The steps as a table, and the verdict.
 pub fn table(outcome: &SweepOutcome) -> String {
     let mut out = String::new();
-    let _ = write!(out, "{:>10}", "tps");
-    for c in COLUMNS {
-        let _ = write!(out, " {c:>16}");
-    }
-    out.push_str("  settled_s  SLO\n");
+    let mut header = vec!["tps"];
+    header.extend(COLUMNS);
+    header.extend(["settled_s", "SLO"]);
+    // Every column but the last (SLO) is a number.
+    let numbers: Vec<usize> = (0..header.len() - 1).collect();
+    let mut table = client::table::table(&header, &numbers);
     for step in &outcome.steps {
-        let _ = write!(out, "{:>10}", step.tps);
-        for c in COLUMNS {
-            let _ = write!(out, " {:>16}", format_value(c, step.metrics.get(c)));
-        }
-        let _ = write!(out, " {:>10.1}", step.settle_seconds);
+        let mut row = vec![step.tps.to_string()];
+        row.extend(COLUMNS.iter().map(|c| format_value(c, step.metrics.get(c))));
+        row.push(format!("{:.1}", step.settle_seconds));
         let verdict = match (&step.error, step.held, step.safety_ok) {
             (Some(e), _, _) => format!("could not run: {e}"),
             (None, true, _) => "held".into(),
@@ -227,8 +226,10 @@ pub fn table(outcome: &SweepOutcome) -> String {
                 format!("failed: {}", failed.join(", "))
             }
         };
-        let _ = writeln!(out, "  {verdict}");
+        row.push(verdict);
+        table.add_row(row);
     }
+    out.push_str(&client::table::render(&table, ""));
     let _ = writeln!(
         out,
         "\nhighest rate that held {}: {}",

@@ -89,9 +89,9 @@ impl History {
 
     /// Parses `history.csv` (its header must be loadgen's).
     pub fn parse_csv(text: &str) -> Result<History, String> {
-        let mut lines = text.lines().enumerate();
-        let header = lines.next().map(|(_, l)| l.trim()).unwrap_or_default();
-        if header != HISTORY_HEADER {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+        let header = reader.headers().map_err(|e| format!("line 1: {e}"))?;
+        if header.iter().collect::<Vec<_>>().join(",") != HISTORY_HEADER {
             return Err(format!("line 1: expected the header {HISTORY_HEADER:?}"));
         }
         let columns: Vec<&str> = HISTORY_HEADER.split(',').collect();
@@ -100,18 +100,19 @@ impl History {
             (at("txid"), at("fate"), at("role"), at("final_on_nodes"));
         let mut history = History::default();
         let mut pending_first: Option<TxId> = None;
-        for (i, line) in lines {
-            if line.trim().is_empty() {
+        for record in reader.records() {
+            let cells = record.map_err(|e| e.to_string())?;
+            let line = cells.position().map_or(0, |p| p.line());
+            let cell = |at: usize| cells.get(at).unwrap_or("");
+            if cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            let cells = crate::report::csv::split_line(line);
-            let cell = |at: usize| cells.get(at).map_or("", String::as_str);
             let txid: TxId = cell(txid_at)
                 .parse()
-                .map_err(|e| format!("line {}: txid {:?}: {e}", i + 1, cell(txid_at)))?;
+                .map_err(|e| format!("line {line}: txid {:?}: {e}", cell(txid_at)))?;
             let final_on: u64 = match cell(on_at) {
                 "" => 0,
-                n => n.parse().map_err(|e| format!("line {}: final_on_nodes: {e}", i + 1))?,
+                n => n.parse().map_err(|e| format!("line {line}: final_on_nodes: {e}"))?,
             };
             if cell(fate_at) == "final" || final_on > 0 {
                 history.final_txids.push(txid);
@@ -120,7 +121,7 @@ impl History {
                 "pair_first" => pending_first = Some(txid),
                 "pair_second" => {
                     let first = pending_first.take().ok_or_else(|| {
-                        format!("line {}: pair_second without a pair_first before it", i + 1)
+                        format!("line {line}: pair_second without a pair_first before it")
                     })?;
                     history.pairs.push((first, txid));
                 }

@@ -15,7 +15,7 @@ use protocol::NodeId;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
+use crate::backoff;
 use crate::connection::{self, Direction, Outcome};
 use crate::endpoint::Endpoint;
 use crate::handshake::HandshakeError;
@@ -100,7 +100,7 @@ async fn dial_loop<M: WireMessage>(
     origin: Origin,
 ) {
     let limits = &endpoint.limits;
-    let mut backoff = Backoff::new(limits.backoff_min, limits.backoff_max);
+    let mut delays = backoff::delays(limits.backoff_min, limits.backoff_max);
     let mut known = expected;
     let mut failures = 0u32;
     loop {
@@ -119,8 +119,8 @@ async fn dial_loop<M: WireMessage>(
                 failures = 0;
                 // A connection that held for a while was no flapping: the
                 // next outage starts from the shortest delay again.
-                if lasted >= backoff.max() {
-                    backoff.reset();
+                if lasted >= limits.backoff_max {
+                    delays = backoff::delays(limits.backoff_min, limits.backoff_max);
                 }
             }
             Some(Outcome::Duplicate(peer)) => {
@@ -139,7 +139,7 @@ async fn dial_loop<M: WireMessage>(
             tracing::debug!(failures, "forgetting learned address");
             break;
         }
-        let delay = backoff.next_delay(rand::random());
+        let delay = delays.next().unwrap_or(limits.backoff_max); // never runs out
         tokio::select! {
             _ = endpoint.shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}

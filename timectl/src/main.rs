@@ -784,20 +784,20 @@ fn node_rows(view: &ClusterView, nodes: &[AgentNode]) -> Vec<serde_json::Value> 
 }
 
 fn print_node_table(view: &ClusterView, nodes: &[AgentNode]) {
-    client::outln!("{:<7} {:<10} {:<24} {:<21} {:>8}  STATE", "NODE", "ID", "RPC", "P2P", "PID");
+    let mut table = client::table::table(&["NODE", "ID", "RPC", "P2P", "PID", "STATE"], &[4]);
     for entry in &view.file.nodes {
         let info = cluster::read_node_info(&view.layout, &entry.name);
         let agent = nodes.iter().find(|n| n.name == entry.name);
-        client::outln!(
-            "{:<7} {:<10} {:<24} {:<21} {:>8}  {}",
-            entry.name,
+        table.add_row([
+            entry.name.clone(),
             entry.id.short(),
             info.as_ref().map_or("-".to_string(), |i| i.rpc_url.clone()),
             info.as_ref().map_or("-".to_string(), |i| i.p2p_address.clone()),
             agent.and_then(|a| a.pid).map_or("-".to_string(), |p| p.to_string()),
-            agent.map_or("unknown", |a| a.state.as_str()),
-        );
+            agent.map_or("unknown", |a| a.state.as_str()).to_string(),
+        ]);
     }
+    client::out!("{}", client::table::render(&table, ""));
 }
 
 async fn collect_status(layout: &Layout) -> Result<ClusterStatus, Failure> {
@@ -823,24 +823,17 @@ fn note(n: &NodeStatus) -> String {
 }
 
 fn print_status(status: &ClusterStatus) {
-    client::outln!(
-        "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  NOTE",
-        "NODE",
-        "STATE",
-        "HEIGHT",
-        "ROUND",
-        "PEERS",
-        "MEMPL",
-        "FINAL",
-        "LASTFIN",
-        "LASTBLK",
-        "RSS"
+    let mut table = client::table::table(
+        &[
+            "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPL", "FINAL", "LASTFIN", "LASTBLK",
+            "RSS", "NOTE",
+        ],
+        &[2, 3, 4, 5, 6, 7, 8, 9],
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for n in &status.nodes {
-        client::outln!(
-            "{:<7} {:<8} {:>7} {:>7} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8}  {}",
-            n.name,
+        table.add_row([
+            n.name.clone(),
             if n.alive { "up".to_string() } else { n.state.clone() },
             opt(n.height.map(|v| v.to_string())),
             opt(n.round.map(|v| v.to_string())),
@@ -851,8 +844,9 @@ fn print_status(status: &ClusterStatus) {
             opt(n.since_block_s.map(|v| format!("{v:.1}s"))),
             opt(n.rss_bytes.map(|v| format!("{:.1}M", v as f64 / 1048576.0))),
             note(n),
-        );
+        ]);
     }
+    client::out!("{}", client::table::render(&table, ""));
     let verdict = match status.verdict {
         Verdict::Healthy => "healthy",
         Verdict::Degraded => "degraded",
@@ -1190,19 +1184,17 @@ fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outc
         client::outln!("{}", serde_json::to_string(&file).map_err(anyhow::Error::from)?);
         return Ok(0);
     }
-    let mut table =
-        String::from("NODE     P2P (DIALLED)                RPC                    ID\n");
+    let mut table = client::table::table(&["NODE", "P2P (DIALLED)", "RPC", "ID"], &[]);
     for node in &file.nodes {
         let id = node.id.to_string();
-        table.push_str(&format!(
-            "{:<8} {:<28} {:<22} {}…\n",
-            node.name,
-            node.p2p_address,
-            node.rpc_address,
-            &id[..16]
-        ));
+        table.add_row([
+            node.name.clone(),
+            node.p2p_address.to_string(),
+            node.rpc_address.to_string(),
+            format!("{}…", &id[..16]),
+        ]);
     }
-    client::outln!("{table}");
+    client::outln!("{}", client::table::render(&table, ""));
     client::outln!(
         "genesis {} written to {}\nnext: copy {}/node1 to the first host and run `timed --config timed.toml` in it, and so on for each node",
         file.genesis_hash,

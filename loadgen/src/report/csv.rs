@@ -4,7 +4,6 @@
 //! the run's origin (the intended time of the first slot); an empty cell
 //! means "never".
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::recorder::{NONE, quantile_ms};
@@ -20,11 +19,24 @@ fn opt(value: Option<f64>) -> String {
     value.map_or(String::new(), |v| format!("{v:.3}"))
 }
 
+fn header(text: &str) -> Vec<&str> {
+    text.split(',').collect()
+}
+
+fn io_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
 /// `per_second.csv`.
 pub fn per_second(o: &RunOutcome) -> String {
-    let mut out = String::with_capacity(64 * (o.recorder.seconds().len() + 1));
-    out.push_str(PER_SECOND_HEADER);
-    out.push('\n');
+    let mut out =
+        csv::Writer::from_writer(Vec::with_capacity(64 * (o.recorder.seconds().len() + 1)));
+    // Writing to memory fails only on a record of the wrong length, which
+    // the fixed rows below never are.
+    let _ = out.write_record(header(PER_SECOND_HEADER));
     let warmup_s = o.meta.options.warmup_s;
     let seconds = o.recorder.seconds();
     let samples = &o.health.samples;
@@ -39,87 +51,54 @@ pub fn per_second(o: &RunOutcome) -> String {
             ),
             None => Default::default(),
         };
-        let _ = match seconds.get(i) {
-            Some(s) => writeln!(
-                out,
-                "{i},{},{},{},{},{},{},{},{},{},{:.3},{height},{spread},{mempool}",
-                u8::from((i as f64) < warmup_s),
-                s.offered,
-                s.sent,
-                s.accepted,
-                s.finals,
-                s.rejected,
+        let mut row = vec![i.to_string(), u8::from((i as f64) < warmup_s).to_string()];
+        match seconds.get(i) {
+            Some(s) => row.extend([
+                s.offered.to_string(),
+                s.sent.to_string(),
+                s.accepted.to_string(),
+                s.finals.to_string(),
+                s.rejected.to_string(),
                 opt(quantile_ms(&s.final_first, 0.5)),
                 opt(quantile_ms(&s.final_first, 0.99)),
                 opt(quantile_ms(&s.accepted_hist, 0.99)),
-                s.lag_max_us as f64 / 1_000.0,
-            ),
-            None => writeln!(
-                out,
-                "{i},{},0,0,0,0,0,,,,,{height},{spread},{mempool}",
-                u8::from((i as f64) < warmup_s)
-            ),
-        };
+                format!("{:.3}", s.lag_max_us as f64 / 1_000.0),
+            ]),
+            None => row.extend(["0", "0", "0", "0", "0", "", "", "", ""].map(String::from)),
+        }
+        row.extend([height, spread, mempool]);
+        let _ = out.write_record(&row);
     }
-    out
+    let bytes = out.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 fn ms(us: u64) -> String {
     if us == NONE { String::new() } else { format!("{:.3}", us as f64 / 1_000.0) }
 }
 
-fn quoted(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\"").replace('\n', " "))
-    } else {
-        text.to_string()
-    }
-}
-
-/// Splits one line written by this module into its fields, undoing
-/// [`quoted`] (a field in double quotes may hold commas and doubled quotes).
-pub fn split_line(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut in_quotes = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, in_quotes) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => in_quotes = false,
-            ('"', false) if field.is_empty() => in_quotes = true,
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields
-}
-
 /// Writes `history.csv`.
-pub fn history(o: &RunOutcome, mut w: impl Write) -> io::Result<()> {
-    writeln!(w, "{HISTORY_HEADER}")?;
+pub fn history(o: &RunOutcome, w: impl Write) -> io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(header(HISTORY_HEADER)).map_err(io_error)?;
     for r in &o.records {
         let node = o.nodes.get(usize::from(r.node)).map_or("?", String::as_str);
-        writeln!(
-            w,
-            "{},{},{},{node},{},{},{},{},{},{},{},{},{}",
-            r.txid,
-            ms(r.intended_us),
-            ms(r.sent_us),
+        out.write_record([
+            r.txid.to_string().as_str(),
+            &ms(r.intended_us),
+            &ms(r.sent_us),
+            node,
             r.fate.as_str(),
-            ms(r.accepted_us),
-            ms(r.final_first_us),
-            ms(r.final_all_us),
-            quoted(r.reason.as_deref().unwrap_or("")),
+            &ms(r.accepted_us),
+            &ms(r.final_first_us),
+            &ms(r.final_all_us),
+            r.reason.as_deref().unwrap_or(""),
             r.role.as_str(),
-            u8::from(r.measured),
+            &u8::from(r.measured).to_string(),
             r.late_fate.map_or("", |f| f.as_str()),
-            r.final_mask.count_ones(),
-        )?;
+            &r.final_mask.count_ones().to_string(),
+        ])
+        .map_err(io_error)?;
     }
-    w.flush()
+    out.flush()
 }

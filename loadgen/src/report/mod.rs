@@ -236,6 +236,23 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_with_quotes_commas_and_a_newline_reads_back_unchanged() {
+        let mut o = outcome();
+        let reason = "bad \"input\", line 1\nline 2";
+        let record = o.records.iter_mut().find(|r| r.reason.is_some()).expect("a rejection");
+        record.reason = Some(reason.into());
+        let mut history = Vec::new();
+        csv::history(&o, &mut history).unwrap();
+        let mut reader = ::csv::Reader::from_reader(history.as_slice());
+        let reasons: Vec<String> =
+            reader.records().map(|r| r.unwrap().get(8).unwrap_or_default().to_string()).collect();
+        assert_eq!(reasons.len(), o.records.len(), "one row per transaction");
+        assert!(reasons.iter().any(|r| r == reason), "{reasons:?}");
+        let text = String::from_utf8(history).unwrap();
+        crate::verify::History::parse_csv(&text).expect("verify reads it");
+    }
+
+    #[test]
     fn report_html_is_self_contained() {
         let html = html::report(&outcome());
         assert!(html.starts_with("<!DOCTYPE html>"));

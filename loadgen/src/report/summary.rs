@@ -26,6 +26,8 @@ pub fn format_value(name: &str, value: Option<f64>) -> String {
 pub const WIDTH: usize = 100;
 
 /// `name value` cells, as many to a line as fit in [`WIDTH`].
+/// Hand-written, not a `client::table`: this is a flow of cells wrapped to
+/// the width, not rows and columns, and a table library has no such layout.
 fn row(out: &mut String, o: &RunOutcome, names: &[&str]) {
     let mut line = String::from(" ");
     for name in names {
@@ -50,19 +52,19 @@ fn para(out: &mut String, text: &str) {
 
 /// The latency table: one row per stage, one column per percentile.
 fn latency_table(out: &mut String, o: &RunOutcome) {
-    let _ = write!(out, "  {:<12}", "");
-    for (suffix, _) in PERCENTILES {
-        let _ = write!(out, " {suffix:>10}");
-    }
-    out.push('\n');
+    let mut header = vec![""];
+    header.extend(PERCENTILES.iter().map(|(suffix, _)| *suffix));
+    let numbers: Vec<usize> = (1..=PERCENTILES.len()).collect();
+    let mut table = client::table::table(&header, &numbers);
     for stage in STAGES {
-        let _ = write!(out, "  {stage:<12}");
-        for (suffix, _) in PERCENTILES {
+        let mut row = vec![stage.to_string()];
+        row.extend(PERCENTILES.iter().map(|(suffix, _)| {
             let name = format!("{stage}.{suffix}");
-            let _ = write!(out, " {:>10}", format_value(&name, o.metrics.get(&name)));
-        }
-        out.push('\n');
+            format_value(&name, o.metrics.get(&name))
+        }));
+        table.add_row(row);
     }
+    out.push_str(&client::table::render(&table, "  "));
 }
 
 /// The distribution of `final_first` as bars, one per latency band.

@@ -316,7 +316,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_threshold(text: &str) -> Result<f64, String> {
-    match text.trim_end_matches('%').parse::<f64>() {
+    match text.strip_suffix('%').unwrap_or(text).parse::<f64>() {
         Ok(pct) if pct.is_finite() && pct >= 0.0 => Ok(pct),
         _ => Err(format!("{text:?} is not a percentage (e.g. 5 or 12.5)")),
     }
@@ -576,6 +576,19 @@ mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_threshold_that_is_not_a_percentage_is_a_usage_error() {
+        for bad in ["-5", "abc", "NaN", "inf", "5%%", "", "1e400"] {
+            let arg = format!("--threshold={bad}");
+            let err = Cli::try_parse_from(["loadgen", "compare", "a", "b", &arg]).expect_err(bad);
+            assert_eq!(err.exit_code(), EXIT_USAGE, "{bad}: {err}");
+            assert!(err.to_string().contains("is not a percentage"), "{bad}: {err}");
+        }
+        for good in ["0", "5", "12.5", "10%"] {
+            Cli::try_parse_from(["loadgen", "compare", "a", "b", "--threshold", good]).expect(good);
+        }
     }
 
     #[test]

@@ -85,7 +85,13 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, LoadgenError> {
         })?;
         let doc: Value =
             serde_json::from_str(&text).map_err(|e| input(&path, format!("not JSON: {e}")))?;
-        let genesis = doc["run"]["cluster"]["genesis_hash"].as_str().unwrap_or_default();
+        // Without it, runs against different chains could not be told apart.
+        let Some(genesis) = doc["run"]["cluster"]["genesis_hash"].as_str() else {
+            return Err(input(
+                &path,
+                "no run.cluster.genesis_hash: not the summary of a loadgen run",
+            ));
+        };
         match &chain {
             None => chain = Some((genesis.to_string(), dir)),
             Some((first, first_dir)) if first != genesis => {
@@ -261,4 +267,74 @@ pub fn write(m: &Merged, dir: &Path) -> Result<(), LoadgenError> {
     std::fs::write(&path, json).map_err(|e| LoadgenError::output(&path, e))?;
     let path = dir.join("summary.txt");
     std::fs::write(&path, text(m)).map_err(|e| LoadgenError::output(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A generator's directory with this summary and histogram log.
+    fn run_dir(root: &Path, name: &str, summary: &str, hlog: &[u8]) -> PathBuf {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("summary.json"), summary).unwrap();
+        std::fs::write(dir.join("histograms.hlog"), hlog).unwrap();
+        dir
+    }
+
+    fn summary(genesis: Option<&str>, keys: Option<&str>) -> String {
+        let mut doc = serde_json::json!({"run": {"cluster": {}, "options": {}}});
+        if let Some(genesis) = genesis {
+            doc["run"]["cluster"]["genesis_hash"] = genesis.into();
+        }
+        if let Some(keys) = keys {
+            doc["run"]["options"]["keys"] = keys.into();
+        }
+        doc.to_string()
+    }
+
+    fn refused(dirs: &[PathBuf]) -> String {
+        match merge(dirs) {
+            Ok(_) => panic!("merged {dirs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_loadgen_run_is_refused_naming_the_file_and_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let good = run_dir(root, "good", &summary(Some("ab"), Some("1/2")), b"");
+        let no_chain = run_dir(root, "no_chain", &summary(None, Some("2/2")), b"");
+        let err = refused(&[good.clone(), no_chain]);
+        assert!(err.contains("no_chain") && err.contains("run.cluster.genesis_hash"), "{err}");
+        let no_keys = run_dir(root, "no_keys", &summary(Some("ab"), None), b"");
+        let err = refused(&[good.clone(), no_keys]);
+        assert!(err.contains("no_keys") && err.contains("run.options.keys"), "{err}");
+        let not_json = run_dir(root, "not_json", "{\"run\": ", b"");
+        let err = refused(&[good.clone(), not_json]);
+        assert!(err.contains("not_json") && err.contains("not JSON"), "{err}");
+        // Another chain, under a name that is not even ASCII.
+        let other = run_dir(root, "other", &summary(Some("é€𝄞"), Some("2/2")), b"");
+        let err = refused(&[good.clone(), other]);
+        assert!(err.contains("merge runs against one cluster"), "{err}");
+        assert!(refused(std::slice::from_ref(&good)).contains("at least two"));
+    }
+
+    #[test]
+    fn a_damaged_histogram_log_is_an_error_naming_it_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let garbage: Vec<u8> =
+            (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let a = run_dir(root, "a", &summary(Some("ab"), Some("1/2")), &garbage);
+        let b = run_dir(
+            root,
+            "b",
+            &summary(Some("ab"), Some("2/2")),
+            b"#[StartTime: x]\nTag=final_first,0.1,0.2,1,!!!\n",
+        );
+        let err = refused(&[a, b]);
+        assert!(err.contains("histograms.hlog"), "{err}");
+    }
 }

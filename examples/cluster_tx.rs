@@ -4,7 +4,7 @@
 //!
 //! `cargo build --workspace && cargo run -p examples --example cluster_tx`
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use client::wallet::Wallet;
 use cluster::{Cluster, ClusterSpec, wait_ready};
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("fee overflow")?
         .sat();
     let to = wallet.addresses()[0];
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let now = hostio::now_ms() as i64;
     let tx = wallet.build_and_sign(
         cluster.genesis().chain_id,
         &inputs,

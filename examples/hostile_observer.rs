@@ -14,7 +14,7 @@
 //! node (within 10 s) and no node grew by 64 MB or more; 1 otherwise.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let total: u64 = inputs.iter().map(|(_, o)| o.value.sat()).sum();
     let fee = view.genesis().params.required_fee(2, Amount::from_sat(total)).context("fee")?.sat();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let now = hostio::now_ms() as i64;
     let tx = wallet.build_and_sign(
         view.genesis().chain_id,
         &inputs,

@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use client::RpcClient;
@@ -408,7 +408,7 @@ async fn run_inner(
     config.out = Some(row.run_dir.clone());
     config.command_line = vec![format!("chaos scenario {}", scenario.name)];
 
-    let started_ms = loadgen::run::unix_ms(SystemTime::now());
+    let started_ms = hostio::now_ms();
     let watching = CancellationToken::new();
     let watcher = tokio::spawn(watch(Layout::new(dir), names.clone(), watching.clone()));
     let faults = match &schedule {
@@ -647,11 +647,7 @@ async fn watch(layout: Layout, names: Vec<String>, done: CancellationToken) -> V
                     last_final_ms = Some(info.last_final_ms);
                 }
             }
-            samples.push(Sample {
-                at_ms: loadgen::run::unix_ms(SystemTime::now()),
-                node: i,
-                last_final_ms,
-            });
+            samples.push(Sample { at_ms: hostio::now_ms(), node: i, last_final_ms });
         }
     }
     samples

@@ -594,10 +594,7 @@ fn reconnect_delays(options: EventStreamOptions) -> impl Iterator<Item = Duratio
 
 /// A `lagged` event made by this client.
 fn lagged(id: u64, reason: &str) -> StreamEvent {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    StreamEvent::Lagged { id, at_ms, reason: reason.to_string() }
+    StreamEvent::Lagged { id, at_ms: hostio::now_ms(), reason: reason.to_string() }
 }
 
 #[cfg(test)]

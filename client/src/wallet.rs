@@ -12,7 +12,6 @@
 //! owns its address).
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -121,38 +120,28 @@ pub enum WalletError {
     Overflow,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalletError + '_ {
-    move |source| WalletError::Io { path: path.to_path_buf(), source }
+impl From<hostio::KeyFileIoError> for WalletError {
+    fn from(e: hostio::KeyFileIoError) -> Self {
+        match e {
+            hostio::KeyFileIoError::Io(hostio::FileError { path, source }) => {
+                WalletError::Io { path, source }
+            }
+            hostio::KeyFileIoError::Exists { path } => WalletError::KeyFileExists { path },
+            hostio::KeyFileIoError::Invalid { path, reason } => {
+                WalletError::KeyFile { path, reason }
+            }
+        }
+    }
 }
 
 /// Writes a key file for `key` readable by its owner only (mode 0600),
-/// refusing to overwrite anything.
+/// refusing to overwrite anything, durably ([`hostio::write_key_file`]).
 pub fn write_key_file(
     path: &Path,
     key: &SecretKey,
     network: Network,
 ) -> Result<KeyFile, WalletError> {
-    let file = KeyFile::new(key, network);
-    let mut json = serde_json::to_string_pretty(&file)
-        .map_err(|e| WalletError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    json.push('\n');
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut out = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            WalletError::KeyFileExists { path: path.to_path_buf() }
-        } else {
-            WalletError::Io { path: path.to_path_buf(), source: e }
-        }
-    })?;
-    out.write_all(json.as_bytes()).map_err(io(path))?;
-    out.sync_all().map_err(io(path))?;
-    Ok(file)
+    Ok(hostio::write_key_file(path, key, network)?)
 }
 
 /// Generates a fresh key and writes its key file (see [`write_key_file`]).
@@ -161,15 +150,9 @@ pub fn generate_key_file(path: &Path, network: Network) -> Result<KeyFile, Walle
 }
 
 /// Reads a key file and checks that its public key and address match its
-/// seed.
+/// seed ([`hostio::read_key_file`]).
 pub fn read_key_file(path: &Path) -> Result<(KeyFile, SecretKey), WalletError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let file: KeyFile = serde_json::from_str(&text)
-        .map_err(|e| WalletError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    let key = file
-        .secret()
-        .map_err(|e| WalletError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    Ok((file, key))
+    Ok(hostio::read_key_file(path)?)
 }
 
 /// What a payment needs to know of the chain.

@@ -11,8 +11,9 @@ use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use hostio::now_ms;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
@@ -28,10 +29,6 @@ use crate::create::ClusterSpec;
 use crate::error::ClusterError;
 use crate::layout::Layout;
 use crate::proxy::LinkFaults;
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 fn append_json(path: &Path, value: &impl Serialize) {
     let Ok(line) = serde_json::to_string(value) else { return };

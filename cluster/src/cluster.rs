@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use client::RpcClient;
+use hostio::now_ms;
 use protocol::Genesis;
 use protocol::rpc::NodeInfoFile;
 
@@ -57,10 +58,6 @@ impl std::fmt::Debug for Cluster {
             .field("nodes", &self.file.nodes.len())
             .finish()
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Reads a node's `node.json`.

@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use protocol::genesis::{Allocation, GenesisMasternode};
-use protocol::keyfile::KeyFile;
 use protocol::{
     Address, Amount, ChainId, ConsensusParams, Genesis, Network, NodeId, SecretKey, Tier,
 };
@@ -68,21 +66,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
     move |source| ClusterError::Io { path: path.to_path_buf(), source }
 }
 
-/// Writes a key file readable by its owner only.
+/// Writes a dev key file: readable by its owner only, never overwriting,
+/// durable ([`hostio::write_key_file`]).
 pub(crate) fn write_key(path: &Path, key: &SecretKey) -> Result<Address, ClusterError> {
-    let file = KeyFile::new(key, Network::Dev);
-    let json = serde_json::to_string_pretty(&file)
-        .map_err(|e| ClusterError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut out = options.open(path).map_err(io(path))?;
-    out.write_all(json.as_bytes()).map_err(io(path))?;
-    Ok(file.address)
+    Ok(hostio::write_key_file(path, key, Network::Dev)?.address)
 }
 
 /// Consensus parameters for a local cluster: the defaults, with timeouts

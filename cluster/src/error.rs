@@ -83,6 +83,9 @@ pub enum ClusterError {
         /// The cause.
         source: client::ClientError,
     },
+    /// A key file could not be written or read.
+    #[error(transparent)]
+    KeyFile(#[from] hostio::KeyFileIoError),
     /// A wallet operation failed.
     #[error("wallet: {0}")]
     Wallet(#[from] client::WalletError),

@@ -2,7 +2,7 @@
 //! peers of weight ≥ q minus its own, a probe transaction is final on every
 //! node, and a block was committed. "The processes exist" is not ready.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use client::RpcClient;
 use client::wallet::{Chain, Payment, Wallet};
@@ -207,7 +207,7 @@ async fn send_probe(
     };
     let chain = Chain::from(cluster.genesis());
     let amount = Amount::from_sat(coin.value_sat / 2);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = hostio::now_ms() as i64;
     let payment = Payment { to: dev.address, amount, change: dev.address, timestamp_ms: now };
     let tx = wallet.pay(&chain, &payment, &[coin])?;
     let submitted = rpc.sendrawtransaction(&tx).await.map_err(rpc_error(cluster, i))?;

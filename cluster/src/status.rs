@@ -1,11 +1,12 @@
 //! `timectl status`: each node's state from its RPC and the agent, and a
 //! verdict for the cluster (healthy, degraded or stalled) with the reasons.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use client::{ClientOptions, RpcClient};
+use hostio::now_ms;
 use protocol::Committee;
 
 use crate::control::{AgentNode, LinkState};
@@ -76,10 +77,6 @@ pub struct ClusterStatus {
     pub verdict: Verdict,
     /// Why.
     pub reasons: Vec<String>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Linux reports process times in ticks of 1/100 s (USER_HZ is 100 on

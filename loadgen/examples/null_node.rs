@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use hostio::now_ms;
 
 use axum::Router;
 use axum::extract::State;
@@ -40,10 +42,6 @@ struct Chain {
     events: broadcast::Sender<StreamEvent>,
     next_id: AtomicU64,
     height: AtomicU64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Chain {

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -95,11 +95,6 @@ impl RunOutcome {
 /// a head start meanwhile.
 const PREFILL: Duration = Duration::from_millis(300);
 
-/// `t` in ms since the Unix epoch.
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Runs `config` until done or `stop` (which ends sending early; the run
 /// still drains, checks and reports).
 pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutcome, LoadgenError> {
@@ -166,7 +161,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
     }
 
     let origin = Instant::now() + PREFILL;
-    let origin_unix_ms = unix_ms(SystemTime::now()) + micros(PREFILL) / 1_000;
+    let origin_unix_ms = hostio::now_ms() + micros(PREFILL) / 1_000;
     meta.started_unix_ms = origin_unix_ms;
     let nodes = NodeSet::new(&resolved.nodes, target::client_options(request_timeout));
     let names: Vec<String> = nodes.names().to_vec();
@@ -302,7 +297,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
     }
     let _ = tracker_task.await;
     progress.finish();
-    let ended_unix_ms = unix_ms(SystemTime::now());
+    let ended_unix_ms = hostio::now_ms();
     meta.ended_unix_ms = ended_unix_ms;
 
     // A node restarted during the drain is checked where it is now.

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -83,10 +83,6 @@ pub fn is_pair(seed: u64, index: u64, pct: f64) -> bool {
     unit * 100.0 < pct
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Starts `threads` signing workers filling `queue` with `spec.items`
 /// items, in batches of up to [`BATCH`] (one wake-up of the sender per
 /// batch, not per transaction); they stop when done, when the queue's
@@ -157,7 +153,7 @@ fn work(
         }
         let mut batch = Vec::with_capacity(claimed.len());
         for c in claimed.drain(..) {
-            let timestamp = now_ms();
+            let timestamp = hostio::now_ms() as i64;
             let Some(first_tx) = build(spec, &c.inputs, &c.output_keys, timestamp) else {
                 tracing::warn!(
                     item = c.index,

@@ -6,7 +6,7 @@
 use std::io::{BufRead, IsTerminal, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -1078,7 +1078,7 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
                 Request::SetFaults { links: links.clone(), faults: faults.clone() }
             }
         };
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let now_ms = hostio::now_ms();
         match ask(layout, request).await {
             Ok(_) if json => client::outln!(
                 "{}",
@@ -1178,7 +1178,7 @@ fn export(layout: &Layout, target: ExportTarget, json: bool) -> Outcome {
 
 fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outcome {
     cluster::testnet::check(spec).map_err(|e| failure(2, anyhow!("{e}")))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now = hostio::now_ms();
     let file = cluster::testnet::create(out, spec, now).map_err(anyhow::Error::from)?;
     if json {
         client::outln!("{}", serde_json::to_string(&file).map_err(anyhow::Error::from)?);
@@ -1221,7 +1221,7 @@ async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outco
                 continue;
             }
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = hostio::now_ms() as i64;
         let payment = Payment { to, amount, change: dev.address, timestamp_ms: now };
         let tx = wallet
             .pay(&Chain::from(view.genesis()), &payment, &coins)

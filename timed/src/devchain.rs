@@ -7,14 +7,14 @@
 //! resumes where it stopped.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 use thiserror::Error;
 
+use hostio::{read_key_file, write_atomic, write_key_file};
+
 use protocol::genesis::{Allocation, GenesisMasternode};
-use protocol::keyfile::KeyFile;
 use protocol::{
     Address, Amount, ChainId, ConsensusParams, Genesis, Network, NodeId, SecretKey, Tier,
 };
@@ -70,43 +70,27 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevChainError + '_ {
     move |source| DevChainError::Io { path: path.to_path_buf(), source }
 }
 
-/// Reads a key file.
-pub fn read_key_file(path: &Path) -> Result<(KeyFile, SecretKey), DevChainError> {
-    let text = fs::read_to_string(path).map_err(io(path))?;
-    let file: KeyFile = serde_json::from_str(&text)
-        .map_err(|e| DevChainError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-    let key = file
-        .secret()
-        .map_err(|e| DevChainError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-    Ok((file, key))
+impl From<hostio::FileError> for DevChainError {
+    fn from(hostio::FileError { path, source }: hostio::FileError) -> Self {
+        DevChainError::Io { path, source }
+    }
 }
 
-/// Writes a key file readable by its owner only, refusing to overwrite.
-pub fn write_key_file(path: &Path, key: &SecretKey, network: Network) -> Result<(), DevChainError> {
-    let json = serde_json::to_string_pretty(&KeyFile::new(key, network))
-        .map_err(|e| DevChainError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+impl From<hostio::KeyFileIoError> for DevChainError {
+    fn from(e: hostio::KeyFileIoError) -> Self {
+        match e {
+            hostio::KeyFileIoError::Io(e) => e.into(),
+            hostio::KeyFileIoError::Exists { path } => DevChainError::Invalid {
+                path,
+                reason: format!(
+                    "exists, but {GENESIS_FILE} does not: the first start was interrupted"
+                ),
+            },
+            hostio::KeyFileIoError::Invalid { path, reason } => {
+                DevChainError::Invalid { path, reason: format!("not a usable key file: {reason}") }
+            }
+        }
     }
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(json.as_bytes()).map_err(io(path))?;
-    file.write_all(b"\n").map_err(io(path))?;
-    file.sync_all().map_err(io(path))
-}
-
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DevChainError> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// The genesis of a fresh dev chain for `masternode`, funding `wallet`.
@@ -194,6 +178,24 @@ mod tests {
         first.genesis.validate().unwrap();
         assert_eq!(first.genesis.allocations.len(), DEV_WALLET_COINS);
         assert!(first.genesis.allocations.iter().all(|a| a.address == first.wallet_address));
+    }
+
+    #[test]
+    fn an_interrupted_first_start_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join(MASTERNODE_KEY_FILE);
+        write_key_file(&key, &SecretKey::from_seed([1; 32]), Network::Dev).unwrap();
+        let err = prepare(dir.path(), 0).unwrap_err().to_string();
+        assert!(err.starts_with(&key.display().to_string()), "{err}");
+        assert!(err.contains("the first start was interrupted"), "{err}");
+        assert!(err.contains("remove the data dir"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path(), 0).unwrap();
+        fs::write(dir.path().join(DEV_WALLET_KEY_FILE), "{").unwrap();
+        let err = prepare(dir.path(), 0).unwrap_err().to_string();
+        assert!(err.contains("dev-wallet.key: not a usable key file: "), "{err}");
+        assert!(err.contains("remove the data dir"), "{err}");
     }
 
     #[cfg(unix)]

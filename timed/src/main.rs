@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use hostio::{read_key_file, write_atomic};
 use protocol::rpc::{DevWallet, NodeInfoFile};
 use protocol::{Genesis, NodeId, SecretKey};
 use timed::config::{Config, LogFormat};
-use timed::devchain::{self, read_key_file, write_atomic};
+use timed::devchain;
 use timed::metrics::Metrics;
 use timed::node::{self, NodeSettings, now_millis};
 use timed::preflight;

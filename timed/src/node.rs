@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -254,7 +254,7 @@ pub struct Stopped;
 /// Milliseconds since the Unix epoch (the node's one wall clock; a test
 /// build's `--byzantine clock-ahead|clock-behind` skews it).
 pub fn now_millis() -> Millis {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis);
+    let now: Millis = hostio::now_ms();
     #[cfg(feature = "byzantine")]
     let now = now.saturating_add_signed(crate::byzantine::clock_offset());
     now

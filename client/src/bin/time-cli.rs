@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -402,12 +402,6 @@ fn loose_param(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no node first.
     if let Command::Completions { shell } = &cli.command {
@@ -509,7 +503,8 @@ async fn send_to_address(
         let shown: Vec<String> = addresses.iter().map(Address::to_string).collect();
         bail!("no spendable coins at {} on this chain: fund it first", shown.join(", "));
     }
-    let payment = Payment { to, amount, change: addresses[0], timestamp_ms: now_ms() };
+    let payment =
+        Payment { to, amount, change: addresses[0], timestamp_ms: hostio::now_ms() as i64 };
     let tx = wallet.pay(&chain, &payment, &coins)?;
     let submission = node
         .sendrawtransaction(&tx)

@@ -81,7 +81,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1321,21 +1321,10 @@ fn open_error(dir: &Path, db_path: &Path, source: sled::Error) -> StoreError {
     StoreError::Open { path: db_path.to_path_buf(), source }
 }
 
-/// Writes `path` through a temporary file, a sync and a rename, so a crash
+/// Writes `path` atomically and durably ([`hostio::write_atomic`]): a crash
 /// leaves the old file or the new one, never half of one.
 fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let file_error =
-        |source: io::Error| StoreError::File { action: "write", path: path.to_path_buf(), source };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let mut file = fs::File::create(&tmp).map_err(file_error)?;
-    file.write_all(bytes).map_err(file_error)?;
-    file.sync_all().map_err(file_error)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(file_error)?;
-    if let Some(parent) = path.parent() {
-        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(file_error)?;
-    }
-    Ok(())
+    hostio::write_atomic(path, bytes).map_err(|hostio::FileError { path, source }| {
+        StoreError::File { action: "write", path, source }
+    })
 }

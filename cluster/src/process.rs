@@ -168,3 +168,63 @@ pub fn signal_node(
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), signal.nix())
         .map_err(|e| ClusterError::Process(format!("cannot signal {name} (pid {pid}): {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE_ID: &str = "8f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b";
+
+    fn node_json(p2p: &str, rpc: &str) -> String {
+        serde_json::json!({
+            "version": "0", "pid": 1, "node_id": NODE_ID, "network": "dev", "chain_id": 1,
+            "genesis_hash": NODE_ID, "p2p_address": p2p, "rpc_url": rpc,
+        })
+        .to_string()
+    }
+
+    /// A node directory holding this config and node.json (None: absent).
+    fn layout(config: &str, info: Option<&str>) -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.data_dir("node1")).expect("data dir");
+        std::fs::write(layout.config("node1"), config).expect("config");
+        if let Some(info) = info {
+            std::fs::write(layout.node_json("node1"), info).expect("node.json");
+        }
+        (dir, layout)
+    }
+
+    const EPHEMERAL: &str =
+        "[network]\nlisten_address = \"127.0.0.1:0\"\n[rpc]\nlisten_address = \"127.0.0.1:0\"\n";
+
+    #[test]
+    fn a_restart_keeps_the_ports_of_the_last_run() {
+        let info = node_json("127.0.0.1:41000", "http://127.0.0.1:41001");
+        let (_dir, layout) = layout(EPHEMERAL, Some(&info));
+        let kept = Listen::previous(&layout, "node1").expect("ports to keep");
+        assert_eq!(kept.p2p, Some("127.0.0.1:41000".parse().unwrap()));
+        assert_eq!(kept.rpc, Some("127.0.0.1:41001".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_damaged_node_json_or_config_means_new_ports_not_a_failure() {
+        let good = node_json("127.0.0.1:41000", "http://127.0.0.1:41001");
+        let cases: [(&str, Option<&str>); 6] = [
+            (EPHEMERAL, None),
+            (EPHEMERAL, Some("{\"version\": ")),
+            (EPHEMERAL, Some("\u{0}\u{ff}binary")),
+            (EPHEMERAL, Some(&node_json("not an address", "ftp://x"))),
+            ("[network\nlisten_address = ", Some(&good)),
+            // Fixed ports in the config: nothing to keep.
+            (
+                "[network]\nlisten_address = \"127.0.0.1:24100\"\n[rpc]\nlisten_address = \"127.0.0.1:24101\"\n",
+                Some(&good),
+            ),
+        ];
+        for (config, info) in cases {
+            let (_dir, layout) = layout(config, info);
+            assert_eq!(Listen::previous(&layout, "node1"), None, "{config:?} {info:?}");
+        }
+    }
+}

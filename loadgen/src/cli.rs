@@ -149,13 +149,10 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
-/// `loadgen verify`'s options.
+/// Where the nodes are: a cluster directory, or RPC URLs (with a token).
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The run's --out directory.
-    #[arg(value_name = "RUN_DIR")]
-    pub run_dir: PathBuf,
-    /// The cluster directory.
+pub struct TargetArgs {
+    /// The cluster directory (cluster.json, node.json of every node, pool keys).
     #[arg(long, default_value = cluster::layout::DEFAULT_DIR, value_name = "DIR")]
     pub dir: PathBuf,
     /// RPC URLs of the nodes, instead of a cluster directory.
@@ -167,6 +164,17 @@ pub struct VerifyArgs {
     /// Only with --rpc.
     #[arg(long, value_name = "FILE", env = "TIMECOIN_RPC_TOKEN_FILE")]
     pub rpc_token_file: Option<PathBuf>,
+}
+
+/// `loadgen verify`'s options.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The run's --out directory.
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Where the nodes are.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// How long to wait for nodes that have not finalized every transaction yet (e.g. a node restarted during the run).
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub wait: Duration,
@@ -181,18 +189,9 @@ pub struct VerifyArgs {
 /// Options shared by runs and sweeps.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// The cluster directory (cluster.json, node.json of every node, pool keys).
-    #[arg(long, default_value = cluster::layout::DEFAULT_DIR, value_name = "DIR")]
-    pub dir: PathBuf,
-    /// RPC URLs of the nodes, instead of a cluster directory.
-    #[arg(long, num_args = 1.., value_name = "URL")]
-    pub rpc: Vec<String>,
-    /// A file holding the token of the --rpc nodes, for nodes configured with
-    /// rpc.auth = "token" (the file holds their rpc.token; whitespace around
-    /// it is ignored): sent as `Authorization: Bearer` on every request.
-    /// Only with --rpc.
-    #[arg(long, value_name = "FILE", env = "TIMECOIN_RPC_TOKEN_FILE")]
-    pub rpc_token_file: Option<PathBuf>,
+    /// Where the nodes are.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Only these nodes of the cluster take load and are watched,
     /// comma-separated (default: all), e.g. to leave out a node under test.
     #[arg(long, value_delimiter = ',', value_name = "NODES")]
@@ -344,29 +343,29 @@ impl CommonArgs {
             return Err(LoadgenError::Usage("give one key range i/n at most".into()));
         }
         check_token_file(
-            self.rpc_token_file.as_deref(),
-            &self.rpc,
-            &self.dir,
+            self.target.rpc_token_file.as_deref(),
+            &self.target.rpc,
+            &self.target.dir,
             self.datadir.as_deref(),
         )?;
-        let target = if self.rpc.is_empty() && self.datadir.is_none() {
+        let target = if self.target.rpc.is_empty() && self.datadir.is_none() {
             if !files.is_empty() {
                 return Err(LoadgenError::Usage(
                     "key files need --rpc URL (with a cluster directory loadgen uses the pool keys)".into(),
                 ));
             }
             Target::ClusterDir {
-                dir: self.dir.clone(),
+                dir: self.target.dir.clone(),
                 dev_wallet: self.wallet,
                 only: self.nodes.clone(),
             }
         } else {
             Target::Rpc {
-                urls: self.rpc.clone(),
+                urls: self.target.rpc.clone(),
                 key_files: files,
                 datadir: self.datadir.clone(),
                 dev_wallet: self.wallet,
-                token_file: self.rpc_token_file.clone(),
+                token_file: self.target.rpc_token_file.clone(),
             }
         };
         let mut config = RunConfig::new(target);
@@ -499,20 +498,27 @@ pub async fn execute(cli: Cli, stop: CancellationToken) -> i32 {
             }
         }
         Some(Command::Verify(args)) => {
-            if let Err(e) =
-                check_token_file(args.rpc_token_file.as_deref(), &args.rpc, &args.dir, None)
-            {
+            if let Err(e) = check_token_file(
+                args.target.rpc_token_file.as_deref(),
+                &args.target.rpc,
+                &args.target.dir,
+                None,
+            ) {
                 return fail(&e);
             }
-            let target = if args.rpc.is_empty() {
-                Target::ClusterDir { dir: args.dir.clone(), dev_wallet: false, only: Vec::new() }
+            let target = if args.target.rpc.is_empty() {
+                Target::ClusterDir {
+                    dir: args.target.dir.clone(),
+                    dev_wallet: false,
+                    only: Vec::new(),
+                }
             } else {
                 Target::Rpc {
-                    urls: args.rpc.clone(),
+                    urls: args.target.rpc.clone(),
                     key_files: Vec::new(),
                     datadir: None,
                     dev_wallet: false,
-                    token_file: args.rpc_token_file.clone(),
+                    token_file: args.target.rpc_token_file.clone(),
                 }
             };
             let config = verify::VerifyConfig {
@@ -667,9 +673,13 @@ mod tests {
         let cli =
             Cli::try_parse_from(["loadgen", "verify", "run", "--rpc-token-file", "t"]).unwrap();
         let Some(Command::Verify(verify)) = &cli.command else { panic!("verify") };
-        let err =
-            check_token_file(verify.rpc_token_file.as_deref(), &verify.rpc, &verify.dir, None)
-                .unwrap_err();
+        let err = check_token_file(
+            verify.target.rpc_token_file.as_deref(),
+            &verify.target.rpc,
+            &verify.target.dir,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), EXIT_USAGE, "{err}");
         let cli = Cli::try_parse_from([
             "loadgen",

@@ -168,13 +168,10 @@ pub fn read_key_file(path: &Path) -> Result<(KeyFile, SecretKey), KeyFileIoError
 fn new_file(path: &Path, private: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
-    #[cfg(unix)]
     if private {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    #[cfg(not(unix))]
-    let _ = private;
     options.open(path)
 }
 
@@ -214,17 +211,11 @@ fn stage(path: &Path, bytes: &[u8], private: bool) -> Result<PathBuf, FileError>
 
 /// Syncs the directory holding `path`, so a new name in it is durable.
 fn sync_dir(path: &Path) -> Result<(), FileError> {
-    #[cfg(unix)]
-    {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        File::open(dir).and_then(|d| d.sync_all()).map_err(file_error(dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).map_err(file_error(dir))
 }
 
 #[cfg(test)]

@@ -221,8 +221,8 @@ pub struct RpcSection {
     /// are served; port 0 picks a free one.
     pub listen_address: SocketAddr,
     /// `auth` and `token`: how clients authenticate. Use
-    /// [`RpcSection::effective_auth`] to resolve [`RpcAuth::Auto`].
-    pub auth: RpcAuth,
+    /// [`RpcSection::effective_auth`] to resolve [`RpcAuthMode::Auto`].
+    pub auth: RpcAuthMode,
     /// `max_body_bytes`: largest request body.
     pub max_body_bytes: usize,
     /// `max_batch_size`: most calls in one JSON-RPC batch.
@@ -245,7 +245,7 @@ impl Default for RpcSection {
     fn default() -> Self {
         RpcSection {
             listen_address: SocketAddr::from(([127, 0, 0, 1], 24101)),
-            auth: RpcAuth::Auto,
+            auth: RpcAuthMode::Auto,
             max_body_bytes: 1024 * 1024,
             max_batch_size: 100,
             max_concurrent_requests: 64,
@@ -257,21 +257,21 @@ impl Default for RpcSection {
 }
 
 impl RpcSection {
-    /// The authentication actually used: [`RpcAuth::Auto`] becomes
-    /// [`RpcAuth::None`] on a loopback address and [`RpcAuth::Cookie`]
+    /// The authentication actually used: [`RpcAuthMode::Auto`] becomes
+    /// [`RpcAuthMode::None`] on a loopback address and [`RpcAuthMode::Cookie`]
     /// otherwise; the other modes are returned as they are.
-    pub fn effective_auth(&self) -> RpcAuth {
+    pub fn effective_auth(&self) -> RpcAuthMode {
         match &self.auth {
-            RpcAuth::Auto if self.listen_address.ip().is_loopback() => RpcAuth::None,
-            RpcAuth::Auto => RpcAuth::Cookie,
+            RpcAuthMode::Auto if self.listen_address.ip().is_loopback() => RpcAuthMode::None,
+            RpcAuthMode::Auto => RpcAuthMode::Cookie,
             other => other.clone(),
         }
     }
 }
 
-/// `rpc.auth` (with `rpc.token` for [`RpcAuth::Token`]).
+/// `rpc.auth` (with `rpc.token` for [`RpcAuthMode::Token`]).
 #[derive(Clone, PartialEq, Eq)]
-pub enum RpcAuth {
+pub enum RpcAuthMode {
     /// `"auto"`: none on a loopback address, cookie otherwise.
     Auto,
     /// `"none"`: anyone who can connect may call; loopback addresses only.
@@ -284,13 +284,13 @@ pub enum RpcAuth {
 }
 
 // The token is a secret: keep it out of logs.
-impl fmt::Debug for RpcAuth {
+impl fmt::Debug for RpcAuthMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RpcAuth::Auto => f.write_str("Auto"),
-            RpcAuth::None => f.write_str("None"),
-            RpcAuth::Cookie => f.write_str("Cookie"),
-            RpcAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            RpcAuthMode::Auto => f.write_str("Auto"),
+            RpcAuthMode::None => f.write_str("None"),
+            RpcAuthMode::Cookie => f.write_str("Cookie"),
+            RpcAuthMode::Token(_) => f.write_str("Token(<redacted>)"),
         }
     }
 }
@@ -498,9 +498,9 @@ impl Config {
         let d = Config::default();
         let (n, net, lim, rpc) = (&d.node, &d.network, &d.network.limits, &d.rpc);
         let auth = match rpc.auth {
-            RpcAuth::Auto => "auto",
-            RpcAuth::None => "none",
-            RpcAuth::Cookie | RpcAuth::Token(_) => "cookie",
+            RpcAuthMode::Auto => "auto",
+            RpcAuthMode::None => "none",
+            RpcAuthMode::Cookie | RpcAuthMode::Token(_) => "cookie",
         };
         let format = match d.logging.format {
             LogFormat::Pretty => "pretty",
@@ -662,7 +662,7 @@ orphan_ttl_seconds = {orphan_ttl}
 
     fn cross_key_problems(&self) -> Vec<Problem> {
         let mut problems = self.peer_problems();
-        if self.rpc.auth == RpcAuth::None && !self.rpc.listen_address.ip().is_loopback() {
+        if self.rpc.auth == RpcAuthMode::None && !self.rpc.listen_address.ip().is_loopback() {
             problems.push(Problem::about(
                 "rpc.auth",
                 format!(
@@ -1393,7 +1393,7 @@ impl<'a> Doc<'a> {
 
     /// `rpc.auth` with `rpc.token`: the token is required with `token` and
     /// refused otherwise, so a secret is never silently ignored.
-    fn rpc_auth(&mut self) -> Option<RpcAuth> {
+    fn rpc_auth(&mut self) -> Option<RpcAuthMode> {
         let auth_found = self.find("rpc.auth");
         let mode = match &auth_found {
             Some(_) => Some(self.choice("rpc.auth", &["auto", "none", "cookie", "token"])?),
@@ -1411,7 +1411,7 @@ impl<'a> Doc<'a> {
                     self.problem("rpc.token", token.value.span(), message);
                     return None;
                 }
-                Some(RpcAuth::Token(secret.to_owned()))
+                Some(RpcAuthMode::Token(secret.to_owned()))
             }
             (Some("token"), None) => {
                 let span = auth_found.map(|f| f.value.span()).unwrap_or(0..0);
@@ -1430,9 +1430,9 @@ impl<'a> Doc<'a> {
                 self.problem("rpc.token", token.value.span(), message);
                 None
             }
-            (Some("none"), None) => Some(RpcAuth::None),
-            (Some("cookie"), None) => Some(RpcAuth::Cookie),
-            (_, None) => Some(RpcAuth::Auto),
+            (Some("none"), None) => Some(RpcAuthMode::None),
+            (Some("cookie"), None) => Some(RpcAuthMode::Cookie),
+            (_, None) => Some(RpcAuthMode::Auto),
         }
     }
 

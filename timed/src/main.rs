@@ -101,6 +101,18 @@ struct Args {
     byzantine: Option<String>,
 }
 
+// Exit codes (AFTER_HELP lists them; the systemd unit's
+// RestartPreventExitStatus and the container entrypoint rely on them).
+/// Failed while running.
+const EXIT_FAILED: u8 = 1;
+/// Bad command line.
+const EXIT_USAGE: u8 = 2;
+/// A configuration problem.
+const EXIT_CONFIG: u8 = 3;
+/// A data dir problem, or a write that failed.
+const EXIT_DATA_DIR: u8 = 4;
+/// A listen address in use or not bindable.
+const EXIT_BIND: u8 = 5;
 /// The exit code of a panic (Rust's own).
 const EXIT_PANIC: i32 = 101;
 
@@ -148,9 +160,10 @@ fn run(args: Args) -> Result<(), Failure> {
         Some(Config::default_toml().into_bytes())
     } else if args.man {
         let mut page = Vec::new();
-        clap_mangen::Man::new(Args::command())
-            .render(&mut page)
-            .map_err(|e| Failure { code: 1, error: anyhow!("cannot render the man page: {e}") })?;
+        clap_mangen::Man::new(Args::command()).render(&mut page).map_err(|e| Failure {
+            code: EXIT_FAILED,
+            error: anyhow!("cannot render the man page: {e}"),
+        })?;
         Some(page)
     } else {
         None
@@ -160,7 +173,7 @@ fn run(args: Args) -> Result<(), Failure> {
         use std::io::Write as _;
         return match std::io::stdout().write_all(&text) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(Failure { code: 1, error: anyhow!("cannot write to stdout: {e}") })
+                Err(Failure { code: EXIT_FAILED, error: anyhow!("cannot write to stdout: {e}") })
             }
             _ => Ok(()),
         };
@@ -173,7 +186,7 @@ fn run(args: Args) -> Result<(), Failure> {
         .thread_name("timed")
         .build()
         .context("cannot start the async runtime")
-        .map_err(fail(1))?;
+        .map_err(fail(EXIT_FAILED))?;
     let result = runtime.block_on(serve(args));
     // A task blocked in the store (a disk that failed can leave one stuck
     // in sled) would hold the process forever: it gets a bounded grace.
@@ -196,7 +209,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// printed so the operator knows `timed --config` will refuse to start
 /// without it.
 fn check_config(path: &Path) -> Result<(), Failure> {
-    let config = Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
+    let config = Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(EXIT_CONFIG))?;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let genesis = &config.node.genesis_file;
@@ -238,7 +251,7 @@ fn check_config(path: &Path) -> Result<(), Failure> {
     }));
     if !problems.is_empty() {
         return Err(Failure {
-            code: 3,
+            code: EXIT_CONFIG,
             error: anyhow!("{}: {}", path.display(), problems.join("\n")),
         });
     }
@@ -268,7 +281,7 @@ fn init_logging(config: &Config, override_format: Option<&str>) -> Result<(), Fa
         Some("pretty") => LogFormat::Pretty,
         Some(other) => {
             return Err(Failure {
-                code: 2,
+                code: EXIT_USAGE,
                 error: anyhow!("--log-format: expected pretty or json, got {other:?}"),
             });
         }
@@ -276,7 +289,7 @@ fn init_logging(config: &Config, override_format: Option<&str>) -> Result<(), Fa
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.logging.level))
-        .map_err(|e| Failure { code: 3, error: anyhow!("logging.level: {e}") })?;
+        .map_err(|e| Failure { code: EXIT_CONFIG, error: anyhow!("logging.level: {e}") })?;
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -286,16 +299,16 @@ fn init_logging(config: &Config, override_format: Option<&str>) -> Result<(), Fa
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
-    result.map_err(|e| Failure { code: 1, error: anyhow!("cannot start logging: {e}") })
+    result.map_err(|e| Failure { code: EXIT_FAILED, error: anyhow!("cannot start logging: {e}") })
 }
 
 async fn serve(args: Args) -> Result<(), Failure> {
     let base_config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(3))?,
+        Some(path) => Config::load(path).map_err(|e| anyhow!("{e}")).map_err(fail(EXIT_CONFIG))?,
         None if args.dev => dev_defaults(),
         None => {
             return Err(Failure {
-                code: 3,
+                code: EXIT_CONFIG,
                 error: anyhow!(
                     "no config: pass --config FILE (make one with `timed --generate-config > timed.toml`), or --dev for a dev chain"
                 ),
@@ -314,7 +327,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
     if let Some(addr) = args.rpc_listen {
         config.rpc.listen_address = addr;
     }
-    config.validate().map_err(|e| anyhow!("{e}")).map_err(fail(3))?;
+    config.validate().map_err(|e| anyhow!("{e}")).map_err(fail(EXIT_CONFIG))?;
     init_logging(&config, args.log_format.as_deref())?;
     exit_on_panic();
     let data_dir = config.storage.data_dir.clone();
@@ -322,20 +335,20 @@ async fn serve(args: Args) -> Result<(), Failure> {
     let (genesis, key, dev_wallet): (Genesis, Option<SecretKey>, Option<DevWallet>) = if args.dev {
         let dev = devchain::prepare(&data_dir, now_millis() as i64)
             .map_err(|e| anyhow!("{e}"))
-            .map_err(fail(4))?;
+            .map_err(fail(EXIT_DATA_DIR))?;
         let wallet = DevWallet {
             key_file: dev.wallet_key_file.display().to_string(),
             address: dev.wallet_address,
         };
         (dev.genesis, Some(dev.masternode_key), Some(wallet))
     } else {
-        let genesis = load_genesis(&config.node.genesis_file).map_err(fail(3))?;
+        let genesis = load_genesis(&config.node.genesis_file).map_err(fail(EXIT_CONFIG))?;
         let key = match &config.masternode.key_file {
             Some(path) => Some(
                 read_key_file(path)
                     .map(|(_, key)| key)
                     .map_err(|e| anyhow!("masternode.key_file: {e}"))
-                    .map_err(fail(3))?,
+                    .map_err(fail(EXIT_CONFIG))?,
             ),
             None => None,
         };
@@ -348,10 +361,10 @@ async fn serve(args: Args) -> Result<(), Failure> {
             })
             .await
             .map_err(|e| anyhow!("cannot resolve the peer names: {e}"))
-            .map_err(fail(1))?,
+            .map_err(fail(EXIT_FAILED))?,
         );
         if !problems.is_empty() {
-            return Err(Failure { code: 3, error: anyhow!("{}", problems.join("\n")) });
+            return Err(Failure { code: EXIT_CONFIG, error: anyhow!("{}", problems.join("\n")) });
         }
         (genesis, key, None)
     };
@@ -381,10 +394,10 @@ async fn serve(args: Args) -> Result<(), Failure> {
     let (handle, published) =
         node::start(settings, &tracker, shutdown.clone()).await.map_err(|e| {
             let code = match &e {
-                node::NodeError::Store(_) => 4,
-                node::NodeError::Net(_) => 5,
-                node::NodeError::Byzantine(_) => 2,
-                _ => 1,
+                node::NodeError::Store(_) => EXIT_DATA_DIR,
+                node::NodeError::Net(_) => EXIT_BIND,
+                node::NodeError::Byzantine(_) => EXIT_USAGE,
+                _ => EXIT_FAILED,
             };
             Failure { code, error: anyhow!("{e}") }
         })?;
@@ -420,8 +433,8 @@ async fn serve(args: Args) -> Result<(), Failure> {
             tracker.close();
             tracker.wait().await;
             let code = match e {
-                rpc::RpcError::Bind { .. } | rpc::RpcError::MetricsBind { .. } => 5,
-                _ => 4,
+                rpc::RpcError::Bind { .. } | rpc::RpcError::MetricsBind { .. } => EXIT_BIND,
+                _ => EXIT_DATA_DIR,
             };
             return Err(Failure { code, error: anyhow!("{e}") });
         }
@@ -439,10 +452,12 @@ async fn serve(args: Args) -> Result<(), Failure> {
         metrics_url: server.metrics_addr.map(|addr| format!("http://{addr}")),
         dev_wallet: dev_wallet.clone(),
     };
-    let json = serde_json::to_vec_pretty(&info).context("encoding node.json").map_err(fail(1))?;
+    let json = serde_json::to_vec_pretty(&info)
+        .context("encoding node.json")
+        .map_err(fail(EXIT_FAILED))?;
     write_atomic(&data_dir.join("node.json"), &json)
         .map_err(|e| anyhow!("{e}"))
-        .map_err(fail(4))?;
+        .map_err(fail(EXIT_DATA_DIR))?;
     banner(&info, &data_dir);
     notify_service_manager(&[
         sd_notify::NotifyState::Ready,

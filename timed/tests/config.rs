@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use net::PeerAddress;
 use protocol::NodeId;
-use timed::config::{ACCEPTED_KEYS, Config, ConfigErrors, LogFormat, Problem, RpcAuth};
+use timed::config::{ACCEPTED_KEYS, Config, ConfigErrors, LogFormat, Problem, RpcAuthMode};
 
 const BASE: &str = "/cfg";
 const PEER_ID: &str = "8f0cbb2a0d1e9a3f4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901a2b";
@@ -160,9 +160,9 @@ fn cases() -> Vec<Case> {
         ("rpc.listen_address", key("rpc.listen_address", "\"[::1]:0\""), |c| {
             c.rpc.listen_address = "[::1]:0".parse().expect("an address")
         }),
-        ("rpc.auth", key("rpc.auth", "\"cookie\""), |c| c.rpc.auth = RpcAuth::Cookie),
+        ("rpc.auth", key("rpc.auth", "\"cookie\""), |c| c.rpc.auth = RpcAuthMode::Cookie),
         ("rpc.token", "[rpc]\nauth = \"token\"\ntoken = \"0123456789abcdef\"\n".into(), |c| {
-            c.rpc.auth = RpcAuth::Token("0123456789abcdef".into())
+            c.rpc.auth = RpcAuthMode::Token("0123456789abcdef".into())
         }),
         ("rpc.max_body_bytes", key("rpc.max_body_bytes", "2048"), |c| c.rpc.max_body_bytes = 2048),
         ("rpc.max_batch_size", key("rpc.max_batch_size", "7"), |c| c.rpc.max_batch_size = 7),
@@ -605,7 +605,9 @@ fn bad_values_name_the_expected_form() {
     );
     // A bad token is never echoed.
     assert!(!problem("[rpc]\nauth = \"token\"\ntoken = \"hunter\"").message.contains("hunter"));
-    assert!(!format!("{:?}", RpcAuth::Token("hunter2hunter2hunter2".into())).contains("hunter"));
+    assert!(
+        !format!("{:?}", RpcAuthMode::Token("hunter2hunter2hunter2".into())).contains("hunter")
+    );
 }
 
 #[test]
@@ -696,10 +698,10 @@ fn rpc_auth_none_on_public_address_is_refused() {
 
     // On loopback it is fine; auto picks none there and cookie elsewhere.
     let local = parse("[rpc]\nauth = \"none\"\n").unwrap();
-    assert_eq!(local.rpc.effective_auth(), RpcAuth::None);
-    assert_eq!(defaults().rpc.effective_auth(), RpcAuth::None);
+    assert_eq!(local.rpc.effective_auth(), RpcAuthMode::None);
+    assert_eq!(defaults().rpc.effective_auth(), RpcAuthMode::None);
     let public = parse("[rpc]\nlisten_address = \"0.0.0.0:24101\"\n").unwrap();
-    assert_eq!(public.rpc.effective_auth(), RpcAuth::Cookie);
+    assert_eq!(public.rpc.effective_auth(), RpcAuthMode::Cookie);
 
     // A flag that moves the listener later is caught by validate.
     let mut overridden = local;

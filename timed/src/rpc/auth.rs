@@ -10,7 +10,7 @@ use axum::response::Response;
 use base64::Engine;
 use rand::RngExt;
 
-pub use crate::config::RpcAuth as AuthMode;
+pub use crate::config::RpcAuthMode;
 
 use super::RpcError;
 use super::dispatch::error_response;
@@ -27,19 +27,19 @@ pub(crate) enum Authenticator {
 
 impl Authenticator {
     pub(crate) fn new(
-        mode: &AuthMode,
+        mode: &RpcAuthMode,
         cookie_file: &Path,
         bound: SocketAddr,
     ) -> Result<Self, RpcError> {
         let mode = match mode {
-            AuthMode::Auto if bound.ip().is_loopback() => AuthMode::None,
-            AuthMode::Auto => AuthMode::Cookie,
+            RpcAuthMode::Auto if bound.ip().is_loopback() => RpcAuthMode::None,
+            RpcAuthMode::Auto => RpcAuthMode::Cookie,
             other => other.clone(),
         };
         Ok(match mode {
-            AuthMode::None | AuthMode::Auto => Authenticator::Open,
-            AuthMode::Token(token) => Authenticator::Bearer(token),
-            AuthMode::Cookie => {
+            RpcAuthMode::None | RpcAuthMode::Auto => Authenticator::Open,
+            RpcAuthMode::Token(token) => Authenticator::Bearer(token),
+            RpcAuthMode::Cookie => {
                 let secret: [u8; 32] = rand::rng().random();
                 let line = format!("{COOKIE_USER}:{}", hex::encode(secret));
                 write_private(cookie_file, line.as_bytes()).map_err(|source| RpcError::Cookie {

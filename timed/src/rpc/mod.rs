@@ -39,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::metrics::Metrics;
 use crate::node::NodeHandle;
 
-pub use auth::{AuthMode, COOKIE_USER};
+pub use auth::{COOKIE_USER, RpcAuthMode};
 pub use events::EventLog;
 pub use methods::version_string;
 
@@ -49,7 +49,7 @@ pub struct RpcSettings {
     /// Listen address (port 0 allowed).
     pub listen: SocketAddr,
     /// Authentication.
-    pub auth: AuthMode,
+    pub auth: RpcAuthMode,
     /// Where the cookie goes when `auth` is cookie.
     pub cookie_file: PathBuf,
     /// Largest request body.

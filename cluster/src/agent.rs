@@ -22,8 +22,8 @@ use tracing::{info, warn};
 
 use crate::cluster::Cluster;
 use crate::control::{
-    AgentNode, EXITS_FILE, ExitRecord, FAULTS_FILE, LinkState, PID_FILE, Request, Response,
-    socket_path,
+    AgentNode, EXITS_FILE, ExitRecord, FAULTS_FILE, LinkState, NodeState, PID_FILE, Request,
+    Response, socket_path,
 };
 use crate::create::ClusterSpec;
 use crate::error::ClusterError;
@@ -81,14 +81,14 @@ impl Agent {
             .map(|i| {
                 let pid = self.cluster.node_pid(i);
                 let state = match (pid, self.paused.contains(&i)) {
-                    (Some(_), true) => "paused",
-                    (Some(_), false) => "running",
-                    (None, _) => "stopped",
+                    (Some(_), true) => NodeState::Paused,
+                    (Some(_), false) => NodeState::Running,
+                    (None, _) => NodeState::Stopped,
                 };
                 AgentNode {
                     name: self.cluster.names()[i].clone(),
                     pid,
-                    state: state.to_string(),
+                    state,
                     last_exit: self.last_exit[i].clone(),
                 }
             })

@@ -92,6 +92,41 @@ pub enum Request {
     Down,
 }
 
+/// A node's process state, as the agent reports it (on the wire and in
+/// `--json` outputs: `running`, `paused`, `stopped`; `unknown` where the
+/// agent is not running to say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// Its process runs.
+    Running,
+    /// Its process is stopped by SIGSTOP.
+    Paused,
+    /// No process.
+    Stopped,
+    /// Not known: the agent, which knows, is not running (never sent by the
+    /// agent itself).
+    Unknown,
+}
+
+impl NodeState {
+    /// The word on the wire: `running`, `paused`, `stopped`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Running => "running",
+            NodeState::Paused => "paused",
+            NodeState::Stopped => "stopped",
+            NodeState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One node as the agent sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentNode {
@@ -99,8 +134,8 @@ pub struct AgentNode {
     pub name: String,
     /// Process id, when running.
     pub pid: Option<u32>,
-    /// `running`, `paused` or `stopped`.
-    pub state: String,
+    /// Running, paused or stopped.
+    pub state: NodeState,
     /// Its last exit, if it stopped.
     pub last_exit: Option<ExitRecord>,
 }
@@ -198,6 +233,16 @@ pub async fn request(
     })?
 }
 
+/// The agent's answer to a ping (within 3 s), `None` when it is not running.
+pub async fn ping(layout: &Layout) -> Option<Response> {
+    request(layout, &Request::Ping, Duration::from_secs(3)).await.ok()
+}
+
+/// The pid in the agent's pid file, if any.
+pub fn read_agent_pid(layout: &Layout) -> Option<u32> {
+    std::fs::read_to_string(layout.dir().join(PID_FILE)).ok()?.trim().parse().ok()
+}
+
 fn agent_gone(path: &Path, e: std::io::Error) -> ClusterError {
     ClusterError::AgentGone { socket: path.to_path_buf(), reason: e.to_string() }
 }
@@ -227,5 +272,29 @@ mod tests {
         assert_eq!(exit(None, Some(9)).to_string(), "signal 9 (agent)");
         assert_eq!(exit(Some(1), None).to_string(), "exit 1 (agent)");
         assert_eq!(exit(None, None).to_string(), "gone (agent)");
+    }
+
+    #[test]
+    fn node_states_are_the_same_words_on_the_wire() {
+        for (state, word) in [
+            (NodeState::Running, "running"),
+            (NodeState::Paused, "paused"),
+            (NodeState::Stopped, "stopped"),
+            (NodeState::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{word}\""));
+            assert_eq!(serde_json::from_str::<NodeState>(&format!("\"{word}\"")).unwrap(), state);
+            assert_eq!(state.to_string(), word);
+        }
+        let node = AgentNode {
+            name: "node1".into(),
+            pid: None,
+            state: NodeState::Stopped,
+            last_exit: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            r#"{"name":"node1","pid":null,"state":"stopped","last_exit":null}"#
+        );
     }
 }

@@ -13,7 +13,9 @@
 //! | link proxies and faults | [`proxy`] |
 //! | readiness | [`health`] |
 //! | status and the healthy / degraded / stalled verdict | [`status`] |
+//! | checks for what commonly breaks a cluster (`timectl doctor`) | [`doctor`] |
 //! | the supervising agent and its control socket | [`agent`], [`control`] |
+//! | bringing a cluster down (`timectl down`) | [`lifecycle`] |
 //! | fault schedules | [`faults`] |
 //! | finding the binaries | [`binaries`] |
 //! | test helpers (one cluster at a time) | [`testing`] |
@@ -23,11 +25,13 @@ pub mod binaries;
 mod cluster;
 pub mod control;
 pub mod create;
+pub mod doctor;
 mod error;
 pub mod export;
 pub mod faults;
 pub mod health;
 pub mod layout;
+pub mod lifecycle;
 pub mod node_config;
 pub mod process;
 pub mod proxy;

@@ -119,6 +119,14 @@ pub fn is_our_timed(pid: u32, config: &Path) -> bool {
     is_timed && args.contains(&config) && !is_zombie(pid)
 }
 
+/// True while a process `pid` exists (any process: this does not check
+/// what it is; [`is_our_timed`] does).
+pub fn pid_exists(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|raw| {
+        raw > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None).is_ok()
+    })
+}
+
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -193,6 +201,13 @@ mod tests {
             std::fs::write(layout.node_json("node1"), info).expect("node.json");
         }
         (dir, layout)
+    }
+
+    #[test]
+    fn this_process_exists_and_no_pid_zero_or_out_of_range_does() {
+        assert!(pid_exists(std::process::id()));
+        assert!(!pid_exists(0));
+        assert!(!pid_exists(u32::MAX));
     }
 
     const EPHEMERAL: &str =

@@ -9,7 +9,7 @@ use client::{ClientOptions, RpcClient};
 use hostio::now_ms;
 use protocol::Committee;
 
-use crate::control::{AgentNode, LinkState};
+use crate::control::{AgentNode, LinkState, NodeState};
 use crate::health::ClusterView;
 
 /// One node's status.
@@ -21,7 +21,7 @@ pub struct NodeStatus {
     pub id: String,
     /// Process state from the agent: running, paused, stopped (or unknown
     /// when the agent is gone).
-    pub state: String,
+    pub state: NodeState,
     /// Process id.
     pub pid: Option<u32>,
     /// True when its RPC answered.
@@ -111,7 +111,7 @@ async fn node_status(view: &ClusterView, i: usize, agent: Option<&AgentNode>) ->
     let mut status = NodeStatus {
         name: entry.name.clone(),
         id: entry.id.to_hex(),
-        state: agent.map_or_else(|| "unknown".to_string(), |a| a.state.clone()),
+        state: agent.map_or(NodeState::Unknown, |a| a.state),
         pid: agent.and_then(|a| a.pid),
         alive: false,
         rpc_url: info.as_ref().map(|i| i.rpc_url.clone()),
@@ -128,8 +128,8 @@ async fn node_status(view: &ClusterView, i: usize, agent: Option<&AgentNode>) ->
         error: None,
     };
     let pid = status.pid.or_else(|| info.as_ref().map(|i| i.pid));
-    status.rss_bytes = pid.filter(|_| status.state != "stopped").and_then(rss_of);
-    if status.state == "stopped" || status.state == "paused" {
+    status.rss_bytes = pid.filter(|_| status.state != NodeState::Stopped).and_then(rss_of);
+    if matches!(status.state, NodeState::Stopped | NodeState::Paused) {
         return status;
     }
     let options = ClientOptions {
@@ -225,7 +225,7 @@ pub fn judge(
         reasons.push("the agent is not running: node exits are not recorded and links cannot be changed (run `timectl up`)".into());
     }
     for node in nodes.iter().filter(|n| !n.alive) {
-        let why = node.error.clone().unwrap_or_else(|| node.state.clone());
+        let why = node.error.clone().unwrap_or_else(|| node.state.to_string());
         reasons.push(format!("{} is down: {why}", node.name));
     }
     let heights: Vec<u64> = alive.iter().filter_map(|n| n.height).collect();

@@ -14,11 +14,12 @@ use client::logging::LogFormat;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use client::wallet::{Chain, Payment, Wallet};
-use cluster::control::{self, AgentNode, LinkState, Request, Response};
+use cluster::control::{self, AgentNode, LinkState, NodeState, Request, Response};
 use cluster::faults::{self, Action};
 use cluster::layout::{DEFAULT_DIR, Layout};
+use cluster::lifecycle::{AskError, UpError, UpReport};
 use cluster::status::{ClusterStatus, NodeStatus, Verdict};
-use cluster::{ClusterSpec, ClusterView, LinkFaults, wait_ready};
+use cluster::{ClusterSpec, ClusterView, LinkFaults};
 use protocol::{Address, Amount, Network, Tier};
 
 const ABOUT: &str = "A working local TimeCoin masternode network in one command, and the tools to break it on purpose.";
@@ -69,7 +70,7 @@ enum Command {
     /// Create (or resume) the cluster and return when it is ready.
     Up {
         /// Masternodes (node1 … nodeN); only for a new cluster.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = DEFAULT_NODES)]
         nodes: usize,
         /// Milliseconds between blocks (new cluster only).
         #[arg(long, default_value_t = 1000, value_name = "MS")]
@@ -242,7 +243,7 @@ enum Command {
     Agent {
         #[arg(long)]
         create: bool,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = DEFAULT_NODES)]
         nodes: usize,
         #[arg(long, default_value_t = 1000)]
         block_time: u64,
@@ -339,6 +340,20 @@ enum FaultsCommand {
     },
 }
 
+// Exit codes, as EXIT_CODES (in --help) lists them.
+/// Success; `status`: healthy.
+const EXIT_OK: u8 = 0;
+/// The operation failed.
+const EXIT_FAILED: u8 = 1;
+/// Bad arguments.
+const EXIT_USAGE: u8 = 2;
+/// Not ready (or not final) in time; `status`: degraded.
+const EXIT_NOT_READY: u8 = 3;
+/// No cluster in the directory, or its agent is not running.
+const EXIT_NO_CLUSTER: u8 = 4;
+/// `doctor` found problems; `status`: stalled.
+const EXIT_PROBLEMS: u8 = 5;
+
 struct Failure {
     code: u8,
     error: anyhow::Error,
@@ -347,13 +362,13 @@ struct Failure {
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         let code = match error.downcast_ref::<cluster::ClusterError>() {
-            Some(cluster::ClusterError::AgentGone { .. }) => 4,
+            Some(cluster::ClusterError::AgentGone { .. }) => EXIT_NO_CLUSTER,
             Some(cluster::ClusterError::Invalid { reason, .. })
                 if reason.contains("no cluster here") =>
             {
-                4
+                EXIT_NO_CLUSTER
             }
-            _ => 1,
+            _ => EXIT_FAILED,
         };
         Failure { code, error }
     }
@@ -372,7 +387,7 @@ fn main() -> ExitCode {
             Ok(runtime) => runtime,
             Err(e) => {
                 eprintln!("timectl: cannot start the async runtime: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(EXIT_FAILED);
             }
         };
     match runtime.block_on(run(args)) {
@@ -403,7 +418,7 @@ async fn run(args: Args) -> Outcome {
         Command::Partition { spec } => {
             let view = ClusterView::load(&layout).map_err(anyhow::Error::from)?;
             let groups = faults::parse_partition(&spec.join(" "), &view.names())
-                .map_err(|e| failure(2, anyhow!(e)))?;
+                .map_err(|e| failure(EXIT_USAGE, anyhow!(e)))?;
             link_action(&layout, Request::Partition { groups }, json).await
         }
         Command::Cut { target } => {
@@ -428,9 +443,9 @@ async fn run(args: Args) -> Outcome {
                 )
             })?;
             let jitter: u64 = match values.get(1) {
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| failure(2, anyhow!("jitter must be milliseconds, got {v:?}")))?,
+                Some(v) => v.parse().map_err(|_| {
+                    failure(EXIT_USAGE, anyhow!("jitter must be milliseconds, got {v:?}"))
+                })?,
                 None => 0,
             };
             set_faults(
@@ -489,11 +504,11 @@ async fn run(args: Args) -> Outcome {
         }
         Command::Completions { shell } => {
             client::stdout::completions(shell, Args::command());
-            Ok(0)
+            Ok(EXIT_OK)
         }
         Command::Man => {
             client::stdout::man_page(Args::command());
-            Ok(0)
+            Ok(EXIT_OK)
         }
         Command::Agent { create, nodes, block_time, pool_coins, tiers, byzantine } => {
             let spec = Create { nodes, block_time, pool_coins, tiers, byzantine };
@@ -502,6 +517,8 @@ async fn run(args: Args) -> Outcome {
     }
 }
 
+/// Masternodes of a new cluster when `--nodes` is not given.
+const DEFAULT_NODES: usize = 5;
 /// Keys of the load pool of a new cluster.
 const POOL_KEYS: usize = 32;
 /// Its coins by default: enough for `make demo` (1,000 tx/s) with room.
@@ -540,7 +557,7 @@ fn parse_tiers(tiers: Option<&str>, nodes: usize) -> Result<Vec<Tier>, Failure> 
         .split(',')
         .map(|t| t.trim().parse::<Tier>())
         .collect::<Result<_, _>>()
-        .map_err(|e| failure(2, anyhow!("--tiers: {e}")))?;
+        .map_err(|e| failure(EXIT_USAGE, anyhow!("--tiers: {e}")))?;
     if parsed.len() != nodes {
         return Err(failure(
             2,
@@ -551,21 +568,19 @@ fn parse_tiers(tiers: Option<&str>, nodes: usize) -> Result<Vec<Tier>, Failure> 
 }
 
 async fn ask(layout: &Layout, request: Request) -> Result<Response, Failure> {
-    let response = control::request(layout, &request, Duration::from_secs(60))
-        .await
-        .map_err(anyhow::Error::from)?;
-    if response.ok {
-        Ok(response)
-    } else {
-        Err(failure(
-            1,
-            anyhow!(response.error.unwrap_or_else(|| "the agent refused the request".into())),
-        ))
+    cluster::lifecycle::ask(layout, &request).await.map_err(ask_failure)
+}
+
+/// A failed request to the agent: 1 for a refusal, else as its cause says.
+fn ask_failure(error: AskError) -> Failure {
+    match error {
+        AskError::Refused(reason) => failure(EXIT_FAILED, anyhow!(reason)),
+        AskError::Cluster(e) => Failure::from(anyhow::Error::from(e)),
     }
 }
 
 async fn agent_alive(layout: &Layout) -> Option<Response> {
-    control::request(layout, &Request::Ping, Duration::from_secs(3)).await.ok()
+    control::ping(layout).await
 }
 
 fn spawn_agent(
@@ -575,18 +590,18 @@ fn spawn_agent(
 ) -> Result<(), Failure> {
     std::fs::create_dir_all(layout.dir())
         .with_context(|| format!("cannot create {}", layout.dir().display()))
-        .map_err(|e| failure(1, e))?;
+        .map_err(|e| failure(EXIT_FAILED, e))?;
     let exe = std::env::current_exe()
         .context("cannot find the timectl binary")
-        .map_err(|e| failure(1, e))?;
+        .map_err(|e| failure(EXIT_FAILED, e))?;
     let log_path = layout.dir().join(control::LOG_FILE);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))
-        .map_err(|e| failure(1, e))?;
-    let err = log.try_clone().map_err(|e| failure(1, e.into()))?;
+        .map_err(|e| failure(EXIT_FAILED, e))?;
+    let err = log.try_clone().map_err(|e| failure(EXIT_FAILED, e.into()))?;
     let mut command = std::process::Command::new(exe);
     command
         .arg("--dir")
@@ -612,7 +627,7 @@ fn spawn_agent(
     }
     use std::os::unix::process::CommandExt;
     command.stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(err)).process_group(0);
-    command.spawn().context("cannot start the agent").map_err(|e| failure(1, e))?;
+    command.spawn().context("cannot start the agent").map_err(|e| failure(EXIT_FAILED, e))?;
     Ok(())
 }
 
@@ -640,99 +655,43 @@ async fn up(
     let started = Instant::now();
     let nodes = create.nodes;
     if nodes == 0 {
-        return Err(failure(2, anyhow!("--nodes must be at least 1 (got 0)")));
+        return Err(failure(EXIT_USAGE, anyhow!("--nodes must be at least 1 (got 0)")));
     }
-    let existing = layout.cluster_file().exists();
-    if existing {
-        let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-        if view.file.nodes.len() != nodes && nodes != 5 {
-            return Err(failure(
-                1,
-                anyhow!(
-                    "{} already holds a {}-node cluster; use it as is (`timectl up`), or `timectl down --wipe` first, or pass another --dir",
-                    layout.dir().display(),
-                    view.file.nodes.len()
-                ),
-            ));
-        }
-    } else {
+    if !layout.cluster_file().exists() {
         parse_tiers(create.tiers.as_deref(), nodes)?;
         parse_byzantine(&create.byzantine)?;
-        if layout.dir().exists()
-            && std::fs::read_dir(layout.dir()).map(|mut d| d.next().is_some()).unwrap_or(false)
-        {
-            return Err(failure(
-                1,
-                anyhow!(
-                    "{} is not empty and holds no cluster.json; pass another --dir, or remove it",
-                    layout.dir().display()
-                ),
-            ));
-        }
-        cluster::binaries::timed().map_err(|e| failure(1, e.into()))?;
     }
+    let existing =
+        cluster::lifecycle::check_up(layout, nodes, DEFAULT_NODES).map_err(up_failure)?;
     let bar = spinner(if existing { "resuming the cluster" } else { "creating the cluster" }, json);
-    if agent_alive(layout).await.is_none() {
-        spawn_agent(layout, (!existing).then_some(&create), log_format)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while agent_alive(layout).await.is_none() {
-            if Instant::now() > deadline {
-                bar.finish_and_clear();
-                let log = std::fs::read_to_string(layout.dir().join(control::LOG_FILE))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                return Err(failure(
-                    1,
-                    anyhow!(
-                        "the agent did not start within 30 s; its log ({}):\n{}",
-                        layout.dir().join(control::LOG_FILE).display(),
-                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    // Bring up any node that is not running (idempotent up, recovery).
-    let response = ask(layout, Request::Nodes).await?;
-    for node in response.nodes.iter().filter(|n| n.state == "stopped") {
-        bar.set_message(format!("starting {}", node.name));
-        if let Err(mut failed) = ask(layout, Request::Start { node: node.name.clone() }).await {
-            bar.finish_and_clear();
+    let spawn = || {
+        spawn_agent(layout, (!existing).then_some(&create), log_format)
+            .map_err(|f| format!("{:#}", f.error))
+    };
+    let mut progress = |message: &str| bar.set_message(message.to_string());
+    let result =
+        cluster::lifecycle::up(layout, spawn, Duration::from_secs(timeout), &mut progress).await;
+    bar.finish_and_clear();
+    let UpReport { view, nodes, ready: report } = result.map_err(|e| match e {
+        UpError::Start { cause, .. } => {
+            let mut failed = ask_failure(cause);
             failed.error = anyhow!(
                 "{:#}\n(the agent keeps running so `timectl --dir {dir} logs` and `status` can show \
                  why; fix the cause and run `timectl up` again, or `timectl --dir {dir} down`)",
                 failed.error,
                 dir = layout.dir().display()
             );
-            return Err(failed);
+            failed
         }
-    }
-    for node in response.nodes.iter().filter(|n| n.state == "paused") {
-        ask(layout, Request::Resume { node: node.name.clone() }).await?;
-    }
-    bar.set_message("waiting until ready (quorum, probe final everywhere, a block)");
-    let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-    // A Byzantine member's readiness is no promise (a replaying one is
-    // banned before it ever commits a block): wait for the honest nodes.
-    let live: Vec<usize> = (0..view.file.nodes.len())
-        .filter(|&i| !layout.byzantine_file(&view.file.nodes[i].name).exists())
-        .collect();
-    let report = match wait_ready(&view, &live, Duration::from_secs(timeout)).await {
-        Ok(report) => report,
-        Err(e) => {
-            bar.finish_and_clear();
-            return Err(failure(
-                3,
-                anyhow!(
-                    "{e}\n(the cluster keeps running: `timectl status` and `timectl logs` show what is wrong)"
-                ),
-            ));
-        }
-    };
-    bar.finish_and_clear();
+        UpError::NotReady(e) => failure(
+            3,
+            anyhow!(
+                "{e}\n(the cluster keeps running: `timectl status` and `timectl logs` show what is wrong)"
+            ),
+        ),
+        e => up_failure(e),
+    })?;
     let elapsed = started.elapsed();
-    let nodes = ask(layout, Request::Nodes).await?.nodes;
     if json {
         let value = serde_json::json!({
             "dir": layout.dir(),
@@ -741,7 +700,7 @@ async fn up(
             "dev_wallet": view.file.dev_wallet,
         });
         client::outln!("{value}");
-        return Ok(0);
+        return Ok(EXIT_OK);
     }
     print_node_table(&view, &nodes);
     client::outln!();
@@ -761,7 +720,17 @@ async fn up(
         layout.resolve(&view.file.dev_wallet.key_file).display()
     );
     client::outln!("  timectl --dir {dir} down");
-    Ok(0)
+    Ok(EXIT_OK)
+}
+
+/// The failures of `up` that are not about the nodes.
+fn up_failure(error: UpError) -> Failure {
+    match error {
+        UpError::Cluster(e) => Failure::from(anyhow::Error::from(e)),
+        UpError::Binary(e) => failure(EXIT_FAILED, e.into()),
+        UpError::Ask(e) | UpError::Start { cause: e, .. } => ask_failure(e),
+        e => failure(EXIT_FAILED, anyhow!("{e}")),
+    }
 }
 
 fn node_rows(view: &ClusterView, nodes: &[AgentNode]) -> Vec<serde_json::Value> {
@@ -777,7 +746,7 @@ fn node_rows(view: &ClusterView, nodes: &[AgentNode]) -> Vec<serde_json::Value> 
                 "rpc_url": info.as_ref().map(|i| i.rpc_url.clone()),
                 "p2p_address": info.as_ref().map(|i| i.p2p_address.clone()),
                 "pid": agent.and_then(|a| a.pid),
-                "state": agent.map(|a| a.state.clone()),
+                "state": agent.map(|a| a.state),
             })
         })
         .collect()
@@ -794,7 +763,7 @@ fn print_node_table(view: &ClusterView, nodes: &[AgentNode]) {
             info.as_ref().map_or("-".to_string(), |i| i.rpc_url.clone()),
             info.as_ref().map_or("-".to_string(), |i| i.p2p_address.clone()),
             agent.and_then(|a| a.pid).map_or("-".to_string(), |p| p.to_string()),
-            agent.map_or("unknown", |a| a.state.as_str()).to_string(),
+            agent.map_or(NodeState::Unknown, |a| a.state).to_string(),
         ]);
     }
     client::out!("{}", client::table::render(&table, ""));
@@ -834,7 +803,7 @@ fn print_status(status: &ClusterStatus) {
     for n in &status.nodes {
         table.add_row([
             n.name.clone(),
-            if n.alive { "up".to_string() } else { n.state.clone() },
+            if n.alive { "up".to_string() } else { n.state.to_string() },
             opt(n.height.map(|v| v.to_string())),
             opt(n.round.map(|v| v.to_string())),
             opt(n.peers.map(|v| v.to_string())),
@@ -860,9 +829,9 @@ fn print_status(status: &ClusterStatus) {
 
 fn verdict_code(status: &ClusterStatus) -> u8 {
     match status.verdict {
-        Verdict::Healthy => 0,
-        Verdict::Degraded => 3,
-        Verdict::Stalled => 5,
+        Verdict::Healthy => EXIT_OK,
+        Verdict::Degraded => EXIT_NOT_READY,
+        Verdict::Stalled => EXIT_PROBLEMS,
     }
 }
 
@@ -870,7 +839,10 @@ async fn status(layout: &Layout, watch: bool, json: bool) -> Outcome {
     loop {
         let status = collect_status(layout).await?;
         if json {
-            client::outln!("{}", serde_json::to_string(&status).map_err(|e| failure(1, e.into()))?);
+            client::outln!(
+                "{}",
+                serde_json::to_string(&status).map_err(|e| failure(EXIT_FAILED, e.into()))?
+            );
         } else {
             // A terminal is redrawn in place; a pipe or file gets each
             // refresh after a blank line, with no escape codes in it.
@@ -938,7 +910,7 @@ fn logs(layout: &Layout, node: Option<String>, follow: bool, lines: usize, json:
         client::outln!("{}", log_line(&name, &line, json));
     }
     if !follow {
-        return Ok(0);
+        return Ok(EXIT_OK);
     }
     loop {
         std::thread::sleep(Duration::from_millis(200));
@@ -982,7 +954,10 @@ async fn node_action(layout: &Layout, request: Request, json: bool) -> Outcome {
     let response = ask(layout, request).await?;
     let node = response.nodes.iter().find(|n| n.name == name);
     if json {
-        client::outln!("{}", serde_json::to_string(&node).map_err(|e| failure(1, e.into()))?);
+        client::outln!(
+            "{}",
+            serde_json::to_string(&node).map_err(|e| failure(EXIT_FAILED, e.into()))?
+        );
     } else if let Some(node) = node {
         let exit =
             node.last_exit.as_ref().map(|e| format!(" (last exit: {e})")).unwrap_or_default();
@@ -994,7 +969,7 @@ async fn node_action(layout: &Layout, request: Request, json: bool) -> Outcome {
             exit
         );
     }
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 async fn link_action(layout: &Layout, request: Request, json: bool) -> Outcome {
@@ -1004,8 +979,11 @@ async fn link_action(layout: &Layout, request: Request, json: bool) -> Outcome {
 
 fn print_links(links: &[LinkState], json: bool) -> Outcome {
     if json {
-        client::outln!("{}", serde_json::to_string(links).map_err(|e| failure(1, e.into()))?);
-        return Ok(0);
+        client::outln!(
+            "{}",
+            serde_json::to_string(links).map_err(|e| failure(EXIT_FAILED, e.into()))?
+        );
+        return Ok(EXIT_OK);
     }
     let faulty: Vec<&LinkState> = links.iter().filter(|l| !l.faults.is_clear()).collect();
     if faulty.is_empty() {
@@ -1014,7 +992,7 @@ fn print_links(links: &[LinkState], json: bool) -> Outcome {
     for link in faulty {
         client::outln!("{} -> {}: {}", link.from, link.to, link.faults);
     }
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 async fn set_faults(
@@ -1024,8 +1002,8 @@ async fn set_faults(
     json: bool,
 ) -> Outcome {
     let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-    let links =
-        faults::links_for(target.as_deref(), &view.names()).map_err(|e| failure(2, anyhow!(e)))?;
+    let links = faults::links_for(target.as_deref(), &view.names())
+        .map_err(|e| failure(EXIT_USAGE, anyhow!(e)))?;
     link_action(layout, Request::SetFaults { links, faults }, json).await
 }
 
@@ -1034,7 +1012,7 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let steps = faults::parse_schedule(&text, &view.names(), seed)
-        .map_err(|e| failure(2, anyhow!("{}: {e}", file.display())))?;
+        .map_err(|e| failure(EXIT_USAGE, anyhow!("{}: {e}", file.display())))?;
     client::outln!("schedule ({} steps, seed {seed}):", steps.len());
     for step in &steps {
         client::outln!("  {}", faults::describe(step));
@@ -1099,7 +1077,7 @@ async fn faults_run(layout: &Layout, file: &Path, seed: u64, json: bool) -> Outc
             ),
         }
     }
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 fn param_value(text: &str) -> serde_json::Value {
@@ -1122,9 +1100,9 @@ async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Ou
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
             );
-            Ok(0)
+            Ok(EXIT_OK)
         }
-        Err(e) => Err(failure(1, anyhow!("{node}: {e}"))),
+        Err(e) => Err(failure(EXIT_FAILED, anyhow!("{node}: {e}"))),
     }
 }
 
@@ -1159,7 +1137,7 @@ fn export(layout: &Layout, target: ExportTarget, json: bool) -> Outcome {
     if json {
         let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         client::outln!("{}", serde_json::json!({"files": files}));
-        return Ok(0);
+        return Ok(EXIT_OK);
     }
     let out = args.out.display();
     client::outln!("wrote {} files to {out}", files.len());
@@ -1173,16 +1151,16 @@ fn export(layout: &Layout, target: ExportTarget, json: bool) -> Outcome {
         ),
     };
     client::outln!("{next}");
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outcome {
-    cluster::testnet::check(spec).map_err(|e| failure(2, anyhow!("{e}")))?;
+    cluster::testnet::check(spec).map_err(|e| failure(EXIT_USAGE, anyhow!("{e}")))?;
     let now = hostio::now_ms();
     let file = cluster::testnet::create(out, spec, now).map_err(anyhow::Error::from)?;
     if json {
         client::outln!("{}", serde_json::to_string(&file).map_err(anyhow::Error::from)?);
-        return Ok(0);
+        return Ok(EXIT_OK);
     }
     let mut table = client::table::table(&["NODE", "P2P (DIALLED)", "RPC", "ID"], &[]);
     for node in &file.nodes {
@@ -1201,16 +1179,17 @@ fn testnet(out: &Path, spec: &cluster::testnet::TestnetSpec, json: bool) -> Outc
         out.display(),
         out.display()
     );
-    Ok(0)
+    Ok(EXIT_OK)
 }
 
 async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outcome {
     let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-    let to = Address::parse_for(address, Network::Dev).map_err(|e| failure(2, anyhow!("{e}")))?;
-    let amount: Amount = amount.parse().map_err(|e| failure(2, anyhow!("{e}")))?;
+    let to = Address::parse_for(address, Network::Dev)
+        .map_err(|e| failure(EXIT_USAGE, anyhow!("{e}")))?;
+    let amount: Amount = amount.parse().map_err(|e| failure(EXIT_USAGE, anyhow!("{e}")))?;
     let dev = &view.file.dev_wallet;
     let wallet = Wallet::load(Network::Dev, &[layout.resolve(&dev.key_file)])
-        .map_err(|e| failure(1, e.into()))?;
+        .map_err(|e| failure(EXIT_FAILED, e.into()))?;
     let mut last_error = None;
     for i in 0..view.file.nodes.len() {
         let Ok(client) = view.rpc(i) else { continue };
@@ -1225,12 +1204,15 @@ async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outco
         let payment = Payment { to, amount, change: dev.address, timestamp_ms: now };
         let tx = wallet
             .pay(&Chain::from(view.genesis()), &payment, &coins)
-            .map_err(|e| failure(1, e.into()))?;
-        let txid =
-            client.sendrawtransaction(&tx).await.map_err(|e| failure(1, anyhow!("{e}")))?.txid;
+            .map_err(|e| failure(EXIT_FAILED, e.into()))?;
+        let txid = client
+            .sendrawtransaction(&tx)
+            .await
+            .map_err(|e| failure(EXIT_FAILED, anyhow!("{e}")))?
+            .txid;
         let outcome = client::finality::wait_for_settlement(&client, txid, Duration::from_secs(30))
             .await
-            .map_err(|e| failure(1, anyhow!("{e}")))?;
+            .map_err(|e| failure(EXIT_FAILED, anyhow!("{e}")))?;
         let state = match &outcome {
             client::finality::WaitOutcome::Settled(s) => s.state.to_string(),
             client::finality::WaitOutcome::TimedOut { last_state } => {
@@ -1244,9 +1226,9 @@ async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outco
             eprintln!("{state}");
         }
         return Ok(if matches!(outcome, client::finality::WaitOutcome::Settled(_)) {
-            0
+            EXIT_OK
         } else {
-            3
+            EXIT_NOT_READY
         });
     }
     Err(failure(
@@ -1256,268 +1238,49 @@ async fn fund(layout: &Layout, address: &str, amount: &str, json: bool) -> Outco
 }
 
 async fn down(layout: &Layout, wipe: bool, json: bool) -> Outcome {
-    if !layout.cluster_file().exists() {
-        if wipe && layout.dir().exists() {
-            return Err(failure(
-                4,
-                anyhow!("{} holds no cluster.json; not deleting it", layout.dir().display()),
-            ));
+    use cluster::lifecycle::DownError;
+    let report = cluster::lifecycle::down(layout, wipe).await.map_err(|e| match e {
+        DownError::NotDeleting { .. } | DownError::NoCluster { .. } => {
+            failure(EXIT_NO_CLUSTER, anyhow!("{e}"))
         }
-        return Err(failure(
-            4,
-            anyhow!("no cluster in {} (nothing to stop)", layout.dir().display()),
-        ));
-    }
-    let agent_pid: Option<i32> = std::fs::read_to_string(layout.dir().join(control::PID_FILE))
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
-    if agent_alive(layout).await.is_some() {
-        ask(layout, Request::Down).await?;
-        // Wait for the agent itself to exit.
-        if let Some(pid) = agent_pid {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    } else {
-        // No agent: stop nodes left running, after checking each pid.
-        let view = ClusterView::load(layout).map_err(anyhow::Error::from)?;
-        for name in view.names() {
-            if let Some(pid) = cluster::process::read_pid(layout, &name)
-                && cluster::process::is_our_timed(pid, &layout.config(&name))
-            {
-                let _ = cluster::process::signal_node(
-                    layout,
-                    &name,
-                    pid,
-                    cluster::process::Signal::Term,
-                );
-                let deadline = Instant::now() + Duration::from_secs(15);
-                while cluster::process::is_our_timed(pid, &layout.config(&name))
-                    && Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                if cluster::process::is_our_timed(pid, &layout.config(&name)) {
-                    let _ = cluster::process::signal_node(
-                        layout,
-                        &name,
-                        pid,
-                        cluster::process::Signal::Kill,
-                    );
-                }
-            }
-        }
-    }
-    if wipe {
-        std::fs::remove_dir_all(layout.dir())
-            .with_context(|| format!("cannot delete {}", layout.dir().display()))?;
-    }
+        DownError::Refused(reason) => failure(EXIT_FAILED, anyhow!(reason)),
+        DownError::Cluster(e) => Failure::from(anyhow::Error::from(e)),
+        DownError::Wipe { dir, source } => failure(
+            1,
+            anyhow::Error::new(source).context(format!("cannot delete {}", dir.display())),
+        ),
+    })?;
     if json {
-        client::outln!("{}", serde_json::json!({"down": true, "wiped": wipe}));
+        client::outln!("{}", serde_json::json!({"down": true, "wiped": report.wiped}));
     } else {
         client::outln!(
             "cluster in {} is down{}",
             layout.dir().display(),
-            if wipe { " and deleted" } else { "" }
+            if report.wiped { " and deleted" } else { "" }
         );
     }
-    Ok(0)
-}
-
-/// The last event of the cluster's faults.log (`down` after a clean stop).
-fn last_fault_event(layout: &Layout) -> Option<String> {
-    let text = std::fs::read_to_string(layout.dir().join(control::FAULTS_FILE)).ok()?;
-    let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-    last["event"].as_str().map(str::to_string)
+    Ok(EXIT_OK)
 }
 
 async fn doctor(layout: &Layout, json: bool) -> Outcome {
-    let mut problems: Vec<(String, String)> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    match cluster::binaries::timed() {
-        Ok(path) => {
-            let version = std::process::Command::new(&path)
-                .arg("--version")
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-            notes.push(format!(
-                "timed: {} ({})",
-                path.display(),
-                version.clone().unwrap_or_default()
-            ));
-            if let (Some(version), Ok(view)) = (version, ClusterView::load(layout)) {
-                for name in view.names() {
-                    if let Some(info) = cluster::read_node_info(layout, &name)
-                        && cluster::process::is_our_timed(info.pid, &layout.config(&name))
-                        && !version.contains(&info.version)
-                    {
-                        problems.push((
-                            format!(
-                                "{name} runs timed {} but the binary on disk is {version}",
-                                info.version
-                            ),
-                            format!("timectl --dir {} restart {name}", layout.dir().display()),
-                        ));
-                    }
-                }
-            }
-        }
-        Err(e) => problems.push((e.to_string(), "cargo build --workspace".into())),
-    }
-    let dir = layout.dir().display().to_string();
-    if !layout.cluster_file().exists() {
-        if layout.dir().exists() {
-            problems.push((
-                format!("{dir} exists but holds no cluster.json"),
-                "remove it or pass another --dir".to_string(),
-            ));
-        } else {
-            notes.push(format!("no cluster in {dir} yet (timectl up creates one)"));
-        }
-    } else if let Ok(view) = ClusterView::load(layout) {
-        let agent = agent_alive(layout).await;
-        let running = view.names().into_iter().any(|name| {
-            cluster::process::read_pid(layout, &name)
-                .is_some_and(|pid| cluster::process::is_our_timed(pid, &layout.config(&name)))
-        });
-        if agent.is_none() {
-            if !running && last_fault_event(layout).as_deref() == Some("down") {
-                notes.push(format!(
-                    "the cluster is down (stopped by `timectl down`); `timectl --dir {dir} up` starts it"
-                ));
-            } else if !running {
-                problems.push((
-                    "the agent and every node are gone without a `timectl down` (killed, or the machine restarted)".into(),
-                    format!("timectl --dir {dir} up"),
-                ));
-            } else {
-                let stale_pid =
-                    std::fs::read_to_string(layout.dir().join(control::PID_FILE)).is_ok();
-                problems.push((
-                    format!(
-                        "the agent is not running{}, but nodes are: their exits are not recorded and links cannot be changed",
-                        if stale_pid { " (a stale agent.pid is left)" } else { "" }
-                    ),
-                    format!("timectl --dir {dir} up"),
-                ));
-            }
-            // Ports its proxies need: is someone else holding them?
-            for link in &view.file.links {
-                if std::net::TcpListener::bind(&link.proxy).is_err() {
-                    problems.push((
-                        format!("port {} ({}→{} proxy) is in use by another process", link.proxy, link.from, link.to),
-                        "stop that process, or `timectl down --wipe` and `timectl up` for new ports".into(),
-                    ));
-                }
-            }
-        }
-        if let Some(agent) = &agent {
-            for node in agent.nodes.iter().filter(|n| n.state == "paused") {
-                problems.push((
-                    format!("{} is paused (SIGSTOP)", node.name),
-                    format!("timectl --dir {dir} resume {}", node.name),
-                ));
-            }
-            if let Ok(links) =
-                control::request(layout, &Request::Links, Duration::from_secs(3)).await
-            {
-                let faulty: Vec<String> = links
-                    .links
-                    .iter()
-                    .filter(|l| !l.faults.is_clear())
-                    .map(|l| format!("{}→{} {}", l.from, l.to, l.faults))
-                    .collect();
-                if !faulty.is_empty() {
-                    problems.push((
-                        format!("link faults are on: {}", faulty.join("; ")),
-                        format!("timectl --dir {dir} heal"),
-                    ));
-                }
-            }
-        }
-        for name in view.names() {
-            if let Some(pid) = cluster::process::read_pid(layout, &name)
-                && !cluster::process::is_our_timed(pid, &layout.config(&name))
-                && agent
-                    .as_ref()
-                    .is_some_and(|a| a.nodes.iter().any(|n| n.name == name && n.state != "stopped"))
-            {
-                problems.push((
-                    format!("{name}'s pid file names pid {pid}, which is not its timed"),
-                    format!("timectl --dir {dir} restart {name}"),
-                ));
-            }
-        }
-        let status =
-            cluster::status::collect(&view, agent.as_ref().map(|a| a.nodes.as_slice()), &[]).await;
-        // A stopped cluster is not stalled; and a reason already reported
-        // above (the agent, a paused node) is not reported twice.
-        if status.verdict == Verdict::Stalled && (agent.is_some() || running) {
-            for reason in &status.reasons {
-                let said = reason.starts_with("the agent is not running")
-                    || reason.ends_with("is down: paused");
-                if !said {
-                    problems.push((
-                        format!("no quorum / no progress: {reason}"),
-                        format!("timectl --dir {dir} status; timectl --dir {dir} logs"),
-                    ));
-                }
-            }
-        }
-        // Clock: the newest block should not be far from local time.
-        for n in &status.nodes {
-            if let Some(since) = n.since_block_s
-                && since < -2.0
-            {
-                problems.push((
-                    format!("{}'s last block is {:.1} s in the future: clock skew", n.name, -since),
-                    "check the system clock (timedatectl)".into(),
-                ));
-            }
-        }
-    }
-    match nix::sys::statvfs::statvfs(if layout.dir().exists() {
-        layout.dir()
-    } else {
-        Path::new(".")
-    }) {
-        Ok(stat) => {
-            let free = stat.blocks_available() * stat.fragment_size();
-            notes.push(format!("disk: {:.1} GB free", free as f64 / 1e9));
-            if free < 1 << 30 {
-                problems.push((
-                    format!("only {:.0} MB of disk free", free as f64 / 1e6),
-                    "free disk space; each node's store grows with load".into(),
-                ));
-            }
-        }
-        Err(e) => notes.push(format!("disk: cannot check ({e})")),
-    }
+    let report = cluster::doctor::check(layout).await;
     if json {
         let value = serde_json::json!({
-            "ok": problems.is_empty(),
-            "problems": problems.iter().map(|(p, f)| serde_json::json!({"problem": p, "fix": f})).collect::<Vec<_>>(),
-            "notes": notes,
+            "ok": report.ok(),
+            "problems": report.problems,
+            "notes": report.notes,
         });
         client::outln!("{value}");
     } else {
-        for note in &notes {
+        for note in &report.notes {
             client::outln!("  ok   {note}");
         }
-        for (problem, fix) in &problems {
-            client::outln!("  FAIL {problem}\n       fix: {fix}");
+        for finding in &report.problems {
+            client::outln!("  FAIL {}\n       fix: {}", finding.problem(), finding.fix());
         }
-        client::outln!(
-            "{}",
-            if problems.is_empty() { "no problems found" } else { "problems found" }
-        );
+        client::outln!("{}", if report.ok() { "no problems found" } else { "problems found" });
     }
-    Ok(if problems.is_empty() { 0 } else { 5 })
+    Ok(if report.ok() { EXIT_OK } else { EXIT_PROBLEMS })
 }
 
 async fn agent(layout: &Layout, create: Option<Create>, log_format: LogFormat) -> Outcome {
@@ -1534,6 +1297,8 @@ async fn agent(layout: &Layout, create: Option<Create>, log_format: LogFormat) -
         }),
         None => None,
     };
-    cluster::agent::run_agent(layout.dir(), spec).await.map_err(|e| failure(1, e.into()))?;
-    Ok(0)
+    cluster::agent::run_agent(layout.dir(), spec)
+        .await
+        .map_err(|e| failure(EXIT_FAILED, e.into()))?;
+    Ok(EXIT_OK)
 }

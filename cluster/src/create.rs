@@ -14,10 +14,7 @@ use crate::layout::{
     CLUSTER_FILE_VERSION, ClusterFile, Layout, LinkEntry, NodeEntry, PoolEntry, WalletEntry,
     node_name,
 };
-use crate::node_config::{
-    LoggingSection, MasternodeSection, NetworkSection, NodeConfig, NodeSection, Peer, RpcSection,
-    StorageSection,
-};
+use crate::node_config::{NodeConfig, Peer};
 
 /// What a new cluster looks like.
 #[derive(Clone, Debug)]
@@ -242,25 +239,9 @@ pub(crate) fn create_files(
             peers.push(Peer { id: peer.id, address: proxy.clone() });
             links.push(LinkEntry { from: node.name.clone(), to: peer.name.clone(), proxy });
         }
-        let config = NodeConfig {
-            node: NodeSection {
-                genesis_file: "../genesis.json".into(),
-                genesis_hash: None,
-                status_interval_ms: 500,
-            },
-            network: NetworkSection {
-                listen_address: "127.0.0.1:0".into(),
-                enable_peer_discovery: false,
-                max_connections: NodeConfig::connection_limit(n),
-                max_connections_per_ip: NodeConfig::connection_limit(n),
-                peers,
-            },
-            rpc: RpcSection { listen_address: "127.0.0.1:0".into(), auth: None, token: None },
-            storage: StorageSection { data_dir: "data".into() },
-            logging: LoggingSection { level: spec.log_level.clone(), format: "pretty".into() },
-            masternode: MasternodeSection { key_file: format!("../{}", node.key_file) },
-            metrics: None,
-        };
+        let mut config = NodeConfig::masternode(n, peers, format!("../{}", node.key_file));
+        config.node.genesis_file = "../genesis.json".into();
+        config.logging.level = spec.log_level.clone();
         config.write(
             &layout.config(&node.name),
             &format!("{} of a local cluster (written by the cluster library).", node.name),

@@ -22,10 +22,7 @@ use protocol::Genesis;
 use crate::cluster::load_files;
 use crate::error::ClusterError;
 use crate::layout::{ClusterFile, Layout};
-use crate::node_config::{
-    LoggingSection, MasternodeSection, MetricsSection, NetworkSection, NodeConfig, NodeSection,
-    Peer, RpcSection, StorageSection,
-};
+use crate::node_config::{MetricsSection, NodeConfig, Peer, RpcSection};
 use crate::testnet::{METRICS_PORT, P2P_PORT, RPC_PORT};
 
 /// How to render.
@@ -114,38 +111,20 @@ fn node_config(
         .filter(|j| *j != i)
         .map(|j| Peer { id: chain.file.nodes[j].id, address: dial(j) })
         .collect();
-    NodeConfig {
-        node: NodeSection {
-            genesis_file: genesis_file.into(),
-            genesis_hash: Some(chain.genesis.hash()),
-            status_interval_ms: 500,
-        },
-        network: NetworkSection {
-            listen_address: format!("0.0.0.0:{P2P_PORT}"),
-            enable_peer_discovery: false,
-            max_connections: NodeConfig::connection_limit(n),
-            max_connections_per_ip: NodeConfig::connection_limit(n),
-            peers,
-        },
-        rpc: RpcSection {
-            listen_address: format!("0.0.0.0:{RPC_PORT}"),
-            auth: Some("token".into()),
-            token: Some(chain.token.clone()),
-        },
-        storage: StorageSection { data_dir: DATA_DIR.into() },
-        // Container engines collect stderr; JSON is what log collectors parse.
-        logging: LoggingSection { level: "info".into(), format: "json".into() },
-        masternode: MasternodeSection { key_file: key_file.into() },
-        metrics: Some(MetricsSection { listen_address: format!("0.0.0.0:{METRICS_PORT}") }),
-    }
-}
-
-fn config_text(config: &NodeConfig, title: &str) -> Result<String, ClusterError> {
-    let body = toml::to_string(config).map_err(|e| ClusterError::Invalid {
-        path: PathBuf::from(title),
-        reason: format!("cannot serialize the config: {e}"),
-    })?;
-    Ok(format!("# {title}\n\n{body}"))
+    let mut config = NodeConfig::masternode(n, peers, key_file.into());
+    config.node.genesis_file = genesis_file.into();
+    config.node.genesis_hash = Some(chain.genesis.hash());
+    config.network.listen_address = format!("0.0.0.0:{P2P_PORT}");
+    config.rpc = RpcSection {
+        listen_address: format!("0.0.0.0:{RPC_PORT}"),
+        auth: Some("token".into()),
+        token: Some(chain.token.clone()),
+    };
+    config.storage.data_dir = DATA_DIR.into();
+    // Container engines collect stderr; JSON is what log collectors parse.
+    config.logging.format = "json".into();
+    config.metrics = Some(MetricsSection { listen_address: format!("0.0.0.0:{METRICS_PORT}") });
+    config
 }
 
 fn write(out: &Path, name: &str, text: &str) -> Result<PathBuf, ClusterError> {
@@ -215,7 +194,7 @@ pub fn k8s(layout: &Layout, out: &Path, spec: &ExportSpec) -> Result<Vec<PathBuf
             "{pod} ({} of the exported cluster): rendered by timectl export k8s",
             chain.file.nodes[i].name
         );
-        configs.insert(format!("{pod}.toml"), Value::String(config_text(&config, &title)?));
+        configs.insert(format!("{pod}.toml"), Value::String(config.to_toml(&title)?));
         keys.insert(format!("{pod}.key"), Value::String(chain.node_keys[i].clone()));
     }
     let wallets: serde_json::Map<String, Value> = chain
@@ -492,7 +471,7 @@ pub fn compose(
         let config =
             node_config(&chain, i, &dial, "/etc/timed/genesis.json", "/etc/timed/masternode.key");
         let title = format!("{name} of the exported cluster: rendered by timectl export compose");
-        files.push(write(out, &format!("{name}/timed.toml"), &config_text(&config, &title)?)?);
+        files.push(write(out, &format!("{name}/timed.toml"), &config.to_toml(&title)?)?);
         files.push(write(out, &format!("{name}/masternode.key"), &chain.node_keys[i])?);
         files.push(write(out, &format!("{name}/genesis.json"), &chain.genesis_json)?);
         files.push(write(out, &format!("{name}/rpc-token"), &chain.token)?);

@@ -112,20 +112,53 @@ pub struct MetricsSection {
 }
 
 impl NodeConfig {
+    /// A masternode config for a chain of `nodes` masternodes that dials
+    /// `peers`, with what every config this library writes shares: the
+    /// housekeeping tick of a local chain, no peer discovery (every peer is
+    /// listed), connection limits for `nodes`, data in `data` beside the
+    /// config. The rest (listen addresses on free loopback ports, genesis
+    /// beside the config with no hash pinned, info logs for people, no
+    /// metrics listener) is for the caller to change.
+    pub fn masternode(nodes: usize, peers: Vec<Peer>, key_file: String) -> NodeConfig {
+        NodeConfig {
+            node: NodeSection {
+                genesis_file: "genesis.json".into(),
+                genesis_hash: None,
+                status_interval_ms: 500,
+            },
+            network: NetworkSection {
+                listen_address: "127.0.0.1:0".into(),
+                enable_peer_discovery: false,
+                max_connections: Self::connection_limit(nodes),
+                max_connections_per_ip: Self::connection_limit(nodes),
+                peers,
+            },
+            rpc: RpcSection { listen_address: "127.0.0.1:0".into(), auth: None, token: None },
+            storage: StorageSection { data_dir: "data".into() },
+            logging: LoggingSection { level: "info".into(), format: "pretty".into() },
+            masternode: MasternodeSection { key_file },
+            metrics: None,
+        }
+    }
+
     /// Inbound connection limits that leave room for every peer's
     /// reconnects (each link may briefly hold a dying and a new connection).
-    pub fn connection_limit(nodes: usize) -> usize {
+    fn connection_limit(nodes: usize) -> usize {
         4 * nodes + 16
+    }
+
+    /// The file's text, under a comment line saying what it is for.
+    pub fn to_toml(&self, title: &str) -> Result<String, ClusterError> {
+        let body = toml::to_string(self).map_err(|e| ClusterError::Invalid {
+            path: title.into(),
+            reason: format!("cannot serialize the config: {e}"),
+        })?;
+        Ok(format!("# {title}\n# Every key: timed --generate-config\n\n{body}"))
     }
 
     /// Writes the file, under a comment line saying what it is for.
     pub fn write(&self, path: &Path, title: &str) -> Result<(), ClusterError> {
-        let body = toml::to_string(self).map_err(|e| ClusterError::Invalid {
-            path: path.to_path_buf(),
-            reason: format!("cannot serialize the config: {e}"),
-        })?;
-        let text = format!("# {title}\n# Every key: timed --generate-config\n\n{body}");
-        std::fs::write(path, text)
+        std::fs::write(path, self.to_toml(title)?)
             .map_err(|source| ClusterError::Io { path: path.to_path_buf(), source })
     }
 }

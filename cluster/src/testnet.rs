@@ -24,10 +24,7 @@ use protocol::{Hash256, NodeId};
 use crate::create::{ClusterSpec, new_chain, write_json};
 use crate::error::ClusterError;
 use crate::layout::{Layout, PoolEntry, WalletEntry};
-use crate::node_config::{
-    LoggingSection, MasternodeSection, MetricsSection, NetworkSection, NodeConfig, NodeSection,
-    Peer, RpcSection, StorageSection,
-};
+use crate::node_config::{MetricsSection, NodeConfig, Peer};
 
 /// The standard P2P port.
 pub const P2P_PORT: u16 = 24100;
@@ -266,28 +263,12 @@ pub fn create(out: &Path, spec: &TestnetSpec, now_ms: u64) -> Result<TestnetFile
             .filter(|(peer, _)| peer.id != node.id)
             .map(|(peer, address)| Peer { id: peer.id, address: address.clone() })
             .collect();
-        let config = NodeConfig {
-            node: NodeSection {
-                genesis_file: "genesis.json".into(),
-                genesis_hash: Some(genesis_hash),
-                status_interval_ms: 500,
-            },
-            network: NetworkSection {
-                listen_address: entry.listen_address.clone(),
-                enable_peer_discovery: false,
-                max_connections: NodeConfig::connection_limit(n),
-                max_connections_per_ip: NodeConfig::connection_limit(n),
-                peers,
-            },
-            rpc: RpcSection { listen_address: entry.rpc_address.clone(), auth: None, token: None },
-            storage: StorageSection { data_dir: "data".into() },
-            logging: LoggingSection {
-                level: spec.chain.log_level.clone(),
-                format: "pretty".into(),
-            },
-            masternode: MasternodeSection { key_file: "masternode.key".into() },
-            metrics: Some(MetricsSection { listen_address: entry.metrics_address.clone() }),
-        };
+        let mut config = NodeConfig::masternode(n, peers, "masternode.key".into());
+        config.node.genesis_hash = Some(genesis_hash);
+        config.network.listen_address = entry.listen_address.clone();
+        config.rpc.listen_address = entry.rpc_address.clone();
+        config.logging.level = spec.chain.log_level.clone();
+        config.metrics = Some(MetricsSection { listen_address: entry.metrics_address.clone() });
         let dir = layout.node_dir(&node.name);
         config.write(
             &dir.join("timed.toml"),

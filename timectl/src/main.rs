@@ -340,7 +340,7 @@ enum FaultsCommand {
     },
 }
 
-// Exit codes, as EXIT_CODES (in --help) lists them.
+// Exit codes, as AFTER_HELP (in --help) lists them.
 /// Success; `status`: healthy.
 const EXIT_OK: u8 = 0;
 /// The operation failed.

@@ -145,6 +145,25 @@ async fn compose_export_parses_and_wires_every_node() {
 }
 
 #[tokio::test]
+async fn export_refuses_a_bad_volume_size_or_rate_as_a_bad_argument() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cluster = dir.path().join("cluster");
+    cluster_files(&cluster).await;
+    for (arg, value) in
+        [("--storage", "lots"), ("--storage", "-1Gi"), ("--storage", ""), ("--tps", "0")]
+    {
+        let out = dir.path().join("k8s");
+        let flag = format!("{arg}={value}");
+        let args = ["export", "k8s", flag.as_str()];
+        let refused = timectl(&cluster, &args, &out).await;
+        let stderr = text(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(arg) && stderr.contains(value), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?}: nothing written");
+    }
+}
+
+#[tokio::test]
 async fn export_refuses_a_non_empty_out_dir_and_a_missing_cluster() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster = dir.path().join("cluster");

@@ -140,6 +140,26 @@ async fn dev_node_malformed_requests_get_the_right_error() {
         err(json!(13), codes::INVALID_PARAMS, &["verbosity"]),
     );
     case(
+        "getblockheader height out of range",
+        call(json!(113), "getblockheader", json!([99_999])),
+        err(json!(113), codes::OUT_OF_RANGE, &["99999"]),
+    );
+    case(
+        "getblockheader unknown hash",
+        call(json!(114), "getblockheader", json!(["cd".repeat(32)])),
+        err(json!(114), codes::NOT_FOUND, &[&"cd".repeat(32)]),
+    );
+    case(
+        "getblockheader verbose not a boolean",
+        call(json!(115), "getblockheader", json!([0, "yes"])),
+        err(json!(115), codes::INVALID_PARAMS, &["verbose"]),
+    );
+    case(
+        "getblockheader neither hash nor height",
+        call(json!(116), "getblockheader", json!([{"x": 1}])),
+        err(json!(116), codes::INVALID_PARAMS, &["block"]),
+    );
+    case(
         "bad txid hex",
         call(json!(14), "getrawtransaction", json!(["zz"])),
         err(json!(14), codes::INVALID_PARAMS, &["txid"]),

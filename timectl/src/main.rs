@@ -291,7 +291,7 @@ struct ExportArgs {
     #[arg(long, default_value = "localhost/timed:latest")]
     image: String,
     /// loadgen's offered rate (per generator), in transactions per second.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     tps: u32,
     /// loadgen's measured duration (e.g. 60s, 5m).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -309,8 +309,8 @@ enum ExportTarget {
     K8s {
         #[command(flatten)]
         common: ExportArgs,
-        /// Each masternode's volume size.
-        #[arg(long, default_value = "1Gi", value_name = "QUANTITY")]
+        /// Each masternode's volume size, a Kubernetes quantity (512Mi, 10Gi).
+        #[arg(long, default_value = "1Gi", value_name = "QUANTITY", value_parser = storage_quantity)]
         storage: String,
         /// loadgen generators side by side, with disjoint keys (--keys i/n);
         /// more than 1 needs a ReadWriteMany storage class for the reports.
@@ -1103,6 +1103,21 @@ async fn rpc(layout: &Layout, node: &str, method: &str, params: &[String]) -> Ou
             Ok(EXIT_OK)
         }
         Err(e) => Err(failure(EXIT_FAILED, anyhow!("{node}: {e}"))),
+    }
+}
+
+/// A volume size as Kubernetes takes it: a number and a binary or
+/// decimal suffix.
+fn storage_quantity(text: &str) -> Result<String, String> {
+    const SUFFIXES: [&str; 12] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E"];
+    let number = SUFFIXES.iter().find_map(|s| text.strip_suffix(s)).unwrap_or(text);
+    let valid = !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && number.parse::<f64>().is_ok_and(|n| n > 0.0);
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a size such as 512Mi, 10Gi or 100G"))
     }
 }
 

@@ -18,10 +18,9 @@
 
 use std::collections::HashMap;
 
-use protocol::{MemberIndex, NodeId, TxId};
+use protocol::{Committee, MemberIndex, NodeId, TxId};
 
-use crate::core::Core;
-use crate::io::{Millis, Output};
+use crate::io::Millis;
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, MAX_ITEMS_PER_MESSAGE, Message};
 
 /// How long an outstanding request waits for its reply.
@@ -151,48 +150,49 @@ impl Requests {
     }
 }
 
-impl Core {
-    /// The range checks that need nothing but the message and the committee.
-    pub(crate) fn check_inbound(&self, from: &NodeId, message: &Message) -> Result<(), Refusal> {
-        let member = |id: &NodeId| self.committee.index_of(id).is_some();
-        let within =
-            |len: usize, max: usize| if len <= max { Ok(()) } else { Err(Refusal::BadRange) };
-        match message {
-            Message::VoteBatch(_) | Message::Proposal(_) | Message::BlockVote(_) => {
-                if member(from) { Ok(()) } else { Err(Refusal::NotMember) }
+/// The range checks that need nothing but the message, the committee and
+/// the most batches a reply may carry.
+pub(crate) fn check(
+    committee: &Committee,
+    batches_per_reply: usize,
+    from: &NodeId,
+    message: &Message,
+) -> Result<(), Refusal> {
+    let member = |id: &NodeId| committee.index_of(id).is_some();
+    let within = |len: usize, max: usize| if len <= max { Ok(()) } else { Err(Refusal::BadRange) };
+    match message {
+        Message::VoteBatch(_) | Message::Proposal(_) | Message::BlockVote(_) => {
+            if member(from) {
+                Ok(())
+            } else {
+                Err(Refusal::NotMember)
             }
-            Message::GetVoteBatches { voter, from: first, to } => {
-                if !member(voter) {
-                    Err(Refusal::NotMember)
-                } else if *first == 0 || first > to {
-                    Err(Refusal::BadRange)
-                } else {
-                    Ok(())
-                }
-            }
-            Message::VoteBatches { voter, batches, .. } => {
-                if !member(voter) {
-                    return Err(Refusal::NotMember);
-                }
-                within(batches.len(), self.config.batches_per_reply)
-            }
-            Message::GetTxs(txids) => within(txids.len(), MAX_ITEMS_PER_MESSAGE),
-            Message::Txs(list) => within(list.len(), MAX_ITEMS_PER_MESSAGE),
-            Message::Final(list) => within(list.len(), MAX_ITEMS_PER_MESSAGE),
-            Message::Blocks(blocks) => within(blocks.len(), MAX_BLOCKS_PER_MESSAGE),
-            Message::Status(status) => {
-                if status.vote_seqs.len() != self.committee.len() {
-                    return Err(Refusal::BadRange);
-                }
-                within(status.pending.len(), MAX_ITEMS_PER_MESSAGE)
-            }
-            Message::Tx(_) | Message::GetBlocks { .. } | Message::GetFinal => Ok(()),
         }
-    }
-
-    /// Counts a refusal and tells the driver (which charges offences).
-    pub(crate) fn refuse(&mut self, peer: NodeId, reason: Refusal) {
-        *self.refusals.entry(reason).or_insert(0) += 1;
-        self.out.push(Output::Refused { peer, reason });
+        Message::GetVoteBatches { voter, from: first, to } => {
+            if !member(voter) {
+                Err(Refusal::NotMember)
+            } else if *first == 0 || first > to {
+                Err(Refusal::BadRange)
+            } else {
+                Ok(())
+            }
+        }
+        Message::VoteBatches { voter, batches, .. } => {
+            if !member(voter) {
+                return Err(Refusal::NotMember);
+            }
+            within(batches.len(), batches_per_reply)
+        }
+        Message::GetTxs(txids) => within(txids.len(), MAX_ITEMS_PER_MESSAGE),
+        Message::Txs(list) => within(list.len(), MAX_ITEMS_PER_MESSAGE),
+        Message::Final(list) => within(list.len(), MAX_ITEMS_PER_MESSAGE),
+        Message::Blocks(blocks) => within(blocks.len(), MAX_BLOCKS_PER_MESSAGE),
+        Message::Status(status) => {
+            if status.vote_seqs.len() != committee.len() {
+                return Err(Refusal::BadRange);
+            }
+            within(status.pending.len(), MAX_ITEMS_PER_MESSAGE)
+        }
+        Message::Tx(_) | Message::GetBlocks { .. } | Message::GetFinal => Ok(()),
     }
 }

@@ -32,12 +32,12 @@ use protocol::{
 };
 
 use crate::byzantine::Adversary;
-use crate::core::{Core, CoreConfig};
 use crate::inbound::Refusal;
 use crate::index::MemoryIndex;
 use crate::io::{Event, Input, Millis, Origin, Output, PersistOp, SubmitOutcome, Timer, TxState};
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, Message};
 use crate::restore::Restored;
+use crate::{Core, CoreConfig};
 
 mod adversary;
 mod invariants;

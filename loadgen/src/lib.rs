@@ -22,7 +22,9 @@
 //! | the cluster's fault log | [`faults`] |
 //! | service-level objectives | [`slo`] |
 //! | the live progress line | [`progress`] |
-//! | one run, wired | [`run`](mod@run) |
+//! | what ran, where, against what, how | [`metadata`] |
+//! | everything a run produced | [`outcome`] |
+//! | one run, wired: prepare, launch, drain | [`run`](mod@run) |
 //! | summary, JSON, CSV, hgrm, hlog, HTML | [`report`] |
 //! | comparing two runs | [`compare`] |
 //! | finding the highest rate that holds | [`sweep`](mod@sweep) |
@@ -58,8 +60,10 @@ pub mod error;
 pub mod faults;
 pub mod health;
 pub mod merge;
+pub mod metadata;
 pub mod metrics;
 pub mod nodes;
+pub mod outcome;
 pub mod pool;
 pub mod progress;
 pub mod recorder;
@@ -78,6 +82,7 @@ pub mod workers;
 
 pub use config::{KeyRange, RunConfig, Stop, Target};
 pub use error::LoadgenError;
-pub use run::{RunOutcome, run};
+pub use outcome::RunOutcome;
+pub use run::run;
 pub use slo::Slo;
 pub use sweep::{SweepConfig, sweep};

@@ -1,7 +1,13 @@
-//! One run, wired on one screen: resolve the nodes and keys, rebuild the
-//! pool and check the plan (all before any load), subscribe to every
-//! node's events, then start the tracker, the health sampler, the signing
-//! workers and the sender; drain, check safety, and measure.
+//! One run, wired on one screen, in three steps whose data flows down:
+//!
+//! 1. `prepare`: resolve the nodes and keys, rebuild the pool, build the
+//!    schedule and check the plan, subscribe to every node's events (all
+//!    before any load);
+//! 2. `launch`: start the tracker, the stream followers, the health
+//!    sampler, the restart watcher and the signing workers, then send on
+//!    schedule;
+//! 3. `drain`: wait for every fate, stop everything, check safety and
+//!    measure into a [`RunOutcome`], which [`report`] then writes.
 //!
 //! ```text
 //!  workers ──signed queue──▶ sender ──sendrawtransaction──▶ nodes
@@ -17,79 +23,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use client::Wallet;
+use client::{EventStream, Wallet};
+use protocol::Address;
 
 use crate::accounting::Accounting;
 use crate::config::RunConfig;
-use crate::diagnosis::{self, CpuMeter, Diagnosis};
-use crate::error::{EXIT_OK, EXIT_SAFETY, EXIT_SLO_VIOLATED, LoadgenError};
-use crate::faults::{self, Fault};
+use crate::diagnosis::{self, CpuMeter};
+use crate::error::LoadgenError;
+use crate::faults;
 use crate::health::{self, HealthReport};
+use crate::metadata::{self, ClusterMeta, Options, RunMeta};
 use crate::metrics::{METRICS, Metrics, PERCENTILES, STAGES};
 use crate::nodes::NodeSet;
+use crate::outcome::RunOutcome;
 use crate::pool::{self, CoinPool, Plan, PlanCheck, SharedPool};
 use crate::progress::Progress;
 use crate::recorder::{Recorder, micros, quantile_ms};
 use crate::report;
-use crate::report::metadata::{self, ClusterMeta, Options, RunMeta};
-use crate::safety::{self, SafetyReport};
+use crate::safety;
 use crate::schedule::{Pacer, Schedule, SystemClock};
 use crate::sender::{self, SenderReport, SenderSetup};
-use crate::slo::SloResult;
 use crate::streams;
 use crate::target::{self, Resolved};
-use crate::tracker::{LiveStats, RunEvent, Tracker, TrackerMsg, TrackerSetup, TxRecord};
+use crate::tracker::{LiveStats, Tracker, TrackerMsg, TrackerReport, TrackerSetup};
 use crate::workers::{self, BuildSpec};
-
-/// Everything a run produced.
-#[derive(Debug)]
-pub struct RunOutcome {
-    /// The metric table.
-    pub metrics: Metrics,
-    /// Fates.
-    pub accounting: Accounting,
-    /// Consensus health.
-    pub health: HealthReport,
-    /// The safety checks.
-    pub safety: SafetyReport,
-    /// Why the rate was not kept, if it was not.
-    pub diagnosis: Diagnosis,
-    /// The plan check.
-    pub plan: PlanCheck,
-    /// How sending went.
-    pub sender: SenderReport,
-    /// The SLO's verdict, when one was given.
-    pub slo: Option<SloResult>,
-    /// Run metadata.
-    pub meta: RunMeta,
-    /// Every transaction.
-    pub records: Vec<TxRecord>,
-    /// Histograms and series.
-    pub recorder: Recorder,
-    /// Stream troubles and nodes that stopped answering.
-    pub events: Vec<RunEvent>,
-    /// Faults of the cluster's fault log during the run.
-    pub faults: Vec<Fault>,
-    /// Node names.
-    pub nodes: Vec<String>,
-    /// Where the files went.
-    pub out_dir: Option<PathBuf>,
-}
-
-impl RunOutcome {
-    /// The exit code: safety first, then the SLO.
-    pub fn exit_code(&self) -> i32 {
-        if !self.safety.ok || !self.accounting.closes() {
-            EXIT_SAFETY
-        } else if self.slo.as_ref().is_some_and(|s| !s.ok) {
-            EXIT_SLO_VIOLATED
-        } else {
-            EXIT_OK
-        }
-    }
-}
 
 /// Time between resolving the target and the first slot: the workers sign
 /// a head start meanwhile.
@@ -98,6 +58,45 @@ const PREFILL: Duration = Duration::from_millis(300);
 /// Runs `config` until done or `stop` (which ends sending early; the run
 /// still drains, checks and reports).
 pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutcome, LoadgenError> {
+    let prepared = prepare(config).await?;
+    let launched = launch(config, prepared, stop).await;
+    let outcome = drain(config, launched).await?;
+    if let Some(dir) = &config.out {
+        report::write_all(&outcome, dir)?;
+    }
+    Ok(outcome)
+}
+
+/// A run checked and connected, nothing sent yet: what [`prepare`] returns
+/// and [`launch`] takes.
+struct Prepared {
+    /// The nodes, the chain, the fault log.
+    resolved: Resolved,
+    /// loadgen's keys.
+    wallet: Wallet,
+    /// Their addresses, in key order.
+    addresses: Vec<Address>,
+    /// The coins of those keys the nodes know unspent.
+    coin_pool: CoinPool,
+    /// The slots: warm-up, then measured.
+    schedule: Schedule,
+    /// The plan check (passed).
+    plan: PlanCheck,
+    /// The run's metadata, its times not set yet.
+    meta: RunMeta,
+    /// Every node's event stream, in node order, subscribed before any
+    /// send.
+    event_streams: Vec<EventStream>,
+    /// The nodes' RPC timeout.
+    request_timeout: Duration,
+}
+
+/// Step 1. Takes the validated `config`; connects to the nodes (each must
+/// answer), loads the keys and, from the nodes' view of them, the coin
+/// pool; builds the schedule and checks the plan against the pool;
+/// describes the run; subscribes to every node's events. Returns the
+/// [`Prepared`] run, or why it cannot run (nothing has been sent).
+async fn prepare(config: &RunConfig) -> Result<Prepared, LoadgenError> {
     config.validate()?;
     let request_timeout = config.timeout.clamp(Duration::from_secs(1), Duration::from_secs(30));
     let resolved = target::resolve(&config.target, config.keys, request_timeout).await?;
@@ -108,7 +107,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
         return Err(LoadgenError::Keys("no key files to pay from".into()));
     }
     let addresses = wallet.addresses();
-    let params = resolved.params().clone();
+    let params = resolved.params();
 
     // The pool, from the nodes' view of loadgen's keys.
     let mut unspent = Vec::new();
@@ -122,7 +121,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
         })?;
         unspent.extend(coins);
     }
-    let min_value = pool::min_coin_value(&params, config.inputs, config.outputs);
+    let min_value = pool::min_coin_value(params, config.inputs, config.outputs);
     let coin_pool = CoinPool::from_unspent(&addresses, &unspent, min_value);
     let schedule = Schedule {
         rate: config.tps,
@@ -147,7 +146,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
             config.inputs
         ));
     }
-    let mut meta = describe(config, &resolved, wallet.len());
+    let meta = describe(config, &resolved, wallet.len());
 
     // Every node's events, subscribed before anything is sent.
     let mut event_streams = Vec::with_capacity(resolved.nodes.len());
@@ -159,7 +158,83 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
         })?;
         event_streams.push(stream);
     }
+    Ok(Prepared {
+        resolved,
+        wallet,
+        addresses,
+        coin_pool,
+        schedule,
+        plan,
+        meta,
+        event_streams,
+        request_timeout,
+    })
+}
 
+/// A run whose sending is over: what [`launch`] returns and [`drain`]
+/// takes. The tracker, the stream followers, the health sampler, the
+/// restart watcher and the workers still run.
+struct Launched {
+    /// The origin, ms since the Unix epoch.
+    origin_unix_ms: u64,
+    /// The slots.
+    schedule: Schedule,
+    /// The plan check.
+    plan: PlanCheck,
+    /// The run's metadata, its start set.
+    meta: RunMeta,
+    /// The cluster's fault log, when it has one.
+    faults_log: Option<PathBuf>,
+    /// The nodes, followed across restarts.
+    nodes: Arc<NodeSet>,
+    /// Their names.
+    names: Vec<String>,
+    /// The coin pool.
+    pool: Arc<SharedPool>,
+    /// The tracker's live counters.
+    live: Arc<LiveStats>,
+    /// The progress line.
+    progress: Progress,
+    /// The tracker's inbox.
+    tracker_inbox: mpsc::Sender<TrackerMsg>,
+    /// Cancels the background tasks.
+    background: CancellationToken,
+    /// The background tasks.
+    tasks: Tasks,
+    /// Sends that went to another node, counted by the send tasks.
+    failovers: Arc<AtomicU64>,
+    /// How sending went (its failovers not counted yet).
+    sender: SenderReport,
+    /// The generator's CPU while sending, percent of one core.
+    cpu_percent: Option<f64>,
+}
+
+/// The tasks [`launch`] starts and [`drain`] joins.
+struct Tasks {
+    tracker: JoinHandle<()>,
+    streams: Vec<JoinHandle<()>>,
+    health: JoinHandle<HealthReport>,
+    watcher: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// Step 2. Takes the [`Prepared`] run and `stop`; sets the origin a little
+/// ahead, starts the tracker, one follower per node's event stream, the
+/// health sampler, the restart watcher and the signing workers, then sends
+/// from the origin until the schedule ends or `stop`. Returns the
+/// [`Launched`] run with its background tasks still running.
+async fn launch(config: &RunConfig, prepared: Prepared, stop: CancellationToken) -> Launched {
+    let Prepared {
+        resolved,
+        wallet,
+        addresses,
+        coin_pool,
+        schedule,
+        plan,
+        mut meta,
+        event_streams,
+        request_timeout,
+    } = prepared;
     let origin = Instant::now() + PREFILL;
     let origin_unix_ms = hostio::now_ms() + micros(PREFILL) / 1_000;
     meta.started_unix_ms = origin_unix_ms;
@@ -214,7 +289,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
         wallet: Arc::new(wallet),
         payloads: addresses.iter().map(|a| a.payload).collect(),
         chain: resolved.genesis.chain_id,
-        params: params.clone(),
+        params: resolved.params().clone(),
         inputs: config.inputs,
         outputs: config.outputs,
         double_spend_pct: config.double_spend_pct,
@@ -234,7 +309,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
     let cpu = CpuMeter::start();
     let pacer = Pacer::new(SystemClock::new(origin), schedule, 1_024);
     let failovers = Arc::new(AtomicU64::new(0));
-    let mut sender_report = sender::run_sender(
+    let sender_report = sender::run_sender(
         pacer,
         queue,
         SenderSetup {
@@ -244,58 +319,81 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
             inflight: config.inflight.map(|n| Arc::new(Semaphore::new(n))),
             origin,
             starvation_limit: config.timeout,
-            stop: stop.clone(),
+            stop,
         },
     )
     .await;
     let cpu_percent = cpu.percent();
-    progress.set_phase("draining");
+    Launched {
+        origin_unix_ms,
+        schedule,
+        plan,
+        meta,
+        faults_log: resolved.faults_log,
+        nodes,
+        names,
+        pool: shared_pool,
+        live,
+        progress,
+        tracker_inbox,
+        background,
+        tasks: Tasks {
+            tracker: tracker_task,
+            streams: stream_tasks,
+            health: health_task,
+            watcher,
+            workers: worker_tasks,
+        },
+        failovers,
+        sender: sender_report,
+        cpu_percent,
+    }
+}
 
-    // Drain: every transaction gets a fate (the timeout bounds this), then
-    // a grace period for the slowest nodes, then ask the nodes that never
-    // said "final" for what others finalized.
-    let (ack, flushed) = oneshot::channel();
-    if tracker_inbox.send(TrackerMsg::Flush(ack)).await.is_ok() {
-        // Until the tracker has registered the last sends, "nothing
-        // pending" means nothing.
-        let _ = flushed.await;
-    }
-    let drain_deadline = Instant::now() + config.timeout + Duration::from_secs(5);
-    while (live.pending.load(Ordering::Relaxed) > 0 || live.resolving.load(Ordering::Relaxed) > 0)
-        && Instant::now() < drain_deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let grace = Instant::now() + config.timeout.min(Duration::from_secs(5));
-    while live.awaiting_all.load(Ordering::Relaxed) > 0 && Instant::now() < grace {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (ack, acked) = oneshot::channel();
-    if tracker_inbox.send(TrackerMsg::ResolveMissing(ack)).await.is_ok() {
-        let _ = acked.await;
-        let resolve_deadline = Instant::now() + Duration::from_secs(10);
-        while live.resolving.load(Ordering::Relaxed) > 0 && Instant::now() < resolve_deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+/// Step 3. Takes the [`Launched`] run; waits until every transaction has a
+/// fate (see [`await_fates`]), takes the tracker's records, stops and joins
+/// every background task, checks safety on every node, reads the fault
+/// log and measures. Returns the [`RunOutcome`] (not written anywhere
+/// yet), or an error when the tracker died.
+async fn drain(config: &RunConfig, launched: Launched) -> Result<RunOutcome, LoadgenError> {
+    let Launched {
+        origin_unix_ms,
+        schedule,
+        plan,
+        mut meta,
+        faults_log,
+        nodes,
+        names,
+        pool: shared_pool,
+        live,
+        progress,
+        tracker_inbox,
+        background,
+        tasks,
+        failovers,
+        sender: mut sender_report,
+        cpu_percent,
+    } = launched;
+    progress.set_phase("draining");
+    await_fates(config, &tracker_inbox, &live).await;
     let (reply, report) = oneshot::channel();
     tracker_inbox
         .send(TrackerMsg::Finish(reply))
         .await
         .map_err(|_| LoadgenError::Run("the tracker stopped unexpectedly".into()))?;
-    let tracker_report =
+    let tracker_report: TrackerReport =
         report.await.map_err(|_| LoadgenError::Run("the tracker stopped unexpectedly".into()))?;
     background.cancel();
-    let health = health_task.await.unwrap_or_default();
-    let _ = watcher.await;
+    let health = tasks.health.await.unwrap_or_default();
+    let _ = tasks.watcher.await;
     sender_report.failovers = failovers.load(Ordering::Relaxed);
-    for task in stream_tasks {
+    for task in tasks.streams {
         let _ = task.await;
     }
-    for task in worker_tasks {
+    for task in tasks.workers {
         let _ = task.await;
     }
-    let _ = tracker_task.await;
+    let _ = tasks.tracker.await;
     progress.finish();
     let ended_unix_ms = hostio::now_ms();
     meta.ended_unix_ms = ended_unix_ms;
@@ -316,8 +414,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
     let mut events = tracker_report.events;
     events.extend(health.events.iter().cloned());
     events.sort_by_key(|e| e.at_ms);
-    let faults = resolved
-        .faults_log
+    let faults = faults_log
         .as_deref()
         .map(|path| {
             faults::read(
@@ -365,7 +462,7 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
     metrics.set("double_spend_pairs", Some(accounting.pairs.pairs as f64));
     metrics.set("double_spend_both_final", Some(accounting.pairs.both_final as f64));
     let slo = config.slo.as_ref().map(|slo| slo.evaluate(&metrics));
-    let outcome = RunOutcome {
+    Ok(RunOutcome {
         metrics,
         accounting,
         health,
@@ -381,13 +478,44 @@ pub async fn run(config: &RunConfig, stop: CancellationToken) -> Result<RunOutco
         faults,
         nodes: names,
         out_dir: config.out.clone(),
-    };
-    if let Some(dir) = &config.out {
-        report::write_all(&outcome, dir)?;
-    }
-    Ok(outcome)
+    })
 }
 
+/// Part of [`drain`]: every transaction gets a fate (the timeout bounds
+/// this), then a grace period for the slowest nodes, then the nodes that
+/// never said "final" are asked for what others finalized. Takes the
+/// tracker's inbox and live counters; returns when they say so or the
+/// bounds run out.
+async fn await_fates(
+    config: &RunConfig,
+    tracker_inbox: &mpsc::Sender<TrackerMsg>,
+    live: &LiveStats,
+) {
+    let (ack, flushed) = oneshot::channel();
+    if tracker_inbox.send(TrackerMsg::Flush(ack)).await.is_ok() {
+        // Until the tracker has registered the last sends, "nothing
+        // pending" means nothing.
+        let _ = flushed.await;
+    }
+    let drain_deadline = Instant::now() + config.timeout + Duration::from_secs(5);
+    while (live.pending.load(Ordering::Relaxed) > 0 || live.resolving.load(Ordering::Relaxed) > 0)
+        && Instant::now() < drain_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let grace = Instant::now() + config.timeout.min(Duration::from_secs(5));
+    while live.awaiting_all.load(Ordering::Relaxed) > 0 && Instant::now() < grace {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ack, acked) = oneshot::channel();
+    if tracker_inbox.send(TrackerMsg::ResolveMissing(ack)).await.is_ok() {
+        let _ = acked.await;
+        let resolve_deadline = Instant::now() + Duration::from_secs(10);
+        while live.resolving.load(Ordering::Relaxed) > 0 && Instant::now() < resolve_deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
 fn describe(config: &RunConfig, resolved: &Resolved, keys_used: usize) -> RunMeta {
     RunMeta {
         loadgen_version: env!("CARGO_PKG_VERSION").to_string(),

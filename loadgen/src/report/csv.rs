@@ -6,8 +6,8 @@
 
 use std::io::{self, Write};
 
+use crate::outcome::RunOutcome;
 use crate::recorder::{NONE, quantile_ms};
-use crate::run::RunOutcome;
 
 /// The header of `per_second.csv`.
 pub const PER_SECOND_HEADER: &str = "second,warmup,offered,sent,accepted,final,rejected,final_first_p50_ms,final_first_p99_ms,accepted_p99_ms,send_lag_max_ms,max_height,height_spread,max_mempool";

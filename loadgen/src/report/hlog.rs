@@ -19,8 +19,8 @@ use hdrhistogram::serialization::interval_log::{
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 
 use crate::metrics::STAGES;
+use crate::outcome::RunOutcome;
 use crate::recorder::Hist;
-use crate::run::RunOutcome;
 
 /// One histogram of a log: what, from when (since the run's origin), for
 /// how long, under which tag.

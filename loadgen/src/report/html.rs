@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 
 use crate::metrics::{METRICS, PERCENTILES, STAGES};
+use crate::outcome::RunOutcome;
 use crate::recorder::quantile_ms;
 use crate::report::summary::format_value;
-use crate::run::RunOutcome;
 
 /// Escapes text for HTML; `//` is written as entities so that no URL in a
 /// command line or event reads as a reference.

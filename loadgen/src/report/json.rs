@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::metrics::Metrics;
-use crate::run::RunOutcome;
+use crate::outcome::RunOutcome;
 
 /// The document.
 pub fn summary(o: &RunOutcome) -> Value {

@@ -16,14 +16,13 @@ pub mod hgrm;
 pub mod hlog;
 pub mod html;
 pub mod json;
-pub mod metadata;
 pub mod summary;
 
 use std::path::Path;
 
 use crate::error::LoadgenError;
 use crate::metrics::STAGES;
-use crate::run::RunOutcome;
+use crate::outcome::RunOutcome;
 
 /// The files `--out` writes, in the order written.
 pub const FILES: [&str; 10] = [
@@ -76,10 +75,11 @@ mod tests {
     use crate::accounting::Accounting;
     use crate::faults::Fault;
     use crate::health::{HealthReport, HealthSample, NodeSample};
+    use crate::metadata;
     use crate::metrics::{METRICS, Metrics, PERCENTILES};
+    use crate::outcome::RunOutcome;
     use crate::pool::PlanCheck;
     use crate::recorder::Recorder;
-    use crate::run::RunOutcome;
     use crate::safety::SafetyReport;
     use crate::tracker::{Fate, Role, RunEvent, TxRecord};
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::metrics::{self, Kind, PERCENTILES, STAGES};
-use crate::run::RunOutcome;
+use crate::outcome::RunOutcome;
 
 /// A metric's value as printed.
 pub fn format_value(name: &str, value: Option<f64>) -> String {

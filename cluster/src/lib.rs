@@ -18,7 +18,7 @@
 //! | bringing a cluster down (`timectl down`) | [`lifecycle`] |
 //! | fault schedules | [`faults`] |
 //! | finding the binaries | [`binaries`] |
-//! | test helpers (one cluster at a time) | [`testing`] |
+//! | test helpers (one cluster at a time) | `testing` (feature `testing`) |
 
 pub mod agent;
 pub mod binaries;
@@ -36,6 +36,7 @@ pub mod node_config;
 pub mod process;
 pub mod proxy;
 pub mod status;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod testnet;
 

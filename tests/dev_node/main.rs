@@ -15,11 +15,14 @@
 //! - [`lifecycle`]: final across SIGKILL, a failed store write, the service
 //!   manager's READY/STOPPING.
 //! - [`rpc`]: the RPC surface, method by method.
-//! - [`malformed`]: malformed requests and every rejection, as raw HTTP.
 //! - [`connections`]: slow bodies and the connection limit.
 //! - [`events`]: the event stream, live and resumed.
 //! - [`metrics`]: `/metrics`, `/health` and `/ready`.
 //! - [`cli`]: the command line: config files, data dirs, version, time-cli.
+//!
+//! The malformed-request table (every rejection, as raw HTTP) needs no
+//! process: it runs against a node served in process, in
+//! `timed/tests/rpc_malformed.rs`.
 
 mod findings;
 mod harness;
@@ -29,6 +32,5 @@ mod cli;
 mod connections;
 mod events;
 mod lifecycle;
-mod malformed;
 mod metrics;
 mod rpc;

@@ -7,7 +7,7 @@ use protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::harness::{DEV_COIN_SAT, TIME, now_ms};
+use crate::{DEV_COIN_SAT, TIME, now_ms};
 
 /// A transaction with explicit parts, every input signed by `signers[i]`.
 fn signed(chain: ChainId, inputs: &[(OutPoint, &SecretKey)], outputs: Vec<TxOut>) -> Transaction {

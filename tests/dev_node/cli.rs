@@ -1,4 +1,6 @@
-//! The command line: config files, data dirs, version.
+//! The command line: config files, data dirs, version. (timed's config
+//! commands on their own, which need no node, are in
+//! `timed/tests/config_cli.rs`.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,53 +34,6 @@ fn test_genesis(seed: u8) -> Genesis {
     };
     genesis.validate().expect("the test genesis is valid");
     genesis
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generate_config_then_check_config_is_clean_and_a_misspelled_key_is_named() {
-    let _lock = lock();
-    let scratch = Scratch::new();
-    let generated = run_timed(&["--generate-config".as_ref()]).await;
-    assert!(generated.status.success(), "--generate-config: {}", text(&generated.stderr));
-    let config = text(&generated.stdout);
-    let path = scratch.path("c.toml");
-    std::fs::write(&path, &config).expect("write c.toml");
-
-    // The default names genesis.json beside the config: not there yet, the
-    // config still checks clean, with a warning naming the key.
-    let missing = run_timed(&["--check-config".as_ref(), path.as_os_str()]).await;
-    assert!(missing.status.success(), "{}", text(&missing.stderr));
-    assert!(text(&missing.stderr).contains("warning"), "{}", text(&missing.stderr));
-    assert!(text(&missing.stderr).contains("node.genesis_file"), "{}", text(&missing.stderr));
-
-    // A genesis file that exists but is not one is a problem (exit 3).
-    std::fs::write(scratch.path("genesis.json"), "{}").expect("write genesis.json");
-    let invalid = run_timed(&["--check-config".as_ref(), path.as_os_str()]).await;
-    assert_eq!(invalid.status.code(), Some(3), "{}", text(&invalid.stderr));
-    assert!(text(&invalid.stderr).contains("node.genesis_file"), "{}", text(&invalid.stderr));
-
-    let genesis = serde_json::to_vec_pretty(&test_genesis(0x31)).expect("genesis JSON");
-    std::fs::write(scratch.path("genesis.json"), genesis).expect("write genesis.json");
-    let clean = run_timed(&["--check-config".as_ref(), path.as_os_str()]).await;
-    assert!(clean.status.success(), "the generated config is not clean: {}", text(&clean.stderr));
-    assert!(text(&clean.stdout).contains("ok"), "{}", text(&clean.stdout));
-
-    // One misspelled key: named, with the file, line and the right spelling.
-    let misspelled = config.replacen("\nmax_body_bytes =", "\nmax_body_byte =", 1);
-    assert_ne!(misspelled, config, "the generated config has rpc.max_body_bytes");
-    let bad = scratch.path("bad.toml");
-    std::fs::write(&bad, &misspelled).expect("write bad.toml");
-    let refused = run_timed(&["--check-config".as_ref(), bad.as_os_str()]).await;
-    let stderr = text(&refused.stderr);
-    assert!(!refused.status.success(), "a misspelled key passed --check-config");
-    assert_eq!(refused.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("rpc.max_body_byte"), "the key is not named: {stderr}");
-    assert!(stderr.contains("bad.toml"), "the file is not named: {stderr}");
-    assert!(stderr.contains("rpc.max_body_bytes"), "no suggestion: {stderr}");
-    // Starting with it fails the same way, before touching anything.
-    let start = run_timed(&["--config".as_ref(), bad.as_os_str()]).await;
-    assert_eq!(start.status.code(), Some(3), "{}", text(&start.stderr));
-    assert!(text(&start.stderr).contains("rpc.max_body_byte"), "{}", text(&start.stderr));
 }
 
 /// Every file under `dir` with its bytes.

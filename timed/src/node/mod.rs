@@ -37,7 +37,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, info};
 
 use consensus::{
     ConsensusInfo, Core, CoreConfig, Event, MempoolInfo, Message, Millis, Output, SubmitOutcome,
@@ -414,7 +414,7 @@ pub async fn start(
     {
         let sign = if mode == crate::byzantine::CLOCK_AHEAD { 1 } else { -1 };
         crate::byzantine::set_clock_offset(sign * crate::byzantine::CLOCK_SKEW_MS);
-        warn!(offset_ms = sign * crate::byzantine::CLOCK_SKEW_MS, "wall clock skewed (test build)");
+        tracing::warn!(offset_ms = sign * crate::byzantine::CLOCK_SKEW_MS, "wall clock skewed (test build)");
     }
     #[cfg(feature = "byzantine")]
     let byzantine = match settings.byzantine.as_deref() {
@@ -431,7 +431,7 @@ pub async fn start(
                 .ok_or_else(|| {
                     NodeError::Byzantine("only a committee member can be Byzantine".into())
                 })?;
-            warn!(mode = %mode, "running as a BYZANTINE masternode (test build)");
+            tracing::warn!(mode = %mode, "running as a BYZANTINE masternode (test build)");
             Some(byzantine)
         }
     };

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use protocol::{Block, OutPoint, TxId};
 
 use super::{CHAIN, Sim};
+use crate::io::{Event, TxState};
+use crate::message::Message;
 
 /// The committed chain as the simulator replays it.
 #[derive(Debug, Default)]
@@ -142,6 +144,156 @@ impl Sim {
                 self.fail(format!("node {i} holds {count} {what} (bound {max})"));
                 return;
             }
+        }
+    }
+}
+
+impl Sim {
+    pub(super) fn record_honest_signature(&mut self, i: usize, message: &Message) {
+        let id = self.nodes[i].id;
+        match message {
+            Message::VoteBatch(batch) if batch.voter == id => {
+                match self.honest_batch_seqs.get(&(id, batch.seq)) {
+                    Some(txids) if *txids != batch.txids => {
+                        self.fail(format!(
+                            "honest node {i} signed two different batches with seq {}",
+                            batch.seq
+                        ));
+                        return;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.honest_batch_seqs.insert((id, batch.seq), batch.txids.clone());
+                    }
+                }
+                for txid in &batch.txids {
+                    let Some(tx) = self.bodies.get(txid) else { continue };
+                    let inputs: Vec<OutPoint> = tx.inputs.iter().map(|x| x.prev).collect();
+                    for outpoint in inputs {
+                        match self.honest_tx_votes.get(&(id, outpoint)) {
+                            Some(other) if other != txid => {
+                                self.fail(format!(
+                                    "honest node {i} voted for {txid} and {other}, which both spend {outpoint}"
+                                ));
+                                return;
+                            }
+                            Some(_) => {}
+                            None => {
+                                self.honest_tx_votes.insert((id, outpoint), *txid);
+                            }
+                        }
+                    }
+                }
+            }
+            Message::BlockVote(vote) => {
+                // Votes are relayed (proof-of-lock); attribute to the signer.
+                let Some(signer) =
+                    self.genesis.committee.get(usize::from(vote.voter)).map(|m| m.id)
+                else {
+                    return;
+                };
+                let Some(signer_node) = self.nodes.iter().position(|n| n.id == signer) else {
+                    return;
+                };
+                if !self.is_honest(signer_node) {
+                    return;
+                }
+                let i = signer_node;
+                let key = (signer, vote.height, vote.round, vote.kind);
+                match self.honest_block_votes.get(&key) {
+                    Some(block) if *block != vote.block => {
+                        self.fail(format!(
+                            "honest node {i} cast two {:?}s at height {} round {}",
+                            vote.kind, vote.height, vote.round
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.honest_block_votes.insert(key, vote.block);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn observe(&mut self, i: usize, event: Event) {
+        if !self.is_honest(i) {
+            return;
+        }
+        if self.verbose() {
+            match &event {
+                Event::TxState { txid, state, rejection, weight } => eprintln!(
+                    "[{}] node {i} tx {} -> {state:?} w={weight} {rejection:?}",
+                    self.now,
+                    txid.short()
+                ),
+                Event::Syncing(s) => eprintln!("[{}] node {i} syncing={s}", self.now),
+                Event::ProposalRejected { height, round, reason } => eprintln!(
+                    "[{}] node {i} rejects proposal h{height} r{round}: {reason}",
+                    self.now
+                ),
+                Event::Equivocation(_) => eprintln!("[{}] node {i} saw equivocation", self.now),
+                _ => {}
+            }
+        }
+        match event {
+            Event::TxState { txid, state: TxState::Final, .. } => {
+                self.final_at[i].insert(txid);
+                self.final_anywhere.insert(txid);
+                self.honest_pending.remove(&txid);
+                let Some(tx) = self.bodies.get(&txid).cloned() else { return };
+                for input in &tx.inputs {
+                    match self.final_spends.get(&input.prev) {
+                        Some(other) if *other != txid => {
+                            self.fail(format!(
+                                "conflicting finality: {txid} and {other} both final, both spend {}",
+                                input.prev
+                            ));
+                            return;
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.final_spends.insert(input.prev, txid);
+                        }
+                    }
+                }
+                self.check_final_against_chain(i, txid);
+                self.credit_client(&tx, txid, i);
+            }
+            Event::TxState { txid, state: TxState::Lost, .. }
+                if self.final_anywhere.contains(&txid) =>
+            {
+                self.fail(format!(
+                    "transaction {txid} was final somewhere but node {i} marked it lost"
+                ));
+            }
+            Event::BlockCommitted { height, hash, txids, round } => {
+                if self.verbose() {
+                    eprintln!(
+                        "[{}] node {i} committed height {height} round {round} txs {}",
+                        self.now,
+                        txids.len()
+                    );
+                }
+                match self.blocks_at.get(&height) {
+                    Some(other) if *other != hash => {
+                        self.fail(format!(
+                            "two blocks at height {height}: {other} and {hash} (node {i})"
+                        ));
+                        return;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.blocks_at.insert(height, hash);
+                    }
+                }
+                for txid in txids.iter().skip(1) {
+                    self.final_anywhere.insert(*txid);
+                }
+                self.check_ledger(i);
+            }
+            _ => {}
         }
     }
 }

@@ -22,7 +22,6 @@ use timed::metrics::Metrics;
 use timed::node::{self, NodeSettings, now_millis};
 use timed::preflight;
 use timed::rpc::{self, RpcSettings};
-use timed::store::StoreConfig;
 
 /// jemalloc, not glibc's malloc: with one arena per thread that ever
 /// allocated, glibc held about twice the live heap at 1,000 tx/s and never
@@ -369,25 +368,9 @@ async fn serve(args: Args) -> Result<(), Failure> {
         (genesis, key, None)
     };
 
-    let mut core = config.core_config();
-    core.tick_interval_ms = config.node.status_interval.as_millis() as u64;
     let settings = NodeSettings {
-        data_dir: data_dir.clone(),
-        genesis: genesis.clone(),
-        key,
-        p2p_listen: config.network.listen_address,
-        peers: config.network.peers.clone(),
-        bootstrap: config.network.bootstrap_peers.clone(),
-        peer_exchange: config.network.enable_peer_discovery,
-        net_limits: config.net_limits(),
-        core,
-        store: StoreConfig {
-            cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
-            min_free_mb: config.storage.min_free_mb,
-            ..StoreConfig::default()
-        },
-        verify_threads: config.node.verify_threads,
         byzantine: args.byzantine.clone(),
+        ..NodeSettings::from_config(&config, genesis.clone(), key)
     };
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -402,21 +385,7 @@ async fn serve(args: Args) -> Result<(), Failure> {
             Failure { code, error: anyhow!("{e}") }
         })?;
     let metrics = Arc::new(Metrics::new());
-    let rpc_settings = RpcSettings {
-        listen: config.rpc.listen_address,
-        auth: config.rpc.auth.clone(),
-        cookie_file: data_dir.join(".cookie"),
-        max_body_bytes: config.rpc.max_body_bytes,
-        max_batch: config.rpc.max_batch_size,
-        max_concurrency: config.rpc.max_concurrent_requests,
-        max_connections: config.rpc.max_connections,
-        header_read_timeout: config.rpc.header_read_timeout,
-        event_buffer: config.rpc.event_buffer,
-        metrics: config.metrics.enabled,
-        metrics_listen: config.metrics.listen_address,
-        mempool_max_txs: config.mempool.max_transactions,
-        mempool_max_bytes: config.mempool.max_bytes,
-    };
+    let rpc_settings = RpcSettings::from_config(&config);
     let server = match rpc::serve(
         rpc_settings,
         handle.clone(),

@@ -46,6 +46,7 @@ use consensus::{
 use net::cpu::{CpuCounter, metered};
 use protocol::{AddressPayload, Genesis, NodeId, OutPoint, SecretKey, Transaction, TxId, TxOut};
 
+use crate::config::Config;
 use crate::store::{Store, StoreConfig, StoreError};
 
 mod ahead;
@@ -82,6 +83,31 @@ pub struct NodeSettings {
     /// Test builds only: misbehave as this Byzantine mode (see
     /// `consensus::byzantine`); needs the cargo feature `byzantine`.
     pub byzantine: Option<String>,
+}
+
+impl NodeSettings {
+    /// The node `config` describes, on the chain `genesis`, as the
+    /// masternode `key` (none: an observer).
+    pub fn from_config(config: &Config, genesis: Genesis, key: Option<SecretKey>) -> NodeSettings {
+        NodeSettings {
+            data_dir: config.storage.data_dir.clone(),
+            genesis,
+            key,
+            p2p_listen: config.network.listen_address,
+            peers: config.network.peers.clone(),
+            bootstrap: config.network.bootstrap_peers.clone(),
+            peer_exchange: config.network.enable_peer_discovery,
+            net_limits: config.net_limits(),
+            core: config.core_config(),
+            store: StoreConfig {
+                cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
+                min_free_mb: config.storage.min_free_mb,
+                ..StoreConfig::default()
+            },
+            verify_threads: config.node.verify_threads,
+            byzantine: None,
+        }
+    }
 }
 
 /// Why the node could not start.
@@ -414,7 +440,10 @@ pub async fn start(
     {
         let sign = if mode == crate::byzantine::CLOCK_AHEAD { 1 } else { -1 };
         crate::byzantine::set_clock_offset(sign * crate::byzantine::CLOCK_SKEW_MS);
-        tracing::warn!(offset_ms = sign * crate::byzantine::CLOCK_SKEW_MS, "wall clock skewed (test build)");
+        tracing::warn!(
+            offset_ms = sign * crate::byzantine::CLOCK_SKEW_MS,
+            "wall clock skewed (test build)"
+        );
     }
     #[cfg(feature = "byzantine")]
     let byzantine = match settings.byzantine.as_deref() {

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::node::NodeHandle;
 
@@ -74,6 +75,27 @@ pub struct RpcSettings {
     pub mempool_max_txs: usize,
     /// See `mempool_max_txs`.
     pub mempool_max_bytes: usize,
+}
+
+impl RpcSettings {
+    /// The listener `config` describes (its cookie in the data dir).
+    pub fn from_config(config: &Config) -> RpcSettings {
+        RpcSettings {
+            listen: config.rpc.listen_address,
+            auth: config.rpc.auth.clone(),
+            cookie_file: config.storage.data_dir.join(".cookie"),
+            max_body_bytes: config.rpc.max_body_bytes,
+            max_batch: config.rpc.max_batch_size,
+            max_concurrency: config.rpc.max_concurrent_requests,
+            max_connections: config.rpc.max_connections,
+            header_read_timeout: config.rpc.header_read_timeout,
+            event_buffer: config.rpc.event_buffer,
+            metrics: config.metrics.enabled,
+            metrics_listen: config.metrics.listen_address,
+            mempool_max_txs: config.mempool.max_transactions,
+            mempool_max_bytes: config.mempool.max_bytes,
+        }
+    }
 }
 
 /// Why the listener could not start.

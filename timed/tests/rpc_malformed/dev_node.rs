@@ -12,7 +12,6 @@ use timed::devchain;
 use timed::metrics::Metrics;
 use timed::node::{self, NodeSettings};
 use timed::rpc::{self, RpcSettings};
-use timed::store::StoreConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,46 +43,14 @@ impl DevNode {
         config.network.enable_peer_discovery = false;
         config.storage.data_dir = data_dir.clone();
         let dev = devchain::prepare(&data_dir, now_ms()).expect("prepare the dev chain");
-        let mut core = config.core_config();
-        core.tick_interval_ms = config.node.status_interval.as_millis() as u64;
-        let settings = NodeSettings {
-            data_dir: data_dir.clone(),
-            genesis: dev.genesis.clone(),
-            key: Some(dev.masternode_key),
-            p2p_listen: config.network.listen_address,
-            peers: config.network.peers.clone(),
-            bootstrap: config.network.bootstrap_peers.clone(),
-            peer_exchange: config.network.enable_peer_discovery,
-            net_limits: config.net_limits(),
-            core,
-            store: StoreConfig {
-                cache_size_mb: (config.storage.cache_bytes >> 20).max(1),
-                min_free_mb: config.storage.min_free_mb,
-                ..StoreConfig::default()
-            },
-            verify_threads: config.node.verify_threads,
-            byzantine: None,
-        };
+        let settings =
+            NodeSettings::from_config(&config, dev.genesis.clone(), Some(dev.masternode_key));
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let (handle, published) = node::start(settings, &tracker, shutdown.clone())
             .await
             .unwrap_or_else(|e| panic!("the node did not start on {}: {e}", data_dir.display()));
-        let rpc_settings = RpcSettings {
-            listen: config.rpc.listen_address,
-            auth: config.rpc.auth.clone(),
-            cookie_file: data_dir.join(".cookie"),
-            max_body_bytes: config.rpc.max_body_bytes,
-            max_batch: config.rpc.max_batch_size,
-            max_concurrency: config.rpc.max_concurrent_requests,
-            max_connections: config.rpc.max_connections,
-            header_read_timeout: config.rpc.header_read_timeout,
-            event_buffer: config.rpc.event_buffer,
-            metrics: config.metrics.enabled,
-            metrics_listen: config.metrics.listen_address,
-            mempool_max_txs: config.mempool.max_transactions,
-            mempool_max_bytes: config.mempool.max_bytes,
-        };
+        let rpc_settings = RpcSettings::from_config(&config);
         let server = rpc::serve(
             rpc_settings,
             handle,

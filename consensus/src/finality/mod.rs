@@ -34,23 +34,23 @@ use pool::{AvailableView, Pool};
 
 /// What one voter's batches look like from here.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct VoterState {
-    pub(crate) batches: BTreeMap<u64, (VoteBatch, Millis)>,
+struct VoterState {
+    batches: BTreeMap<u64, (VoteBatch, Millis)>,
     /// Every seq up to this one is held (or pruned).
-    pub(crate) contiguous: u64,
+    contiguous: u64,
     /// Seqs below this were pruned here (their transactions are settled).
     /// Only this node's own pruning sets it, never a peer's claim.
-    pub(crate) pruned_below: u64,
+    pruned_below: u64,
     /// The highest seq of a batch of this voter whose signature verified:
     /// what the voter provably reached. Claims never move `contiguous`
     /// past it.
-    pub(crate) verified_high: u64,
+    verified_high: u64,
     /// Txids in `batches` (bounds what one voter can make this node hold).
-    pub(crate) held_txids: usize,
+    held_txids: usize,
     /// The highest seq some peer claims to hold.
-    pub(crate) highest_seen: u64,
+    highest_seen: u64,
     /// When this node last asked for a range, to avoid asking twice at once.
-    pub(crate) requested_at: Millis,
+    requested_at: Millis,
 }
 
 /// The finality engine's state (see the module doc).

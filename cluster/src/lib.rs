@@ -12,11 +12,13 @@
 //! | starting and signalling `timed` | [`process`] |
 //! | link proxies and faults | [`proxy`] |
 //! | readiness | [`health`] |
-//! | status and the healthy / degraded / stalled verdict | [`status`] |
+//! | status and the healthy / degraded / stalled verdict | [`status`]; running or not, with the agent's links: [`snapshot`] |
 //! | checks for what commonly breaks a cluster (`timectl doctor`) | [`doctor`] |
-//! | the supervising agent and its control socket | [`agent`], [`control`] |
-//! | bringing a cluster down (`timectl down`) | [`lifecycle`] |
-//! | fault schedules | [`faults`] |
+//! | the supervising agent and its control socket | [`agent`], [`control`]; starting it detached: [`launch`] |
+//! | bringing a cluster up and down (`timectl up`, `down`) | [`lifecycle`] |
+//! | fault schedules: the format and targets; running one (`timectl faults run`) | [`faults`]; [`fault_run`] |
+//! | paying from the dev wallet (`timectl fund`) | [`fund`] |
+//! | the nodes' logs, merged and followed (`timectl logs`) | [`logs`] |
 //! | finding the binaries | [`binaries`] |
 //! | test helpers (one cluster at a time) | `testing` (feature `testing`) |
 
@@ -28,13 +30,18 @@ pub mod create;
 pub mod doctor;
 mod error;
 pub mod export;
+pub mod fault_run;
 pub mod faults;
+pub mod fund;
 pub mod health;
+pub mod launch;
 pub mod layout;
 pub mod lifecycle;
+pub mod logs;
 pub mod node_config;
 pub mod process;
 pub mod proxy;
+pub mod snapshot;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,29 +6,25 @@
 //! One [`RpcClient`] owns one HTTP connection pool; clones share it (and the
 //! request-id counter), so a load generator clones one client per worker
 //! instead of building clients per call.
+//!
+//! | concern | file |
+//! |---|---|
+//! | the client: connection pool, requests, batches | `mod.rs` |
+//! | one typed method per RPC method, in docs/RPC.md's order | `calls.rs` |
+//! | credentials, timeouts, `node.json` | `auth.rs` |
+//! | [`ClientError`] | `error.rs` |
+//! | parameters and results several calls share | `params.rs` |
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thiserror::Error;
-
-use protocol::rpc::{
-    AddressValidation, Balance, BlockHeaderJson, BlockJson, BlockchainInfo, ConsensusInfo,
-    MasternodeEntry, MasternodeStatus, MempoolInfo, NetworkInfo, NodeInfoFile, PeerInfo,
-    TxFinality, TxJson, TxOutSetInfo, TxState, TxSubmission, Unspent, codes,
-};
-use protocol::validate::TxRejection;
-use protocol::{Address, BlockHash, Genesis, Transaction, TxId};
 
 /// How long a request may take when the caller does not say.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,303 +35,14 @@ pub const NODE_INFO_FILE: &str = "node.json";
 /// Bytes of an HTTP error body kept in [`ClientError::Http`].
 const MAX_ERROR_BODY: usize = 1_024;
 
-/// Why a call did not produce a result.
-#[derive(Debug, Error)]
-pub enum ClientError {
-    /// No HTTP answer: the connection was refused, reset, or timed out.
-    #[error("could not reach the node at {url}: {reason}")]
-    Transport {
-        /// The URL asked.
-        url: String,
-        /// The cause, innermost first.
-        reason: String,
-        /// True when the request (or connect) timed out rather than failed.
-        timed_out: bool,
-    },
-    /// The node answered with an HTTP error that is not a JSON-RPC error
-    /// (401 for missing or wrong credentials, 404 for a wrong URL).
-    #[error("the node at {url} answered HTTP {status}: {body}")]
-    Http {
-        /// The URL asked.
-        url: String,
-        /// The HTTP status.
-        status: u16,
-        /// The start of the body.
-        body: String,
-    },
-    /// The node answered with a JSON-RPC error.
-    #[error("{message} (RPC error {code}{})", data_suffix(.data))]
-    Rpc {
-        /// The JSON-RPC code ([`codes`]).
-        code: i64,
-        /// The node's message, naming the problem.
-        message: String,
-        /// Details (for `-26`, the [`TxRejection`]).
-        data: Option<Value>,
-    },
-    /// The answer is not what the method returns.
-    #[error("could not decode the node's answer to {method}: {reason}")]
-    Decode {
-        /// The method called (or `events`).
-        method: String,
-        /// What did not fit.
-        reason: String,
-    },
-    /// The parameters could not be encoded as JSON.
-    #[error("could not encode the parameters of {method}: {reason}")]
-    Encode {
-        /// The method.
-        method: String,
-        /// Why.
-        reason: String,
-    },
-    /// The data dir has no `node.json`.
-    #[error("no {NODE_INFO_FILE} in {}: is timed running with --data-dir {}?", dir.display(), dir.display())]
-    NoNodeInfo {
-        /// The data dir.
-        dir: PathBuf,
-    },
-    /// `node.json` or the cookie file exists but is not usable.
-    #[error("{}: {reason}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-    /// The URL or a credential is malformed.
-    #[error("{0}")]
-    Config(String),
-}
+mod auth;
+mod calls;
+mod error;
+mod params;
 
-fn data_suffix(data: &Option<Value>) -> String {
-    match data {
-        None | Some(Value::Null) => String::new(),
-        Some(value) => format!(", data {value}"),
-    }
-}
-
-impl ClientError {
-    /// The JSON-RPC code, for [`ClientError::Rpc`].
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            ClientError::Rpc { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-
-    /// True for "not found" (transaction, block) and invalid address (-5).
-    pub fn is_not_found(&self) -> bool {
-        self.code() == Some(codes::NOT_FOUND)
-    }
-
-    /// True when the node is full right now (-29): retry later.
-    pub fn is_busy(&self) -> bool {
-        self.code() == Some(codes::BUSY)
-    }
-
-    /// True when the request timed out, or the node's own wait did (-28).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, ClientError::Transport { timed_out: true, .. })
-            || self.code() == Some(codes::TIMEOUT)
-    }
-
-    /// True when no node answered: refused, reset, timed out, or no
-    /// `node.json` in the data dir.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Transport { .. } | ClientError::NoNodeInfo { .. })
-    }
-
-    /// True when the node refused the credentials (HTTP 401 or 403).
-    pub fn is_unauthorized(&self) -> bool {
-        matches!(self, ClientError::Http { status: 401 | 403, .. })
-    }
-
-    /// For a rejected transaction (-26): the typed reason.
-    pub fn rejection(&self) -> Option<TxRejection> {
-        match self {
-            ClientError::Rpc { code: codes::VERIFY_REJECTED, data: Some(data), .. } => {
-                TxRejection::deserialize(data).ok()
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The credential sent with every request.
-#[derive(Clone, Default)]
-pub enum RpcAuth {
-    /// None (a node on loopback with `rpc.auth = "auto"`).
-    #[default]
-    None,
-    /// The cookie's `user:password` (`__cookie__:<hex>`), sent as HTTP Basic.
-    Cookie(String),
-    /// A token, sent as `Authorization: Bearer`.
-    Bearer(String),
-}
-
-impl fmt::Debug for RpcAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print the secret.
-        f.write_str(match self {
-            RpcAuth::None => "RpcAuth::None",
-            RpcAuth::Cookie(_) => "RpcAuth::Cookie(..)",
-            RpcAuth::Bearer(_) => "RpcAuth::Bearer(..)",
-        })
-    }
-}
-
-impl RpcAuth {
-    /// Reads a cookie file (`__cookie__:<64 hex>`, as `timed` writes it).
-    pub fn from_cookie_file(path: &Path) -> Result<RpcAuth, ClientError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ClientError::File {
-            path: path.to_path_buf(),
-            reason: format!(
-                "cannot read the RPC cookie: {e} (timed writes it at start: is it running, \
-                 and is this its data dir?)"
-            ),
-        })?;
-        let cookie = text.trim();
-        match cookie.split_once(':') {
-            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
-                Ok(RpcAuth::Cookie(cookie.to_string()))
-            }
-            _ => Err(ClientError::File {
-                path: path.to_path_buf(),
-                reason: "not an RPC cookie (expected one line __cookie__:<hex>)".into(),
-            }),
-        }
-    }
-
-    /// The `Authorization` header value, computed once per client.
-    fn header(&self) -> Result<Option<HeaderValue>, ClientError> {
-        let text = match self {
-            RpcAuth::None => return Ok(None),
-            RpcAuth::Cookie(pair) => {
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
-            }
-            RpcAuth::Bearer(token) => format!("Bearer {}", token.trim()),
-        };
-        let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            ClientError::Config(
-                "the RPC credential has characters HTTP headers cannot carry".into(),
-            )
-        })?;
-        value.set_sensitive(true);
-        Ok(Some(value))
-    }
-}
-
-/// Timeouts of a client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientOptions {
-    /// The longest a request may take ([`RpcClient::waittransactionfinality`]
-    /// adds its own wait to it).
-    pub request_timeout: Duration,
-    /// The longest opening a TCP connection may take.
-    pub connect_timeout: Duration,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-        }
-    }
-}
-
-/// Reads `<dir>/node.json`, which a running `timed` writes once its
-/// listeners are bound.
-pub fn read_node_info(dir: &Path) -> Result<NodeInfoFile, ClientError> {
-    let path = dir.join(NODE_INFO_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ClientError::NoNodeInfo { dir: dir.to_path_buf() });
-        }
-        Err(e) => return Err(ClientError::File { path, reason: e.to_string() }),
-    };
-    serde_json::from_str(&text).map_err(|e| ClientError::File {
-        path,
-        reason: format!("not a node.json written by timed ({e}); restart timed to rewrite it"),
-    })
-}
-
-/// A block named by height or by hash (`getblock`, positional param).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BlockRef {
-    /// By height.
-    Height(u64),
-    /// By hash.
-    Hash(BlockHash),
-}
-
-impl From<u64> for BlockRef {
-    fn from(height: u64) -> Self {
-        BlockRef::Height(height)
-    }
-}
-
-impl From<BlockHash> for BlockRef {
-    fn from(hash: BlockHash) -> Self {
-        BlockRef::Hash(hash)
-    }
-}
-
-impl FromStr for BlockRef {
-    type Err = String;
-
-    /// Digits are a height; 64 hex digits are a hash.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if !text.is_empty() && text.len() < 64 && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text.parse().map(BlockRef::Height).map_err(|e| format!("bad height: {e}"));
-        }
-        text.parse().map(BlockRef::Hash).map_err(|e| {
-            format!("{text:?} is neither a height nor a block hash (64 hex digits): {e}")
-        })
-    }
-}
-
-impl Serialize for BlockRef {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            BlockRef::Height(height) => s.serialize_u64(*height),
-            BlockRef::Hash(hash) => hash.serialize(s),
-        }
-    }
-}
-
-/// How much of a block `getblock` returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verbosity {
-    /// 0: hex of the block's binary form.
-    Raw,
-    /// 1: decoded, with txids.
-    Txids,
-    /// 2: decoded, with decoded transactions.
-    Transactions,
-}
-
-impl Verbosity {
-    /// The number on the wire.
-    pub fn level(self) -> u8 {
-        match self {
-            Verbosity::Raw => 0,
-            Verbosity::Txids => 1,
-            Verbosity::Transactions => 2,
-        }
-    }
-}
-
-/// What `getblock` returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BlockResult {
-    /// Verbosity 0: hex of the binary form.
-    Raw(String),
-    /// Verbosity 1 or 2.
-    Decoded(Box<BlockJson>),
-}
+pub use auth::{ClientOptions, RpcAuth, read_node_info};
+pub use error::ClientError;
+pub use params::{BlockRef, BlockResult, Verbosity};
 
 #[derive(Serialize)]
 struct Request<'a, P> {
@@ -652,197 +359,6 @@ impl RpcClient {
             })
             .collect())
     }
-
-    // ----- the methods of docs/RPC.md, in its order -----
-
-    /// `getblockchaininfo`.
-    pub async fn getblockchaininfo(&self) -> Result<BlockchainInfo, ClientError> {
-        self.request("getblockchaininfo", NO_PARAMS).await
-    }
-
-    /// `getblockcount`: the committed height.
-    pub async fn getblockcount(&self) -> Result<u64, ClientError> {
-        self.request("getblockcount", NO_PARAMS).await
-    }
-
-    /// `getblockhash`.
-    pub async fn getblockhash(&self, height: u64) -> Result<BlockHash, ClientError> {
-        self.request("getblockhash", [height]).await
-    }
-
-    /// `getblock` at `verbosity`.
-    pub async fn getblock(
-        &self,
-        block: impl Into<BlockRef>,
-        verbosity: Verbosity,
-    ) -> Result<BlockResult, ClientError> {
-        let params = (block.into(), verbosity.level());
-        match verbosity {
-            Verbosity::Raw => self.request("getblock", params).await.map(BlockResult::Raw),
-            Verbosity::Txids | Verbosity::Transactions => self
-                .request("getblock", params)
-                .await
-                .map(|block: BlockJson| BlockResult::Decoded(Box::new(block))),
-        }
-    }
-
-    /// `getblockheader` verbose: the header's fields.
-    pub async fn getblockheader(
-        &self,
-        block: impl Into<BlockRef>,
-    ) -> Result<BlockHeaderJson, ClientError> {
-        self.request("getblockheader", (block.into(), true)).await
-    }
-
-    /// `getrawtransaction`: the transaction, decoded from its hex.
-    pub async fn getrawtransaction(&self, txid: &TxId) -> Result<Transaction, ClientError> {
-        let hex: String = self.request("getrawtransaction", (txid, false)).await?;
-        Transaction::from_hex(&hex).map_err(|e| ClientError::Decode {
-            method: "getrawtransaction".into(),
-            reason: e.to_string(),
-        })
-    }
-
-    /// `getrawtransaction` verbose: decoded, with its state.
-    pub async fn getrawtransaction_verbose(&self, txid: &TxId) -> Result<TxJson, ClientError> {
-        self.request("getrawtransaction", (txid, true)).await
-    }
-
-    /// `sendrawtransaction`.
-    pub async fn sendrawtransaction(&self, tx: &Transaction) -> Result<TxSubmission, ClientError> {
-        self.send_raw_hex(&tx.to_hex()).await
-    }
-
-    /// `sendrawtransaction` with the hex of the full encoding.
-    pub async fn send_raw_hex(&self, hex: &str) -> Result<TxSubmission, ClientError> {
-        self.request("sendrawtransaction", [hex]).await
-    }
-
-    /// `sendrawtransaction` for many transactions in one batch.
-    pub async fn sendrawtransactions(
-        &self,
-        txs: &[Transaction],
-    ) -> Result<Vec<Result<TxSubmission, ClientError>>, ClientError> {
-        let calls: Vec<(&str, [String; 1])> =
-            txs.iter().map(|tx| ("sendrawtransaction", [tx.to_hex()])).collect();
-        self.batch_as(&calls).await
-    }
-
-    /// `gettransactionfinality`.
-    pub async fn gettransactionfinality(&self, txid: &TxId) -> Result<TxFinality, ClientError> {
-        self.request("gettransactionfinality", [txid]).await
-    }
-
-    /// `waittransactionfinality`: the node waits up to `timeout` (whole
-    /// seconds, rounded up) for a settled state; `-28` when it does not come.
-    pub async fn waittransactionfinality(
-        &self,
-        txid: &TxId,
-        timeout: Duration,
-    ) -> Result<TxFinality, ClientError> {
-        let seconds = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-        let budget =
-            Duration::from_secs(seconds).saturating_add(self.inner.options.request_timeout);
-        self.request_within("waittransactionfinality", (txid, seconds), budget).await
-    }
-
-    /// `getmempoolinfo`.
-    pub async fn getmempoolinfo(&self) -> Result<MempoolInfo, ClientError> {
-        self.request("getmempoolinfo", NO_PARAMS).await
-    }
-
-    /// `getrawmempool`: the txids.
-    pub async fn getrawmempool(&self) -> Result<Vec<TxId>, ClientError> {
-        self.request("getrawmempool", [false]).await
-    }
-
-    /// `getrawmempool` verbose: each txid's state.
-    pub async fn getrawmempool_verbose(
-        &self,
-    ) -> Result<std::collections::BTreeMap<TxId, TxState>, ClientError> {
-        self.request("getrawmempool", [true]).await
-    }
-
-    /// `listunspent` for every address given (committed and final outputs).
-    pub async fn listunspent(&self, addresses: &[Address]) -> Result<Vec<Unspent>, ClientError> {
-        self.request("listunspent", [addresses]).await
-    }
-
-    /// `getbalance`.
-    pub async fn getbalance(&self, address: &Address) -> Result<Balance, ClientError> {
-        self.request("getbalance", [address]).await
-    }
-
-    /// `gettxoutsetinfo`.
-    pub async fn gettxoutsetinfo(&self) -> Result<TxOutSetInfo, ClientError> {
-        self.request("gettxoutsetinfo", NO_PARAMS).await
-    }
-
-    /// `getpeerinfo`.
-    pub async fn getpeerinfo(&self) -> Result<Vec<PeerInfo>, ClientError> {
-        self.request("getpeerinfo", NO_PARAMS).await
-    }
-
-    /// `getnetworkinfo`.
-    pub async fn getnetworkinfo(&self) -> Result<NetworkInfo, ClientError> {
-        self.request("getnetworkinfo", NO_PARAMS).await
-    }
-
-    /// `masternodelist`.
-    pub async fn masternodelist(&self) -> Result<Vec<MasternodeEntry>, ClientError> {
-        self.request("masternodelist", NO_PARAMS).await
-    }
-
-    /// `masternodestatus`.
-    pub async fn masternodestatus(&self) -> Result<MasternodeStatus, ClientError> {
-        self.request("masternodestatus", NO_PARAMS).await
-    }
-
-    /// The node's `/metrics` page (Prometheus text), with this client's
-    /// credentials.
-    pub async fn metrics(&self) -> Result<String, ClientError> {
-        let url = self.endpoint("metrics");
-        let mut request = self.http().get(&url);
-        if let Some(auth) = self.auth_header() {
-            request = request.header(AUTHORIZATION, auth.clone());
-        }
-        let response = request.send().await.map_err(|e| self.transport_error(&url, &e))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| self.transport_error(&url, &e))?;
-        if !status.is_success() {
-            return Err(ClientError::Http {
-                url,
-                status: status.as_u16(),
-                body: truncated_text(body.as_bytes()),
-            });
-        }
-        Ok(body)
-    }
-
-    /// `getconsensusinfo`.
-    pub async fn getconsensusinfo(&self) -> Result<ConsensusInfo, ClientError> {
-        self.request("getconsensusinfo", NO_PARAMS).await
-    }
-
-    /// `validateaddress` (any text: the answer says why it is not valid).
-    pub async fn validateaddress(&self, address: &str) -> Result<AddressValidation, ClientError> {
-        self.request("validateaddress", [address]).await
-    }
-
-    /// `getgenesis`: the chain's genesis, consensus parameters included.
-    pub async fn getgenesis(&self) -> Result<Genesis, ClientError> {
-        self.request("getgenesis", NO_PARAMS).await
-    }
-
-    /// `uptime`: seconds since the node started.
-    pub async fn uptime(&self) -> Result<u64, ClientError> {
-        self.request("uptime", NO_PARAMS).await
-    }
-
-    /// `stop`: the node flushes and exits.
-    pub async fn stop(&self) -> Result<String, ClientError> {
-        self.request("stop", NO_PARAMS).await
-    }
 }
 
 fn slot_index(first: u64, id: &Value) -> usize {
@@ -875,6 +391,10 @@ fn truncated_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use protocol::TxId;
+    use protocol::rpc::TxState;
+    use protocol::validate::TxRejection;
 
     #[test]
     fn block_refs_parse_heights_and_hashes() {

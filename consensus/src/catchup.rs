@@ -24,7 +24,7 @@ use protocol::NodeId;
 use protocol::bft::CommitCertificate;
 
 use crate::ctx::{BLOCK_REQUEST_RETRY_MS, Ctx};
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Event, Millis, Output};
 use crate::message::{Message, Status};
 

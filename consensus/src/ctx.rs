@@ -17,7 +17,8 @@ use protocol::{
 };
 
 use crate::config::CoreConfig;
-use crate::inbound::{MAX_BODY_REQUESTS, Refusal, Requests};
+use crate::inbound::{MAX_BODY_REQUESTS, Requests};
+use crate::io::Refusal;
 use crate::io::{Millis, Output};
 use crate::ledger::Ledger;
 use crate::message::{MAX_ITEMS_PER_MESSAGE, Message};

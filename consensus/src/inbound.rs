@@ -20,67 +20,13 @@ use std::collections::HashMap;
 
 use protocol::{Committee, MemberIndex, NodeId, TxId};
 
-use crate::io::Millis;
+use crate::io::{Millis, Refusal};
 use crate::message::{MAX_BLOCKS_PER_MESSAGE, MAX_ITEMS_PER_MESSAGE, Message};
 
 /// How long an outstanding request waits for its reply.
 pub(crate) const REQUEST_TTL_MS: Millis = 5_000;
 /// Most outstanding body requests (txids asked for, not yet answered).
 pub(crate) const MAX_BODY_REQUESTS: usize = 1 << 16;
-
-/// Why the core refused (part of) a peer's message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Refusal {
-    /// A vote batch, proposal or block vote from outside the committee, or
-    /// about a voter outside it.
-    NotMember,
-    /// A field out of range: an empty or reversed seq range, seq 0, more
-    /// items than a message may carry, a status for another committee.
-    BadRange,
-    /// A signature, certificate or proof that does not verify.
-    BadSignature,
-    /// A reply to nothing this node asked that peer (or a late one).
-    Unsolicited,
-    /// A proposal or vote for a round or height too far ahead to keep.
-    TooFarAhead,
-    /// A request repeated faster than it is served.
-    RateLimited,
-    /// More state than this node keeps for one voter or peer.
-    OverLimit,
-}
-
-impl Refusal {
-    /// Every reason, for metrics.
-    pub const ALL: [Refusal; 7] = [
-        Refusal::NotMember,
-        Refusal::BadRange,
-        Refusal::BadSignature,
-        Refusal::Unsolicited,
-        Refusal::TooFarAhead,
-        Refusal::RateLimited,
-        Refusal::OverLimit,
-    ];
-
-    /// The name used in metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::NotMember => "not_member",
-            Refusal::BadRange => "bad_range",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::Unsolicited => "unsolicited",
-            Refusal::TooFarAhead => "too_far_ahead",
-            Refusal::RateLimited => "rate_limited",
-            Refusal::OverLimit => "over_limit",
-        }
-    }
-
-    /// True when an honest peer never causes it: the sender is charged.
-    /// (Unsolicited replies can be late honest ones; far-ahead messages and
-    /// limits can be an honest peer's bad luck.)
-    pub fn is_offence(self) -> bool {
-        matches!(self, Refusal::NotMember | Refusal::BadRange | Refusal::BadSignature)
-    }
-}
 
 /// One outstanding `GetVoteBatches`.
 #[derive(Clone, Copy, Debug)]

@@ -4,7 +4,7 @@ use protocol::finality::FinalityCertificate;
 use protocol::validate::TxRejection;
 use protocol::{BlockHash, NodeId};
 
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Millis, TxState};
 
 /// A snapshot for `getconsensusinfo` and metrics.

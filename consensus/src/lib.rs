@@ -2,7 +2,7 @@
 //! masternode, with no I/O. Input: a message, a timer, a client transaction,
 //! the current time. Output: state to persist, messages to send, timers to
 //! set, finality and block events (see [`io`]). The node (`timed`) and the
-//! seeded simulator ([`sim`]) drive the same code.
+//! seeded simulator (`sim`, behind the feature of that name) drive the same code.
 //!
 //! | concern | module |
 //! |---|---|

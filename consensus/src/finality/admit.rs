@@ -10,7 +10,7 @@ use protocol::{NodeId, OutPoint, Transaction, TxId};
 use super::Finality;
 use super::pool::{AvailableView, TxEntry};
 use crate::ctx::Ctx;
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Event, Origin, Output, SubmitOutcome, TxState};
 use crate::message::{MAX_ITEMS_PER_MESSAGE, Message};
 

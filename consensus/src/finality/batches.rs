@@ -11,8 +11,9 @@ use protocol::{MemberIndex, NodeId, TxId};
 
 use super::{Finality, VoterState};
 use crate::ctx::Ctx;
-use crate::inbound::{Refusal, VoteRequest};
+use crate::inbound::VoteRequest;
 use crate::io::Millis;
+use crate::io::Refusal;
 use crate::message::{MAX_ITEMS_PER_MESSAGE, Message, Status};
 
 /// How long to wait before asking for one voter's batches again.

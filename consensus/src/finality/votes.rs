@@ -12,7 +12,7 @@ use super::Finality;
 use super::batches::advance_contiguous;
 use super::pool::TxEntry;
 use crate::ctx::Ctx;
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Event, Evidence, Output, PersistOp, TxState};
 use crate::message::Message;
 

@@ -11,7 +11,7 @@ use protocol::{
 
 use super::{CHAIN, ClientKey, Happening, Mode, Sim, SimReport, Violation};
 use crate::Core;
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Input, Millis, Origin, SubmitOutcome, Timer, TxState};
 use crate::message::Message;
 

@@ -29,7 +29,7 @@ use protocol::{BlockHash, MemberIndex, NodeId};
 
 use crate::ctx::Ctx;
 use crate::finality::Finality;
-use crate::inbound::Refusal;
+use crate::io::Refusal;
 use crate::io::{Event, Evidence, Output, PersistOp, Timer};
 use crate::ledger::CheckedBlock;
 use crate::message::Message;

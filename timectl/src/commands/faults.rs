@@ -72,7 +72,10 @@ pub(crate) async fn delay(layout: &Layout, args: &[String], json: bool) -> Outco
         Err(_) => (Some(args[0].clone()), &args[1..]),
     };
     let ms: u64 = values.first().and_then(|v| v.parse().ok()).ok_or_else(|| {
-        failure(2, anyhow!("delay needs milliseconds: timectl delay [NODE|A-B] MS [JITTER]"))
+        failure(
+            EXIT_USAGE,
+            anyhow!("delay needs milliseconds: timectl delay [NODE|A-B] MS [JITTER]"),
+        )
     })?;
     let jitter: u64 = match values.get(1) {
         Some(v) => v
@@ -91,7 +94,10 @@ pub(crate) async fn delay(layout: &Layout, args: &[String], json: bool) -> Outco
 
 pub(crate) async fn loss(layout: &Layout, pct: f64, target: Option<String>, json: bool) -> Outcome {
     if !(0.0..=100.0).contains(&pct) {
-        return Err(failure(2, anyhow!("loss must be a percentage from 0 to 100, got {pct}")));
+        return Err(failure(
+            EXIT_USAGE,
+            anyhow!("loss must be a percentage from 0 to 100, got {pct}"),
+        ));
     }
     set_faults(layout, target, LinkFaults { loss_pct: pct, ..LinkFaults::default() }, json).await
 }
@@ -104,7 +110,7 @@ pub(crate) async fn bandwidth(
 ) -> Outcome {
     if bps == 0 {
         return Err(failure(
-            2,
+            EXIT_USAGE,
             anyhow!("bandwidth must be more than 0 bytes per second (use partition to cut a link)"),
         ));
     }

@@ -17,8 +17,8 @@ use protocol::Tier;
 use super::ask_failure;
 use crate::cli::{DEFAULT_NODES, POOL_KEYS};
 use crate::{
-    EXIT_FAILED, EXIT_NO_CLUSTER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Failure, Outcome, failure,
-    render,
+    EXIT_FAILED, EXIT_NO_CLUSTER, EXIT_NOT_READY, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Failure,
+    Outcome, failure, render,
 };
 
 /// What `up` creates a new cluster with (and hands to the agent).
@@ -39,7 +39,7 @@ fn parse_byzantine(args: &[String]) -> Result<BTreeMap<String, String>, Failure>
                 Ok((node.to_string(), mode.to_string()))
             }
             _ => Err(failure(
-                2,
+                EXIT_USAGE,
                 anyhow!("--byzantine: expected NODE=MODE (node5=equivocate), got {arg:?}"),
             )),
         })
@@ -55,7 +55,7 @@ fn parse_tiers(tiers: Option<&str>, nodes: usize) -> Result<Vec<Tier>, Failure> 
         .map_err(|e| failure(EXIT_USAGE, anyhow!("--tiers: {e}")))?;
     if parsed.len() != nodes {
         return Err(failure(
-            2,
+            EXIT_USAGE,
             anyhow!("--tiers lists {} tiers for {nodes} nodes; give one per node", parsed.len()),
         ));
     }
@@ -135,7 +135,7 @@ pub(crate) async fn up(
             failed
         }
         UpError::NotReady(e) => failure(
-            3,
+            EXIT_NOT_READY,
             anyhow!(
                 "{e}\n(the cluster keeps running: `timectl status` and `timectl logs` show what is wrong)"
             ),
@@ -192,7 +192,7 @@ pub(crate) async fn down(layout: &Layout, wipe: bool, json: bool) -> Outcome {
         DownError::Refused(reason) => failure(EXIT_FAILED, anyhow!(reason)),
         DownError::Cluster(e) => Failure::from(anyhow::Error::from(e)),
         DownError::Wipe { dir, source } => failure(
-            1,
+            EXIT_FAILED,
             anyhow::Error::new(source).context(format!("cannot delete {}", dir.display())),
         ),
     })?;

@@ -494,9 +494,31 @@ impl Core {
         }
     }
 
+    /// The committed outputs each of `txs` spends whose commitment elements
+    /// the ledger does not keep, for the stage ahead to compute with the
+    /// signatures ([`Self::keep_elements`]): the block that spends them then
+    /// subtracts known elements instead of hashing each to the group on
+    /// the driver, all at once (measured: a proposal of 250 transactions
+    /// spending old coins cost the driver ~9 ms of CPU, nearly all of it
+    /// these elements, on every node at the same moment).
+    pub fn spent_without_element(
+        &self,
+        txs: &[(Transaction, TxId)],
+    ) -> Vec<Vec<(OutPoint, TxOut)>> {
+        let mut asked = std::collections::HashSet::new();
+        txs.iter()
+            .map(|(tx, _)| {
+                let mut spent = self.ctx.ledger.spent_without_element(tx);
+                // Conflicting spends of one coin in a cycle: computed once.
+                spent.retain(|(outpoint, _)| asked.insert(*outpoint));
+                spent
+            })
+            .collect()
+    }
+
     /// Commitment elements of outputs of transactions about to be admitted,
-    /// computed ahead of the core: the block that commits them then only
-    /// adds them (an element is a function of its outpoint and output, and
+    /// and of the committed outputs they spend, computed ahead of the core:
+    /// the block that commits them then only adds or subtracts them (an element is a function of its outpoint and output, and
     /// the outpoint's txid fixes the output, so a kept element is exact).
     pub fn keep_elements(&mut self, elements: impl IntoIterator<Item = (OutPoint, Element)>) {
         self.ctx.ledger.keep_elements(elements);

@@ -183,14 +183,16 @@ pub struct CheckedBlock {
     pub created_elements: Vec<Element>,
 }
 
-/// Most commitment elements of new and recently created outputs a ledger
-/// keeps (about 250 bytes each): outputs are mostly committed within a
-/// second of admission and spent soon after, and an element not kept is
-/// computed again.
+/// Most commitment elements a ledger keeps (about 250 bytes each): of new
+/// and recently created outputs, and of committed outputs that admitted
+/// transactions spend. Outputs are mostly committed within a second of
+/// admission and spent soon after, and an element not kept is computed
+/// again.
 const KEPT_ELEMENTS: usize = 16_384;
 
-/// The commitment elements of outputs about to be committed (computed at
-/// admission) and of recently committed ones, oldest evicted first.
+/// The commitment elements of outputs about to be committed or spent
+/// (computed at admission) and of recently committed ones, oldest evicted
+/// first.
 #[derive(Debug, Default)]
 struct ElementCache {
     elements: HashMap<OutPoint, Element>,
@@ -734,6 +736,16 @@ impl Ledger {
     /// Blocks need this many distinct signers.
     pub fn min_masternodes(&self) -> usize {
         self.min_masternodes
+    }
+
+    /// The committed outputs `tx` spends whose commitment elements are not
+    /// kept: a block spending them would compute each on the spot.
+    pub fn spent_without_element(&self, tx: &Transaction) -> Vec<(OutPoint, TxOut)> {
+        tx.inputs
+            .iter()
+            .filter(|input| self.elements.get(&input.prev).is_none())
+            .filter_map(|input| self.utxos.get(&input.prev).map(|output| (input.prev, *output)))
+            .collect()
     }
 
     /// Keeps commitment elements computed ahead (see

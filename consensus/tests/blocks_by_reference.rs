@@ -149,3 +149,21 @@ fn a_committed_transaction_submitted_again_is_reported_committed() {
         SubmitOutcome::Accepted { txid: t, state: TxState::Committed, already_known: true }
     );
 }
+
+/// The committed coins a transaction spends whose commitment elements the
+/// ledger lacks are what the stage ahead computes (so a block spending
+/// them subtracts known elements): each coin once per call, even when
+/// conflicting spends name it.
+#[test]
+fn the_spent_coins_without_an_element_are_named_once_per_call() {
+    let mut sim = Sim::new(SimConfig::quiet(5, 35));
+    sim.run_until(500).unwrap();
+    let c = sim.client_coins();
+    let coins = two_keys(&c, 0);
+    let tx = sim.build_tx(&coins, 1, 900_000);
+    let conflicting = sim.build_tx(&coins[..1], 2, 400_000);
+    let txs = [(tx.clone(), tx.txid(CHAIN)), (conflicting.clone(), conflicting.txid(CHAIN))];
+    let core = sim.core(0).expect("node 0 runs");
+    let named = core.spent_without_element(&txs);
+    assert_eq!(named, vec![coins.to_vec(), vec![]], "both coins for the first, none twice");
+}

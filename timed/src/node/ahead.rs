@@ -1,7 +1,7 @@
 //! The stage ahead of the core: a cycle's input signatures and vote batch
 //! signatures verified as one ZIP-215 batch on `verify_threads` threads,
-//! and the commitment elements of the new outputs, before the core sees
-//! them.
+//! and the commitment elements of the new outputs and of the committed
+//! outputs they spend, before the core sees them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use tracing::warn;
 use consensus::Message;
 use protocol::commitment::Element;
 use protocol::finality::PendingVote;
-use protocol::{OutPoint, Transaction, TxId};
+use protocol::{OutPoint, Transaction, TxId, TxOut};
 
 use super::driver::Taken;
 use super::{Command, CpuUse, Driver, Wire};
@@ -22,7 +22,8 @@ const MIN_SIGNATURES_PER_THREAD: usize = 16;
 
 /// What the stage ahead of the core found: the first bad input of each
 /// transaction, the commitment elements of the outputs of those whose
-/// signatures all verify, and whether each vote batch signature verifies.
+/// signatures all verify and of the committed outputs they spend, and
+/// whether each vote batch signature verifies.
 type Checked = (Vec<Option<usize>>, Vec<(OutPoint, Element)>, Vec<bool>);
 
 /// Most outputs per input whose commitment elements are computed ahead. A
@@ -35,10 +36,13 @@ const ELEMENTS_AHEAD_PER_INPUT: usize = 2;
 /// Checks the input signatures of `txs` and the vote batch signatures
 /// `votes` as one batch (PROTOCOL.md §9) and computes the commitment
 /// elements of the outputs of the transactions that pass (see
-/// [`ELEMENTS_AHEAD_PER_INPUT`]), charging each part to its component.
+/// [`ELEMENTS_AHEAD_PER_INPUT`]) and of the committed outputs they spend
+/// (`spent[i]` for `txs[i]`, at most one per input: a verified signature
+/// buys each), charging each part to its component.
 fn check_ahead(
     chain: protocol::ChainId,
     txs: &[(Transaction, TxId)],
+    spent: &[Vec<(OutPoint, TxOut)>],
     votes: &[PendingVote],
     cpu: &CpuUse,
 ) -> Checked {
@@ -48,17 +52,25 @@ fn check_ahead(
         protocol::validate::SigVerifier::default().first_bad_inputs_and(chain, &refs, &vote_checks)
     });
     let elements = cpu.commitment.measure(|| {
-        txs.iter()
+        let created = txs
+            .iter()
             .zip(&first_bad)
             .filter(|((tx, _), bad)| {
                 bad.is_none() && tx.outputs.len() <= ELEMENTS_AHEAD_PER_INPUT * tx.inputs.len()
             })
             .flat_map(|((tx, txid), _)| {
-                (0u32..).zip(&tx.outputs).map(|(vout, output)| {
-                    let outpoint = OutPoint { txid: *txid, vout };
-                    (outpoint, Element::of(&outpoint, output))
-                })
-            })
+                (0u32..)
+                    .zip(&tx.outputs)
+                    .map(|(vout, output)| (OutPoint { txid: *txid, vout }, output))
+            });
+        let spent = spent
+            .iter()
+            .zip(&first_bad)
+            .filter(|(_, bad)| bad.is_none())
+            .flat_map(|(spent, _)| spent.iter().map(|(outpoint, output)| (*outpoint, output)));
+        created
+            .chain(spent)
+            .map(|(outpoint, output)| (outpoint, Element::of(&outpoint, output)))
             .collect()
     });
     (first_bad, elements, votes_ok)
@@ -90,6 +102,7 @@ impl Driver {
             _ => None,
         });
         let todo = self.core.unverified(txs);
+        let spent = Arc::new(self.core.spent_without_element(&todo));
         let votes = self.core.pending_votes(batches);
         if todo.is_empty() && votes.is_empty() {
             return;
@@ -103,18 +116,21 @@ impl Driver {
         let votes = Arc::new(votes);
         let (results, elements, votes_ok) = if chunks == 1 {
             let cpu = &self.stats.cpu;
-            cpu.inline.measure(|| check_ahead(chain, &todo, &votes, cpu))
+            cpu.inline.measure(|| check_ahead(chain, &todo, &spent, &votes, cpu))
         } else {
             let per_chunk = todo.len().div_ceil(chunks);
             let tasks: Vec<_> = (0..chunks)
                 .map(|chunk| {
-                    let (todo, votes, stats) = (todo.clone(), votes.clone(), self.stats.clone());
+                    let (todo, spent, votes, stats) =
+                        (todo.clone(), spent.clone(), votes.clone(), self.stats.clone());
                     tokio::task::spawn_blocking(move || {
                         let end = ((chunk + 1) * per_chunk).min(todo.len());
-                        let part = todo.get(chunk * per_chunk..end).unwrap_or_default();
+                        let range = chunk * per_chunk..end;
+                        let part = todo.get(range.clone()).unwrap_or_default();
+                        let part_spent = spent.get(range).unwrap_or_default();
                         // The votes go with the first chunk.
                         let votes = if chunk == 0 { votes.as_slice() } else { &[] };
-                        check_ahead(chain, part, votes, &stats.cpu)
+                        check_ahead(chain, part, part_spent, votes, &stats.cpu)
                     })
                 })
                 .collect();
@@ -186,12 +202,44 @@ mod tests {
         let keys = [SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32])];
         let payment = signed(chain, &keys, 4);
         let fan_out = signed(chain, &keys[..1], 3);
-        let (first_bad, elements, _) =
-            check_ahead(chain, &[payment.clone(), fan_out.clone()], &[], &CpuUse::default());
+        let (first_bad, elements, _) = check_ahead(
+            chain,
+            &[payment.clone(), fan_out.clone()],
+            &[vec![], vec![]],
+            &[],
+            &CpuUse::default(),
+        );
         assert_eq!(first_bad, vec![None, None], "both verify");
         let txids: Vec<TxId> = elements.iter().map(|(outpoint, _)| outpoint.txid).collect();
         assert_eq!(txids, vec![payment.1; 4], "the payment's four outputs, none of the fan-out's");
         let (outpoint, element) = elements[3];
         assert_eq!(element, Element::of(&outpoint, &payment.0.outputs[3]));
+    }
+
+    #[test]
+    fn elements_of_spent_committed_outputs_are_computed_ahead_only_for_verified_spends() {
+        let chain = ChainId(9);
+        let keys = [SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32])];
+        let payment = signed(chain, &keys, 2);
+        let mut forged = signed(chain, &keys[..1], 1);
+        forged.0.inputs[0].signature = Signature::ZERO;
+        let coin = |vout: u32, value: u64| {
+            let outpoint = OutPoint { txid: TxId([7; 32]), vout };
+            (outpoint, TxOut { value: Amount::from_sat(value), address: AddressPayload([3; 20]) })
+        };
+        let spent = vec![vec![coin(0, 5_000), coin(1, 6_000)], vec![coin(0, 5_000)]];
+        let (first_bad, elements, _) =
+            check_ahead(chain, &[payment.clone(), forged], &spent, &[], &CpuUse::default());
+        assert_eq!(first_bad, vec![None, Some(0)], "the forged spend fails");
+        let of_spent: Vec<(OutPoint, Element)> = spent[0]
+            .iter()
+            .map(|(outpoint, output)| (*outpoint, Element::of(outpoint, output)))
+            .collect();
+        assert_eq!(
+            elements[2..],
+            of_spent[..],
+            "after the payment's two outputs, the elements of the two coins it spends; none for \
+             the forged spend"
+        );
     }
 }

@@ -167,3 +167,35 @@ fn the_spent_coins_without_an_element_are_named_once_per_call() {
     let named = core.spent_without_element(&txs);
     assert_eq!(named, vec![coins.to_vec(), vec![]], "both coins for the first, none twice");
 }
+
+/// A node pushes the block it committed last to a peer whose message of
+/// that height arrives late, at most once per peer and height: the late
+/// votes of peers that committed too are most of them (pushing a block for
+/// each cost about two and a half blocks per peer per height).
+#[test]
+fn a_node_pushes_its_last_block_at_most_once_per_peer_and_height() {
+    let mut config = SimConfig::quiet(5, 41);
+    config.max_delay_ms = 30;
+    let mut sim = Sim::new(config);
+    sim.run_until(500).unwrap();
+    let c = sim.client_coins();
+    let mut at = 500;
+    for k in 0..6 {
+        let tx = sim.build_tx(&two_keys(&c, k), 1, 900_000);
+        sim.submit(k % 5, tx);
+        at += 1_500;
+        sim.run_until(at).unwrap();
+    }
+    sim.run_until(at + 20_000).unwrap();
+    let pairs = 5 * 4;
+    let pushed: usize = (0..5)
+        .flat_map(|i| (0..5).map(move |j| (i, j)))
+        .map(|(i, j)| sim.sent_count(i, j, "blocks"))
+        .sum();
+    let heights = sim.height(0) as usize;
+    assert!(heights > 50, "the chain moved: {heights}");
+    assert!(
+        pushed <= heights * pairs,
+        "{pushed} blocks sent over {heights} heights of {pairs} peer pairs"
+    );
+}

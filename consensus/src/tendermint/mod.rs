@@ -21,16 +21,16 @@ mod block;
 mod height;
 mod rules;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use protocol::bft::{BlockVote, CommitCertificate, Proposal, VoteKind};
 use protocol::block::{Block, BlockRef};
 use protocol::{BlockHash, MemberIndex, NodeId};
 
-use crate::ctx::Ctx;
+use crate::ctx::{BLOCK_REQUEST_RETRY_MS, Ctx};
 use crate::finality::Finality;
 use crate::io::Refusal;
-use crate::io::{Event, Evidence, Output, PersistOp, Timer};
+use crate::io::{Event, Evidence, Millis, Output, PersistOp, Timer};
 use crate::ledger::CheckedBlock;
 use crate::message::Message;
 use block::Candidate;
@@ -63,6 +63,9 @@ pub(crate) struct Tendermint {
     equivocations: u64,
     /// Decided and not yet taken by the core.
     decision: Option<Decided>,
+    /// The height committed last here, and when each peer that sent a
+    /// message of it was last pushed its block.
+    pushed: (u64, HashMap<NodeId, Millis>),
 }
 
 impl Tendermint {
@@ -82,6 +85,7 @@ impl Tendermint {
             view_changes: 0,
             equivocations: 0,
             decision: None,
+            pushed: (0, HashMap::new()),
         }
     }
 
@@ -367,7 +371,14 @@ impl Tendermint {
     /// Verified messages for a height this node is not at: keep a bounded
     /// few of the next height's for later, ask a sender that is ahead for
     /// blocks (only a hint: a member can sign any height, so this never
-    /// makes the node think it is behind), help a peer that is one behind.
+    /// makes the node think it is behind), help a peer that is one behind:
+    /// push it the block this node committed last, once per peer and
+    /// height (again only after `BLOCK_REQUEST_RETRY_MS`). Most messages of
+    /// that height are late votes of peers that committed too (the slowest
+    /// precommit of every height arrives after the others committed);
+    /// pushing the block for each cost every node about two and a half
+    /// whole blocks per peer per height (measured in the simulator: 5,832
+    /// pushes over 119 heights of 5 nodes).
     fn on_other_height(
         &mut self,
         cx: &mut Ctx,
@@ -390,8 +401,18 @@ impl Tendermint {
         } else if height > self.hs.height.saturating_add(1) {
             cx.ask_blocks(from);
         } else if height == cx.ledger.height() && height > 0 {
-            // The peer still works on the height this node committed last.
-            if let Some(commit) = cx.ledger.last_commit().cloned() {
+            // The peer may still work on the height this node committed last.
+            if self.pushed.0 != height {
+                self.pushed = (height, HashMap::new());
+            }
+            let now = cx.now;
+            let due = self
+                .pushed
+                .1
+                .get(&from)
+                .is_none_or(|at| now >= at.saturating_add(BLOCK_REQUEST_RETRY_MS));
+            if due && let Some(commit) = cx.ledger.last_commit().cloned() {
+                self.pushed.1.insert(from, now);
                 cx.send(from, Message::Blocks(vec![commit]));
             }
         }

@@ -518,8 +518,9 @@ impl Core {
 
     /// Commitment elements of outputs of transactions about to be admitted,
     /// and of the committed outputs they spend, computed ahead of the core:
-    /// the block that commits them then only adds or subtracts them (an element is a function of its outpoint and output, and
-    /// the outpoint's txid fixes the output, so a kept element is exact).
+    /// the block that commits them then only adds or subtracts them (an
+    /// element is a function of its outpoint and output, and the outpoint's
+    /// txid fixes the output, so a kept element is exact).
     pub fn keep_elements(&mut self, elements: impl IntoIterator<Item = (OutPoint, Element)>) {
         self.ctx.ledger.keep_elements(elements);
     }

@@ -102,11 +102,11 @@ impl Driver {
             _ => None,
         });
         let todo = self.core.unverified(txs);
-        let spent = Arc::new(self.core.spent_without_element(&todo));
         let votes = self.core.pending_votes(batches);
         if todo.is_empty() && votes.is_empty() {
             return;
         }
+        let spent = Arc::new(self.core.spent_without_element(&todo));
         let chain = self.core.chain();
         let inputs: usize = todo.iter().map(|(tx, _)| tx.inputs.len()).sum();
         // Chunks big enough to batch well; one per thread at most.
